@@ -1,0 +1,121 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <cblas.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "backend/cpu/fast_ops.h"
+#include "backend/cpu/reference_ops.h"
+
+namespace tandem {
+namespace {
+
+class HostBuffer : public DeviceBuffer {
+ public:
+  HostBuffer(void* data, int64_t size) : data_(data), size_(size) {}
+  ~HostBuffer() override { std::free(data_); }
+  void* data() override { return data_; }
+  int64_t size() const override { return size_; }
+
+ private:
+  void* data_;
+  int64_t size_;
+};
+
+int ResolveThreads(int requested) { return requested > 0 ? requested : DefaultThreadCount(); }
+
+}  // namespace
+
+CpuBackend::CpuBackend(const CpuBackendOptions& options)
+    : fast_(options.fast), pool_(ResolveThreads(options.num_threads)) {
+  // BLAS runs prompt GEMMs with as many threads as we use for everything else.
+  openblas_set_num_threads(pool_.num_threads());
+}
+
+absl::StatusOr<std::unique_ptr<DeviceBuffer>> CpuBackend::Allocate(int64_t bytes) {
+  if (bytes < 0) return absl::InvalidArgumentError(absl::StrCat("Allocate: negative size ", bytes));
+  // 64-byte alignment for vector loads; aligned_alloc wants a multiple of the alignment.
+  const int64_t rounded = (std::max<int64_t>(bytes, 1) + 63) / 64 * 64;
+  void* data = std::aligned_alloc(64, rounded);
+  if (data == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cpu backend: cannot allocate ", bytes, " bytes"));
+  }
+  return std::make_unique<HostBuffer>(data, bytes);
+}
+
+absl::Status CpuBackend::CopyHostToDevice(void* device_dst, const void* host_src, int64_t bytes) {
+  std::memcpy(device_dst, host_src, bytes);
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::CopyDeviceToHost(void* host_dst, const void* device_src, int64_t bytes) {
+  std::memcpy(host_dst, device_src, bytes);
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::Embedding(const Tensor& tokens, const Tensor& table, const Tensor& out) {
+  cpu_ref::Embedding(tokens, table, out);
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) {
+  if (fast_) {
+    cpu_fast::RmsNorm(pool_, x, weight, eps, out);
+  } else {
+    cpu_ref::RmsNorm(x, weight, eps, out);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
+                                    float eps, const Tensor& out) {
+  if (fast_) {
+    cpu_fast::AddRmsNorm(pool_, residual, delta, weight, eps, out);
+  } else {
+    cpu_ref::AddRmsNorm(residual, delta, weight, eps, out);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
+  if (fast_) {
+    cpu_fast::Linear(pool_, x, w, bias, y);
+  } else {
+    cpu_ref::Linear(x, w, bias, y);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::RopeAndStoreKv(const Tensor& qkv, const Tensor& rope, const BatchLayout& layout,
+                                        const AttentionShape& shape, const LayerKv& kv) {
+  cpu_ref::RopeAndStoreKv(qkv, rope, layout, shape, kv);
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::Attention(const Tensor& qkv, const BatchLayout& layout,
+                                   const AttentionShape& shape, const LayerKv& kv, const Tensor& out) {
+  if (fast_) {
+    cpu_fast::Attention(pool_, qkv, layout, shape, kv, out);
+  } else {
+    cpu_ref::Attention(qkv, layout, shape, kv, out);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::SiluMul(const Tensor& gate_up, const Tensor& out) {
+  if (fast_) {
+    cpu_fast::SiluMul(pool_, gate_up, out);
+  } else {
+    cpu_ref::SiluMul(gate_up, out);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) {
+  cpu_ref::GatherRows(x, rows, out);
+  return absl::OkStatus();
+}
+
+}  // namespace tandem

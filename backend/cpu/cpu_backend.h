@@ -1,0 +1,57 @@
+// The CPU backend: float32 weights, activations and KV cache in host memory.
+//
+// With `fast` false every op runs its plain-loop reference (backend/cpu/reference_ops.h); with `fast`
+// true the threaded / BLAS paths of backend/cpu/fast_ops.h run where they exist.
+//
+// Thread safety: one engine thread at a time (Backend contract). Ops run synchronously.
+#ifndef TANDEM_BACKEND_CPU_CPU_BACKEND_H_
+#define TANDEM_BACKEND_CPU_CPU_BACKEND_H_
+
+#include <memory>
+
+#include "backend/backend.h"
+#include "common/thread_pool.h"
+
+namespace tandem {
+
+struct CpuBackendOptions {
+  bool fast = true;
+  int num_threads = 0;  // 0: one per hardware thread
+};
+
+class CpuBackend : public Backend {
+ public:
+  explicit CpuBackend(const CpuBackendOptions& options);
+
+  std::string_view name() const override { return fast_ ? "cpu" : "cpu-reference"; }
+  DType weight_dtype() const override { return DType::kF32; }
+  DType activation_dtype() const override { return DType::kF32; }
+
+  absl::StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(int64_t bytes) override;
+  absl::Status CopyHostToDevice(void* device_dst, const void* host_src, int64_t bytes) override;
+  absl::Status CopyDeviceToHost(void* host_dst, const void* device_src, int64_t bytes) override;
+  absl::Status Synchronize() override { return absl::OkStatus(); }
+
+  absl::Status Embedding(const Tensor& tokens, const Tensor& table, const Tensor& out) override;
+  absl::Status RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
+  absl::Status AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
+                          float eps, const Tensor& out) override;
+  absl::Status Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
+                      const Tensor& y) override;
+  absl::Status RopeAndStoreKv(const Tensor& qkv, const Tensor& rope, const BatchLayout& layout,
+                              const AttentionShape& shape, const LayerKv& kv) override;
+  absl::Status Attention(const Tensor& qkv, const BatchLayout& layout, const AttentionShape& shape,
+                         const LayerKv& kv, const Tensor& out) override;
+  absl::Status SiluMul(const Tensor& gate_up, const Tensor& out) override;
+  absl::Status GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) override;
+
+  int num_threads() const { return pool_.num_threads(); }
+
+ private:
+  bool fast_;
+  ThreadPool pool_;
+};
+
+}  // namespace tandem
+
+#endif  // TANDEM_BACKEND_CPU_CPU_BACKEND_H_

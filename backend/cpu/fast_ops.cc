@@ -1,0 +1,194 @@
+#include "backend/cpu/fast_ops.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace tandem::cpu_fast {
+namespace {
+
+// Dot products of one weight row with up to kMaxStreamingRows rows of x. The weight row streams from
+// memory once; x rows stay in cache. Compiled for AVX-512, AVX2 and baseline, chosen at load time.
+__attribute__((target_clones("avx512f", "avx2,fma", "default")))
+void StreamRows(const float* x, int64_t rows, int64_t in, const float* w, int64_t out_begin,
+                int64_t out_end, int64_t out_stride, const float* bias, float* y) {
+  for (int64_t o = out_begin; o < out_end; ++o) {
+    const float* wr = w + o * in;
+    float acc[kMaxStreamingRows][16] = {};
+    int64_t k = 0;
+    for (; k + 16 <= in; k += 16) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * in + k;
+        for (int l = 0; l < 16; ++l) acc[r][l] += xr[l] * wr[k + l];
+      }
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      float sum = 0.0f;
+      for (int l = 0; l < 16; ++l) sum += acc[r][l];
+      for (int64_t kk = k; kk < in; ++kk) sum += x[r * in + kk] * wr[kk];
+      y[r * out_stride + o] = sum + (bias ? bias[o] : 0.0f);
+    }
+  }
+}
+
+void NormRow(const float* x, const float* w, float eps, int64_t hidden, float* out) {
+  float sum_squares = 0.0f;
+  for (int64_t j = 0; j < hidden; ++j) sum_squares += x[j] * x[j];
+  const float inv = 1.0f / std::sqrt(sum_squares / hidden + eps);
+  for (int64_t j = 0; j < hidden; ++j) out[j] = x[j] * inv * w[j];
+}
+
+}  // namespace
+
+void RmsNorm(ThreadPool& pool, const Tensor& x, const Tensor& weight, float eps, const Tensor& out) {
+  const int64_t hidden = x.dim(1);
+  pool.ParallelFor(x.dim(0), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      NormRow(x.as<float>() + i * hidden, weight.as<float>(), eps, hidden, out.as<float>() + i * hidden);
+    }
+  });
+}
+
+void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, const Tensor& weight,
+                float eps, const Tensor& out) {
+  const int64_t hidden = residual.dim(1);
+  pool.ParallelFor(residual.dim(0), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float* r = residual.as<float>() + i * hidden;
+      const float* d = delta.as<float>() + i * hidden;
+      for (int64_t j = 0; j < hidden; ++j) r[j] += d[j];
+      NormRow(r, weight.as<float>(), eps, hidden, out.as<float>() + i * hidden);
+    }
+  });
+}
+
+void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
+  const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
+  const float* b = bias ? bias->as<float>() : nullptr;
+  if (n <= kMaxStreamingRows) {
+    pool.ParallelFor(out, [&](int64_t begin, int64_t end) {
+      StreamRows(x.as<float>(), n, in, w.as<float>(), begin, end, out, b, y.as<float>());
+    });
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(out),
+              static_cast<int>(in), 1.0f, x.as<float>(), static_cast<int>(in), w.as<float>(),
+              static_cast<int>(in), 0.0f, y.as<float>(), static_cast<int>(out));
+  if (b != nullptr) {
+    pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        float* row = y.as<float>() + i * out;
+        for (int64_t o = 0; o < out; ++o) row[o] += b[o];
+      }
+    });
+  }
+}
+
+namespace {
+
+// One (token, KV head) pair: the `group` query heads that share this KV head walk the context together,
+// so each K and V row is loaded once for all of them. Scores for the whole context are kept (two
+// passes: scores and their max, then exp-weighted V).
+struct AttentionItem {
+  const float* q;          // [group, head_dim] (query heads of the group are adjacent)
+  float* out;              // [group, head_dim]
+  const int32_t* table;    // block table of the sequence
+  int64_t pos;             // attends to positions 0..pos
+};
+
+__attribute__((target_clones("avx512f", "avx2,fma", "default")))
+void AttendGroup(const AttentionItem& item, const AttentionShape& shape, int kvh, const LayerKv& kv,
+                 float* scores /* [group, pos + 1] */, float* acc /* [group, head_dim] */) {
+  const int64_t hd = shape.head_dim;
+  const int64_t kv_row = static_cast<int64_t>(shape.num_kv_heads) * hd;
+  const int group = shape.num_heads / shape.num_kv_heads;
+  const int64_t len = item.pos + 1;
+  const float* k_base = kv.k.as<float>() + kvh * hd;
+  const float* v_base = kv.v.as<float>() + kvh * hd;
+  for (int64_t t = 0; t < len; ++t) {
+    const int64_t slot = static_cast<int64_t>(item.table[t / shape.block_size]) * shape.block_size +
+                         t % shape.block_size;
+    const float* k = k_base + slot * kv_row;
+    for (int g = 0; g < group; ++g) {
+      const float* q = item.q + g * hd;
+      float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+      for (int64_t d = 0; d < hd; ++d) dot += q[d] * k[d];
+      scores[g * len + t] = dot * shape.scale;
+    }
+  }
+  for (int g = 0; g < group; ++g) {
+    float* sg = scores + g * len;
+    float max_score = -INFINITY;
+    for (int64_t t = 0; t < len; ++t) max_score = std::max(max_score, sg[t]);
+    float denom = 0.0f;
+    for (int64_t t = 0; t < len; ++t) {
+      sg[t] = std::exp(sg[t] - max_score);
+      denom += sg[t];
+    }
+    const float inv = 1.0f / denom;
+    for (int64_t t = 0; t < len; ++t) sg[t] *= inv;
+  }
+  std::fill(acc, acc + group * hd, 0.0f);
+  for (int64_t t = 0; t < len; ++t) {
+    const int64_t slot = static_cast<int64_t>(item.table[t / shape.block_size]) * shape.block_size +
+                         t % shape.block_size;
+    const float* v = v_base + slot * kv_row;
+    for (int g = 0; g < group; ++g) {
+      const float p = scores[g * len + t];
+      float* a = acc + g * hd;
+#pragma omp simd
+      for (int64_t d = 0; d < hd; ++d) a[d] += p * v[d];
+    }
+  }
+  std::copy(acc, acc + group * hd, item.out);
+}
+
+}  // namespace
+
+void Attention(ThreadPool& pool, const Tensor& qkv, const BatchLayout& layout,
+               const AttentionShape& shape, const LayerKv& kv, const Tensor& out) {
+  const int64_t hd = shape.head_dim;
+  const int64_t row = static_cast<int64_t>(shape.num_heads + 2 * shape.num_kv_heads) * hd;
+  const int group = shape.num_heads / shape.num_kv_heads;
+  const int32_t* query_start = layout.query_start.as<int32_t>();
+  const int32_t* context_lens = layout.context_lens.as<int32_t>();
+  // Map each batch token to its sequence once.
+  std::vector<int32_t> seq_of_token(layout.num_tokens);
+  for (int s = 0; s < layout.num_seqs; ++s) {
+    for (int32_t t = query_start[s]; t < query_start[s + 1]; ++t) seq_of_token[t] = s;
+  }
+  const int64_t work = static_cast<int64_t>(layout.num_tokens) * shape.num_kv_heads;
+  pool.ParallelFor(work, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(static_cast<size_t>(group) * layout.max_context_len);
+    std::vector<float> acc(group * hd);
+    for (int64_t w = begin; w < end; ++w) {
+      const int64_t token = w / shape.num_kv_heads;
+      const int kvh = static_cast<int>(w % shape.num_kv_heads);
+      const int s = seq_of_token[token];
+      const int64_t q_len = query_start[s + 1] - query_start[s];
+      AttentionItem item;
+      item.q = qkv.as<float>() + token * row + kvh * group * hd;
+      item.out = out.as<float>() + token * shape.num_heads * hd + kvh * group * hd;
+      item.table = layout.block_tables.as<int32_t>() + s * layout.max_blocks_per_seq;
+      item.pos = context_lens[s] - q_len + (token - query_start[s]);
+      AttendGroup(item, shape, kvh, kv, scores.data(), acc.data());
+    }
+  });
+}
+
+void SiluMul(ThreadPool& pool, const Tensor& gate_up, const Tensor& out) {
+  const int64_t inter = out.dim(1);
+  pool.ParallelFor(out.dim(0), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float* g = gate_up.as<float>() + i * 2 * inter;
+      const float* u = g + inter;
+      float* o = out.as<float>() + i * inter;
+      for (int64_t j = 0; j < inter; ++j) o[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
+    }
+  });
+}
+
+}  // namespace tandem::cpu_fast

@@ -1,0 +1,28 @@
+// Fast CPU paths, checked against backend/cpu/reference_ops.h by tests/backend_conformance_test.cc.
+//
+// Linear: for small batches (decode) a threaded matrix-vector kernel that reads each weight row once
+// for all rows of x (memory-bound: the floor is weight bytes / memory bandwidth); for larger batches
+// (prompts) BLAS sgemm. Attention: threaded over (token, head) with float accumulation and an online
+// softmax. Elementwise ops: threaded over rows.
+#ifndef TANDEM_BACKEND_CPU_FAST_OPS_H_
+#define TANDEM_BACKEND_CPU_FAST_OPS_H_
+
+#include "backend/backend.h"
+#include "common/thread_pool.h"
+
+namespace tandem::cpu_fast {
+
+// Rows of x up to which Linear uses the weight-streaming kernel instead of BLAS.
+inline constexpr int64_t kMaxStreamingRows = 8;
+
+void RmsNorm(ThreadPool& pool, const Tensor& x, const Tensor& weight, float eps, const Tensor& out);
+void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, const Tensor& weight,
+                float eps, const Tensor& out);
+void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y);
+void Attention(ThreadPool& pool, const Tensor& qkv, const BatchLayout& layout,
+               const AttentionShape& shape, const LayerKv& kv, const Tensor& out);
+void SiluMul(ThreadPool& pool, const Tensor& gate_up, const Tensor& out);
+
+}  // namespace tandem::cpu_fast
+
+#endif  // TANDEM_BACKEND_CPU_FAST_OPS_H_

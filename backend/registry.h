@@ -1,0 +1,31 @@
+// Chooses a Backend by name: the one place that knows which backends were built (STYLE.md rule 8).
+//
+//   "cpu"           threaded / BLAS CPU backend (default)
+//   "cpu-reference" plain-loop CPU reference
+//   "cuda"          the CUDA backend; UnimplementedError where it was not built
+#ifndef TANDEM_BACKEND_REGISTRY_H_
+#define TANDEM_BACKEND_REGISTRY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "backend/backend.h"
+
+namespace tandem {
+
+struct BackendOptions {
+  std::string name = "cpu";
+  int num_threads = 0;  // CPU backends: 0 means one per hardware thread
+  int device = 0;       // CUDA: device ordinal
+};
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const BackendOptions& options);
+
+// Names MakeBackend accepts in this build.
+std::vector<std::string> AvailableBackends();
+
+}  // namespace tandem
+
+#endif  // TANDEM_BACKEND_REGISTRY_H_

@@ -1,0 +1,204 @@
+// CPU engine benchmarks: prefill tokens/s and decode step time at batch 1, 8, 32, each next to its
+// memory-bandwidth floor measured in the same run.
+//
+// Floor of a decode step = (weight bytes read per step + KV bytes read) / measured read bandwidth.
+// The bandwidth is measured right before each decode benchmark (the machines are noisy; see
+// bench/README.md), with the same thread count, as the best of a few passes summing a buffer far larger
+// than the caches. Copy bandwidth (read + write bytes) is reported beside it for reference.
+//
+//   build/bench/engine_bench --benchmark_filter=Decode --benchmark_counters_tabular=true
+//
+// Models are random-weight checkpoints of the named preset shape, written once under
+// $TANDEM_BENCH_MODELS (default /tmp/tandem-bench-models).
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <sys/stat.h>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "benchmark/benchmark.h"
+#include "common/thread_pool.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "model/random_model.h"
+
+namespace tandem {
+namespace {
+
+constexpr int kThreads = 2;
+const char* kPresets[] = {"small", "tinyllama-1.1b"};
+
+struct Loaded {
+  std::unique_ptr<CpuBackend> backend;
+  std::unique_ptr<Model> model;
+};
+
+Loaded& GetModel(const std::string& preset) {
+  static std::map<std::string, Loaded> cache;
+  auto it = cache.find(preset);
+  if (it != cache.end()) return it->second;
+  const char* root_env = std::getenv("TANDEM_BENCH_MODELS");
+  const std::string root = root_env ? root_env : "/tmp/tandem-bench-models";
+  ::mkdir(root.c_str(), 0755);
+  const std::string dir = root + "/" + preset;
+  struct stat st;
+  if (::stat((dir + "/model.safetensors").c_str(), &st) != 0) {
+    auto config = PresetConfig(preset);
+    if (!config.ok() || !WriteRandomModel(*config, DType::kBF16, 0, dir).ok()) {
+      std::fprintf(stderr, "cannot write %s\n", dir.c_str());
+      std::abort();
+    }
+  }
+  Loaded loaded;
+  loaded.backend = std::make_unique<CpuBackend>(CpuBackendOptions{.fast = true, .num_threads = kThreads});
+  auto model = Model::Load(dir, *loaded.backend, {.max_context = 4096});
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
+    std::abort();
+  }
+  loaded.model = std::move(*model);
+  return cache.emplace(preset, std::move(loaded)).first->second;
+}
+
+// Read bandwidth in bytes/s: threads sum disjoint parts of a 1 GiB buffer; best of 3 passes.
+double MeasureReadBandwidth(ThreadPool& pool) {
+  static std::vector<float> buffer(256 << 20, 1.0f);
+  double best = 0;
+  for (int pass = 0; pass < 3; ++pass) {
+    std::vector<float> sums(pool.num_threads() * 16);
+    const auto start = std::chrono::steady_clock::now();
+    pool.ParallelFor(pool.num_threads(), [&](int64_t begin, int64_t end) {
+      for (int64_t part = begin; part < end; ++part) {
+        const size_t lo = buffer.size() * part / pool.num_threads();
+        const size_t hi = buffer.size() * (part + 1) / pool.num_threads();
+        float acc[16] = {};
+        for (size_t k = lo; k + 16 <= hi; k += 16) {
+          for (int l = 0; l < 16; ++l) acc[l] += buffer[k + l];
+        }
+        float total = 0;
+        for (float a : acc) total += a;
+        sums[part * 16] = total;
+      }
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    benchmark::DoNotOptimize(sums.data());
+    best = std::max(best, buffer.size() * sizeof(float) / s);
+  }
+  return best;
+}
+
+// Copy bandwidth in bytes/s, counting bytes read plus bytes written; best of 3 passes.
+double MeasureCopyBandwidth(ThreadPool& pool) {
+  static std::vector<char> src(512 << 20, 1), dst(512 << 20, 0);
+  double best = 0;
+  for (int pass = 0; pass < 3; ++pass) {
+    const auto start = std::chrono::steady_clock::now();
+    pool.ParallelFor(pool.num_threads(), [&](int64_t begin, int64_t end) {
+      for (int64_t part = begin; part < end; ++part) {
+        const size_t lo = src.size() * part / pool.num_threads();
+        const size_t hi = src.size() * (part + 1) / pool.num_threads();
+        std::memcpy(dst.data() + lo, src.data() + lo, hi - lo);
+      }
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    benchmark::DoNotOptimize(dst.data());
+    best = std::max(best, 2.0 * src.size() / s);
+  }
+  return best;
+}
+
+ThreadPool& BandwidthPool() {
+  static ThreadPool pool(kThreads);
+  return pool;
+}
+
+// args: preset index, batch size. Every sequence has `kContext` cached tokens; each iteration is one
+// decode step writing the token at position kContext (the same slot each time, so the context stays
+// fixed across iterations).
+constexpr int kContext = 512;
+
+void BM_Decode(benchmark::State& state) {
+  const std::string preset = kPresets[state.range(0)];
+  const int batch = static_cast<int>(state.range(1));
+  Loaded& m = GetModel(preset);
+  const int32_t block_size = 16;
+  const int32_t blocks_per_seq = BlocksForTokens(kContext + 1, block_size);
+  auto cache = KvCache::Create(*m.backend, m.model->MakeKvSpec(block_size, blocks_per_seq * batch));
+  if (!cache.ok()) {
+    state.SkipWithError(std::string(cache.status().message()).c_str());
+    return;
+  }
+  std::vector<std::vector<int32_t>> tables(batch);
+  std::vector<int32_t> token = {7};
+  for (int s = 0; s < batch; ++s) {
+    tables[s] = *(*cache)->allocator().Allocate(blocks_per_seq);
+  }
+  // Fill the context once (prefill each sequence) so attention reads real values.
+  std::vector<int32_t> prompt(kContext);
+  for (int t = 0; t < kContext; ++t) prompt[t] = (t * 31 + 3) % static_cast<int>(m.model->vocab_size());
+  for (int s = 0; s < batch; ++s) {
+    if (!m.model->Forward({{prompt, 0, tables[s]}}, **cache).ok()) std::abort();
+  }
+  std::vector<SequenceStep> steps;
+  for (int s = 0; s < batch; ++s) steps.push_back({token, kContext, tables[s]});
+
+  const double read_bw = MeasureReadBandwidth(BandwidthPool());
+  const double copy_bw = MeasureCopyBandwidth(BandwidthPool());
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    auto logits = m.model->Forward(steps, **cache);
+    benchmark::DoNotOptimize(logits);
+  }
+  const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+                        static_cast<double>(state.iterations());
+  const double kv_bytes = static_cast<double>(batch) * (kContext + 1) * (*cache)->spec().bytes_per_token();
+  const double bytes = static_cast<double>(m.model->weight_bytes_per_step()) + kv_bytes;
+  const double floor_s = bytes / read_bw;
+  state.SetLabel(preset);
+  state.counters["step_ms"] = step_s * 1e3;
+  state.counters["x_floor"] = step_s / floor_s;
+  state.counters["floor_ms"] = floor_s * 1e3;
+  state.counters["read_GBps"] = read_bw / 1e9;
+  state.counters["copy_GBps"] = copy_bw / 1e9;
+  state.counters["weights_MB"] = m.model->weight_bytes_per_step() / 1e6;
+  state.counters["tok_per_s"] = benchmark::Counter(static_cast<double>(batch) * state.iterations(),
+                                                   benchmark::Counter::kIsRate);
+}
+
+// args: preset index, prompt tokens.
+void BM_Prefill(benchmark::State& state) {
+  const std::string preset = kPresets[state.range(0)];
+  const int len = static_cast<int>(state.range(1));
+  Loaded& m = GetModel(preset);
+  auto cache = KvCache::Create(*m.backend, m.model->MakeKvSpec(16, BlocksForTokens(len, 16)));
+  if (!cache.ok()) {
+    state.SkipWithError(std::string(cache.status().message()).c_str());
+    return;
+  }
+  auto table = *(*cache)->allocator().Allocate(BlocksForTokens(len, 16));
+  std::vector<int32_t> prompt(len);
+  for (int t = 0; t < len; ++t) prompt[t] = (t * 17 + 1) % static_cast<int>(m.model->vocab_size());
+  for (auto _ : state) {
+    auto logits = m.model->Forward({{prompt, 0, table}}, **cache);
+    benchmark::DoNotOptimize(logits);
+  }
+  state.SetLabel(preset);
+  state.counters["prompt_tok_per_s"] =
+      benchmark::Counter(static_cast<double>(len) * state.iterations(), benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(BM_Decode)
+    ->ArgsProduct({{0, 1}, {1, 8, 32}})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0)
+    ->UseRealTime();
+BENCHMARK(BM_Prefill)->ArgsProduct({{0, 1}, {128, 512}})->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+
+}  // namespace
+}  // namespace tandem
+
+BENCHMARK_MAIN();

@@ -1,0 +1,50 @@
+// The `tandem` command: dispatches to the subcommands (DESIGN.md, "The tandem command").
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  int (*run)(const std::vector<std::string>&);
+  const char* help;
+};
+
+constexpr Subcommand kSubcommands[] = {
+    {"run", tandem::RunCommand, "offline generation in one process: a prompt or token ids in, tokens out"},
+    {"mkmodel", tandem::MkmodelCommand, "write a random-weight model in the Hugging Face layout"},
+};
+
+// Named in DESIGN.md and not built yet: say so instead of pretending.
+constexpr const char* kNotYetBuilt[] = {"up", "router", "prefill", "decode", "generate", "bench", "sim", "profile"};
+
+void PrintUsage() {
+  std::fprintf(stderr, "usage: tandem SUBCOMMAND [flags]   (tandem SUBCOMMAND --help for its flags)\n\n");
+  for (const Subcommand& s : kSubcommands) std::fprintf(stderr, "  %-10s %s\n", s.name, s.help);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    PrintUsage();
+    return argc < 2 ? 2 : 0;
+  }
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  for (const Subcommand& s : kSubcommands) {
+    if (std::strcmp(argv[1], s.name) == 0) return s.run(args);
+  }
+  for (const char* name : kNotYetBuilt) {
+    if (std::strcmp(argv[1], name) == 0) {
+      std::fprintf(stderr, "tandem %s: not implemented yet (UNIMPLEMENTED)\n", name);
+      return 3;
+    }
+  }
+  std::fprintf(stderr, "tandem: unknown subcommand '%s'\n\n", argv[1]);
+  PrintUsage();
+  return 2;
+}

@@ -1,0 +1,43 @@
+// Child daemons for `tandem up` and the multi-process tests: spawn a binary with stdout on a pipe, wait
+// for its "listening on HOST:PORT" line, notice when it exits, stop it with SIGTERM then SIGKILL.
+//
+// Thread safety: a Subprocess is used from one thread.
+#ifndef TANDEM_COMMON_SUBPROCESS_H_
+#define TANDEM_COMMON_SUBPROCESS_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace tandem {
+
+struct Subprocess {
+  std::string name;
+  pid_t pid = -1;
+  int stdout_fd = -1;
+  std::string address;  // from its "listening on" line
+  bool exited = false;
+  int wait_status = 0;
+};
+
+// Starts `binary args...`; stdout goes to a pipe, stderr is inherited. Termination signals are unblocked
+// in the child.
+absl::StatusOr<Subprocess> SpawnProcess(const std::string& name, const std::string& binary,
+                                        const std::vector<std::string>& args);
+// Reads lines until "listening on HOST:PORT" (sets `address`), or fails when the child exits or the
+// timeout passes.
+absl::Status AwaitListening(Subprocess& child, absl::Duration timeout);
+// True (and `exited`, `wait_status` set) when the child has exited; never blocks.
+bool CheckExited(Subprocess& child);
+// SIGTERM to every child still running, then waits up to `grace` and SIGKILLs what is left.
+void StopProcesses(std::vector<Subprocess>& children, absl::Duration grace);
+// Human-readable "status 1" / "signal 9".
+std::string DescribeWaitStatus(int wait_status);
+
+}  // namespace tandem
+
+#endif  // TANDEM_COMMON_SUBPROCESS_H_

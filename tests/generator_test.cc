@@ -1,0 +1,210 @@
+// The engine on a random-weight checkpoint: batching and paging must not change results, every KV
+// block comes back, bad requests are refused with the field named.
+#include "model/generator.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+
+#include "backend/cpu/cpu_backend.h"
+#include "gtest/gtest.h"
+#include "model/random_model.h"
+
+namespace tandem {
+namespace {
+
+class GeneratorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(::testing::TempDir() + "/generator_test_model");
+    auto config = PresetConfig("tiny");
+    ASSERT_TRUE(config.ok());
+    config->num_key_value_heads = 2;  // GQA
+    ASSERT_TRUE(WriteRandomModel(*config, DType::kBF16, 3, *dir_).ok());
+  }
+  void SetUp() override {
+    backend_ = std::make_unique<CpuBackend>(CpuBackendOptions{.fast = true, .num_threads = 2});
+    auto model = Model::Load(*dir_, *backend_);
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = std::move(*model);
+  }
+  std::unique_ptr<KvCache> MakeCache(int32_t blocks, int32_t block_size = 16) {
+    auto cache = KvCache::Create(*backend_, model_->MakeKvSpec(block_size, blocks));
+    EXPECT_TRUE(cache.ok());
+    return std::move(*cache);
+  }
+  static std::vector<int32_t> Prompt(int len, int salt) {
+    std::vector<int32_t> p;
+    for (int i = 0; i < len; ++i) p.push_back((i * 37 + salt * 101 + 5) % 500);
+    return p;
+  }
+
+  static std::string* dir_;
+  std::unique_ptr<CpuBackend> backend_;
+  std::unique_ptr<Model> model_;
+};
+std::string* GeneratorTest::dir_ = nullptr;
+
+TEST_F(GeneratorTest, BatchedGenerationEqualsOneAtATimeAndFreesEveryBlock) {
+  std::vector<GenerationRequest> requests;
+  for (int i = 0; i < 5; ++i) {
+    GenerationRequest r;
+    r.prompt = Prompt(3 + i * 11, i);
+    r.max_tokens = 9 + i;
+    requests.push_back(r);
+  }
+  auto cache = MakeCache(64);
+  Generator generator(*model_, *cache);
+  auto together = generator.Generate(requests);
+  ASSERT_TRUE(together.ok()) << together.status();
+  EXPECT_EQ(cache->allocator().num_free(), 64);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto alone = generator.Generate({requests[i]});
+    ASSERT_TRUE(alone.ok());
+    EXPECT_EQ((*alone)[0].tokens, (*together)[i].tokens) << "request " << i;
+    EXPECT_EQ((*together)[i].tokens.size(), static_cast<size_t>(requests[i].max_tokens));
+  }
+  EXPECT_EQ(cache->allocator().num_free(), 64);
+}
+
+TEST_F(GeneratorTest, PromptFedTokenByTokenGivesThePrefillLogits) {
+  const std::vector<int32_t> prompt = Prompt(21, 9);
+  auto cache = MakeCache(8, 4);
+  auto blocks = cache->allocator().Allocate(6);
+  ASSERT_TRUE(blocks.ok());
+  auto whole = model_->Forward({{prompt, 0, *blocks}}, *cache);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  std::vector<float> step;
+  for (size_t t = 0; t < prompt.size(); ++t) {
+    auto logits = model_->Forward({{std::span<const int32_t>(prompt).subspan(t, 1), static_cast<int64_t>(t), *blocks}},
+                                  *cache);
+    ASSERT_TRUE(logits.ok());
+    step = *logits;
+  }
+  ASSERT_EQ(step.size(), whole->size());
+  double worst = 0;
+  for (size_t k = 0; k < step.size(); ++k) worst = std::max(worst, std::fabs(double(step[k]) - (*whole)[k]));
+  EXPECT_LT(worst, 1e-3);
+}
+
+TEST_F(GeneratorTest, RequestsWaitForMemoryInsteadOfFailing) {
+  // Each request needs 2 blocks; the pool holds 3, so they must run (mostly) one after another.
+  std::vector<GenerationRequest> requests(4);
+  for (int i = 0; i < 4; ++i) {
+    requests[i].prompt = Prompt(10, i);
+    requests[i].max_tokens = 10;
+  }
+  auto cache = MakeCache(3);
+  Generator generator(*model_, *cache);
+  auto out = generator.Generate(requests);
+  ASSERT_TRUE(out.ok()) << out.status();
+  for (const auto& o : *out) EXPECT_EQ(o.tokens.size(), 10u);
+  EXPECT_EQ(cache->allocator().num_free(), 3);
+}
+
+TEST_F(GeneratorTest, StopTokensAndCallbackStopEarly) {
+  GenerationRequest r;
+  r.prompt = Prompt(5, 1);
+  r.max_tokens = 12;
+  auto cache = MakeCache(4);
+  Generator generator(*model_, *cache);
+  auto greedy = generator.Generate({r});
+  ASSERT_TRUE(greedy.ok());
+  r.stop_token_ids = {(*greedy)[0].tokens[2]};
+  auto stopped = generator.Generate({r});
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ((*stopped)[0].finish, FinishReason::kStopToken);
+  EXPECT_LE((*stopped)[0].tokens.size(), 3u);
+  EXPECT_EQ((*stopped)[0].tokens.back(), (*greedy)[0].tokens[2]);
+
+  r.stop_token_ids.clear();
+  int seen = 0;
+  auto cut = generator.Generate({r}, [&](int, int32_t) { return ++seen < 4; });
+  ASSERT_TRUE(cut.ok());
+  EXPECT_EQ((*cut)[0].tokens.size(), 4u);
+  EXPECT_EQ((*cut)[0].finish, FinishReason::kStopped);
+  EXPECT_EQ(cache->allocator().num_free(), 4);
+}
+
+TEST_F(GeneratorTest, SeededSamplingIsReproducible) {
+  GenerationRequest r;
+  r.prompt = Prompt(6, 2);
+  r.max_tokens = 16;
+  r.sampling = {.temperature = 1.0f, .top_p = 0.9f, .seed = 42};
+  auto cache = MakeCache(4);
+  Generator generator(*model_, *cache);
+  auto a = generator.Generate({r});
+  auto b = generator.Generate({r});
+  r.sampling.seed = 43;
+  auto c = generator.Generate({r});
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ((*a)[0].tokens, (*b)[0].tokens);
+  EXPECT_NE((*a)[0].tokens, (*c)[0].tokens);
+}
+
+TEST_F(GeneratorTest, BadRequestsNameTheField) {
+  auto cache = MakeCache(4);
+  Generator generator(*model_, *cache);
+  auto expect_invalid = [&](GenerationRequest r, const std::string& needle) {
+    auto out = generator.Generate({r});
+    ASSERT_FALSE(out.ok()) << needle;
+    EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(out.status().message().find(needle), std::string::npos) << out.status();
+  };
+  GenerationRequest ok;
+  ok.prompt = {1, 2, 3};
+  GenerationRequest r = ok;
+  r.prompt.clear();
+  expect_invalid(r, "prompt is empty");
+  r = ok;
+  r.prompt = {1, 512, 3};
+  expect_invalid(r, "outside the vocabulary");
+  r = ok;
+  r.prompt = {-1};
+  expect_invalid(r, "outside the vocabulary");
+  r = ok;
+  r.max_tokens = 0;
+  expect_invalid(r, "max_tokens");
+  r = ok;
+  r.max_tokens = 510;
+  expect_invalid(r, "exceeds the context length 512");
+  r = ok;
+  r.sampling.top_p = 0;
+  expect_invalid(r, "top_p");
+  EXPECT_EQ(cache->allocator().num_free(), 4);
+
+  // A request larger than the whole pool can never run: refused, not queued forever.
+  r = ok;
+  r.max_tokens = 100;
+  auto huge = generator.Generate({r});
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(GeneratorTest, ForwardRefusesOutOfRangeInputsBeforeTouchingMemory) {
+  auto cache = MakeCache(2, 4);
+  std::vector<int32_t> blocks = {0, 1};
+  std::vector<int32_t> bad_token = {1, 100000};
+  EXPECT_EQ(model_->Forward({{bad_token, 0, blocks}}, *cache).status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<int32_t> tokens(9, 1);  // 9 tokens need 3 blocks of 4
+  EXPECT_EQ(model_->Forward({{tokens, 0, blocks}}, *cache).status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<int32_t> bad_blocks = {0, 7};
+  EXPECT_EQ(model_->Forward({{std::span<const int32_t>(tokens).first(5), 0, bad_blocks}}, *cache).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(GeneratorTest, LoadRefusesAShapeMismatchNamingTheTensor) {
+  const std::string dir = ::testing::TempDir() + "/generator_test_bad_model";
+  auto config = PresetConfig("tiny");
+  ASSERT_TRUE(WriteRandomModel(*config, DType::kF32, 1, dir).ok());
+  // Same weights, but the config now claims a wider MLP.
+  config->intermediate_size += 8;
+  std::ofstream(dir + "/config.json", std::ios::trunc) << ModelConfigToJson(*config);
+  auto model = Model::Load(dir, *backend_);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("model.layers.0.mlp.gate_proj.weight"), std::string::npos)
+      << model.status();
+  EXPECT_NE(model.status().message().find("config wants [184,64]"), std::string::npos) << model.status();
+}
+
+}  // namespace
+}  // namespace tandem
