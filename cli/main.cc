@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "sim/sim_command.h"
 
 namespace {
 
@@ -20,11 +21,12 @@ constexpr Subcommand kSubcommands[] = {
 };
 
 // Named in DESIGN.md and not built yet: say so instead of pretending.
-constexpr const char* kNotYetBuilt[] = {"up", "router", "prefill", "decode", "generate", "bench", "sim", "profile"};
+constexpr const char* kNotYetBuilt[] = {"up", "router", "prefill", "decode", "generate", "bench", "profile"};
 
 void PrintUsage() {
   std::fprintf(stderr, "usage: tandem SUBCOMMAND [flags]   (tandem SUBCOMMAND --help for its flags)\n\n");
   for (const Subcommand& s : kSubcommands) std::fprintf(stderr, "  %-10s %s\n", s.name, s.help);
+  std::fprintf(stderr, "  %-10s %s\n", "sim", "SLO simulator and placement search");
 }
 
 }  // namespace
@@ -34,6 +36,8 @@ int main(int argc, char** argv) {
     PrintUsage();
     return argc < 2 ? 2 : 0;
   }
+  // The simulator parses its own argv (argv[0] is skipped): hand it the subcommand onwards.
+  if (std::strcmp(argv[1], "sim") == 0) return tandem::sim::RunSimCommand(argc - 1, argv + 1);
   const std::vector<std::string> args(argv + 2, argv + argc);
   for (const Subcommand& s : kSubcommands) {
     if (std::strcmp(argv[1], s.name) == 0) return s.run(args);

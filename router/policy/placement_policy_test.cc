@@ -1,0 +1,124 @@
+#include "router/policy/placement_policy.h"
+
+#include "gtest/gtest.h"
+#include "router/policy/least_loaded_policy.h"
+#include "router/policy/round_robin_policy.h"
+
+namespace tandem::policy {
+namespace {
+
+ClusterSnapshot MakeSnapshot(int num_prefill, int num_decode) {
+  ClusterSnapshot snapshot;
+  for (int i = 0; i < num_prefill; ++i) {
+    snapshot.prefill.push_back({.id = "prefill-" + std::to_string(i)});
+  }
+  for (int i = 0; i < num_decode; ++i) {
+    snapshot.decode.push_back(
+        {.id = "decode-" + std::to_string(i), .free_kv_blocks = 100, .total_kv_blocks = 100});
+  }
+  return snapshot;
+}
+
+TEST(MakePlacementPolicyTest, KnownNames) {
+  for (const std::string& name : PlacementPolicyNames()) {
+    absl::StatusOr<std::unique_ptr<PlacementPolicy>> policy = MakePlacementPolicy(name);
+    ASSERT_TRUE(policy.ok()) << policy.status();
+    EXPECT_EQ((*policy)->name(), name);
+  }
+}
+
+TEST(MakePlacementPolicyTest, UnknownNameIsInvalidArgumentNamingTheValue) {
+  absl::StatusOr<std::unique_ptr<PlacementPolicy>> policy = MakePlacementPolicy("fastest");
+  ASSERT_FALSE(policy.ok());
+  EXPECT_EQ(policy.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(policy.status().message().find("\"fastest\""), std::string::npos);
+  EXPECT_NE(policy.status().message().find("--placement_policy"), std::string::npos);
+}
+
+TEST(RoundRobinPolicyTest, CyclesIndependently) {
+  RoundRobinPolicy policy;
+  ClusterSnapshot snapshot = MakeSnapshot(2, 3);
+  const int expected[][2] = {{0, 0}, {1, 1}, {0, 2}, {1, 0}};
+  for (const auto& want : expected) {
+    PlacementDecision d = policy.Place({}, snapshot);
+    ASSERT_TRUE(d.accepted);
+    EXPECT_EQ(d.prefill_index, want[0]);
+    EXPECT_EQ(d.decode_index, want[1]);
+  }
+}
+
+TEST(RoundRobinPolicyTest, SkipsUnhealthy) {
+  RoundRobinPolicy policy;
+  ClusterSnapshot snapshot = MakeSnapshot(3, 2);
+  snapshot.prefill[1].healthy = false;
+  snapshot.decode[0].healthy = false;
+  for (int want_prefill : {0, 2, 0, 2}) {
+    PlacementDecision d = policy.Place({}, snapshot);
+    ASSERT_TRUE(d.accepted);
+    EXPECT_EQ(d.prefill_index, want_prefill);
+    EXPECT_EQ(d.decode_index, 1);
+  }
+}
+
+TEST(PlacementPolicyTest, NoHealthyWorkerRejectsWithReason) {
+  for (const std::string& name : PlacementPolicyNames()) {
+    std::unique_ptr<PlacementPolicy> policy = *MakePlacementPolicy(name);
+    ClusterSnapshot snapshot = MakeSnapshot(2, 1);
+    snapshot.prefill[0].healthy = snapshot.prefill[1].healthy = false;
+    PlacementDecision d = policy->Place({}, snapshot);
+    EXPECT_FALSE(d.accepted) << name;
+    EXPECT_EQ(d.reject_reason, "no healthy prefill worker") << name;
+
+    snapshot = MakeSnapshot(1, 1);
+    snapshot.decode[0].healthy = false;
+    d = policy->Place({}, snapshot);
+    EXPECT_FALSE(d.accepted) << name;
+    EXPECT_EQ(d.reject_reason, "no healthy decode worker") << name;
+
+    d = policy->Place({}, ClusterSnapshot{});
+    EXPECT_EQ(d.reject_reason, "no healthy prefill worker") << name;
+  }
+}
+
+TEST(LeastLoadedPolicyTest, PicksFewestQueuedTokensAndMostFreeKv) {
+  LeastLoadedPolicy policy;
+  ClusterSnapshot snapshot = MakeSnapshot(3, 3);
+  snapshot.prefill[0].queued_prompt_tokens = 900;
+  snapshot.prefill[1].queued_prompt_tokens = 100;
+  snapshot.prefill[1].running_tokens = 50;
+  snapshot.prefill[2].queued_prompt_tokens = 120;
+  snapshot.decode[0].free_kv_blocks = 10;
+  snapshot.decode[1].free_kv_blocks = 80;
+  snapshot.decode[2].free_kv_blocks = 40;
+  PlacementDecision d = policy.Place({}, snapshot);
+  ASSERT_TRUE(d.accepted);
+  EXPECT_EQ(d.prefill_index, 2);  // 120 < 100 + 50
+  EXPECT_EQ(d.decode_index, 1);
+}
+
+TEST(LeastLoadedPolicyTest, TiesGoToSmallerBatchThenLowerIndex) {
+  LeastLoadedPolicy policy;
+  ClusterSnapshot snapshot = MakeSnapshot(2, 3);
+  snapshot.decode[0].running_batch_size = 5;
+  snapshot.decode[1].running_batch_size = 2;
+  snapshot.decode[2].running_batch_size = 2;
+  PlacementDecision d = policy.Place({}, snapshot);
+  EXPECT_EQ(d.prefill_index, 0);
+  EXPECT_EQ(d.decode_index, 1);
+}
+
+TEST(LeastLoadedPolicyTest, NeverPicksUnhealthyEvenIfIdle) {
+  LeastLoadedPolicy policy;
+  ClusterSnapshot snapshot = MakeSnapshot(2, 2);
+  snapshot.prefill[0].healthy = false;  // idle but down
+  snapshot.prefill[1].queued_prompt_tokens = 5000;
+  snapshot.decode[1].healthy = false;
+  snapshot.decode[1].free_kv_blocks = 1000;
+  PlacementDecision d = policy.Place({}, snapshot);
+  ASSERT_TRUE(d.accepted);
+  EXPECT_EQ(d.prefill_index, 1);
+  EXPECT_EQ(d.decode_index, 0);
+}
+
+}  // namespace
+}  // namespace tandem::policy

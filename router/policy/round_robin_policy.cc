@@ -1,0 +1,36 @@
+#include "router/policy/round_robin_policy.h"
+
+namespace tandem::policy {
+namespace {
+
+// First healthy index at or after *cursor (cyclically); advances the cursor past it. -1 if none.
+template <typename Worker>
+int NextHealthy(const std::vector<Worker>& workers, uint64_t* cursor) {
+  const size_t n = workers.size();
+  for (size_t step = 0; step < n; ++step) {
+    const size_t index = (*cursor + step) % n;
+    if (workers[index].healthy) {
+      *cursor = index + 1;
+      return static_cast<int>(index);
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+PlacementDecision RoundRobinPolicy::Place(const PlacementRequest& request,
+                                          const ClusterSnapshot& snapshot) {
+  // Check both sides before moving either cursor, so a rejection leaves the rotation unchanged.
+  uint64_t prefill_cursor = next_prefill_;
+  uint64_t decode_cursor = next_decode_;
+  const int prefill = NextHealthy(snapshot.prefill, &prefill_cursor);
+  if (prefill < 0) return PlacementDecision::Reject("no healthy prefill worker");
+  const int decode = NextHealthy(snapshot.decode, &decode_cursor);
+  if (decode < 0) return PlacementDecision::Reject("no healthy decode worker");
+  next_prefill_ = prefill_cursor;
+  next_decode_ = decode_cursor;
+  return PlacementDecision::Accept(prefill, decode);
+}
+
+}  // namespace tandem::policy

@@ -1,0 +1,66 @@
+// The view of the cluster a placement policy decides on, and the decision it returns.
+//
+// The router fills a ClusterSnapshot from worker load reports; the simulator fills it from its own
+// state. Both then call the same PlacementPolicy object, so what the simulator predicts is what the
+// router does. These are plain values: copying one is a consistent snapshot.
+#ifndef TANDEM_ROUTER_POLICY_SNAPSHOT_H_
+#define TANDEM_ROUTER_POLICY_SNAPSHOT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tandem::policy {
+
+// One prefill worker as the router last saw it.
+struct PrefillWorkerState {
+  std::string id;                    // e.g. "prefill-0" or "10.0.0.3:7001"
+  bool healthy = true;               // false: never placed on
+  int64_t queued_requests = 0;       // waiting, not yet in a batch
+  int64_t queued_prompt_tokens = 0;  // sum of the waiting prompts' lengths
+  int64_t running_tokens = 0;        // prompt tokens in the batch now running
+  double predicted_free_ms = 0.0;    // predicted time until the running batch and the queue are done
+};
+
+// One decode worker as the router last saw it.
+struct DecodeWorkerState {
+  std::string id;
+  bool healthy = true;
+  int64_t running_batch_size = 0;    // requests in the continuous batch
+  int64_t total_context_tokens = 0;  // sum of the running requests' context lengths
+  int64_t free_kv_blocks = 0;        // blocks not reserved by any request
+  int64_t total_kv_blocks = 0;
+  int64_t block_size = 16;           // tokens per KV block
+  int64_t queued_requests = 0;       // waiting for admission or for their KV to arrive
+};
+
+struct ClusterSnapshot {
+  std::vector<PrefillWorkerState> prefill;
+  std::vector<DecodeWorkerState> decode;
+};
+
+// The request being placed, as the router knows it after tokenizing.
+struct PlacementRequest {
+  int64_t prompt_len = 0;           // tokens
+  int64_t max_output_len = 0;       // the request's max_tokens
+  int64_t expected_output_len = 0;  // a prediction (or max_output_len when none exists)
+  double ttft_slo_ms = 0.0;         // 0: no TTFT SLO
+  double tpot_slo_ms = 0.0;         // 0: no TPOT SLO
+  bool best_effort = false;         // true: place even when no pair is predicted to meet the SLO
+};
+
+// A (prefill, decode) pair of indices into the snapshot's vectors, or a rejection with a reason a
+// person can read ("no healthy prefill worker").
+struct PlacementDecision {
+  bool accepted = false;
+  int prefill_index = -1;
+  int decode_index = -1;
+  std::string reject_reason;
+
+  static PlacementDecision Accept(int prefill_index, int decode_index);
+  static PlacementDecision Reject(std::string reason);
+};
+
+}  // namespace tandem::policy
+
+#endif  // TANDEM_ROUTER_POLICY_SNAPSHOT_H_

@@ -1,0 +1,46 @@
+// Built-in latency profiles and model shapes.
+//
+// DistServe's published A100-80G coefficient fits (simdistserve/estimators/profile_data/
+// profiler-a100-80g.{distserve,vllm}.json, reproduced in SLO_SIM.md section 2.6) with the KV capacities
+// of its max_num_tokens.csv, and the shapes needed for KV bytes per token. The step overheads
+// (+3 ms per prefill step, +2 ms per decode step) approximate the ray overhead DistServe's simulator
+// adds on the first pipeline stage (2 ms + 1e-4 ms per context token).
+#ifndef TANDEM_SIM_PROFILES_H_
+#define TANDEM_SIM_PROFILES_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "router/policy/latency_model.h"
+
+namespace tandem::sim {
+
+struct ModelShape {
+  std::string name;
+  int num_layers = 0;
+  int hidden_size = 0;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int dtype_bytes = 2;
+
+  // 2 (K and V) * layers * kv_heads * head_dim * dtype_bytes.
+  double KvBytesPerToken() const;
+};
+
+// "opt-13b", "opt-66b", "opt-175b", "llama-3-8b", "llama-3-70b".
+absl::StatusOr<ModelShape> BuiltinModelShape(std::string_view name);
+
+// The built-in profile set: "distserve-a100" (engine distserve, OPT-13B TP1/2/4, OPT-66B TP2/4/8) or
+// "vllm-a100" (engine vllm, OPT-13B TP1; the colocated baseline).
+absl::StatusOr<std::vector<policy::LatencyModel>> BuiltinProfiles(std::string_view name);
+
+// The profile for (model, tp, pp = 1) in `profiles`, or NotFound naming what is missing.
+absl::StatusOr<policy::LatencyModel> FindProfile(const std::vector<policy::LatencyModel>& profiles,
+                                                 std::string_view model, int tp);
+
+}  // namespace tandem::sim
+
+#endif  // TANDEM_SIM_PROFILES_H_

@@ -1,0 +1,358 @@
+#include "sim/sim_command.h"
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+#include "router/policy/placement_policy.h"
+#include "sim/profiles.h"
+#include "sim/search.h"
+
+namespace tandem::sim {
+namespace {
+
+struct FlagInfo {
+  const char* name;
+  const char* default_value;
+  const char* help;
+};
+
+// Every flag, its default and its meaning; --help prints this table and the parser accepts only these.
+constexpr FlagInfo kFlags[] = {
+    {"mode", "simulate", "simulate: one run at --rate; goodput: bisect the rate for one placement; "
+                         "search: goodput of every placement under --gpus"},
+    {"model", "opt-13b", "model shape (KV bytes per token) and profile key: opt-13b, opt-66b, opt-175b, "
+                         "llama-3-8b, llama-3-70b"},
+    {"profiles", "distserve-a100", "latency profiles of prefill/decode instances: a built-in set "
+                                   "(distserve-a100, vllm-a100) or a `tandem profile` JSON file"},
+    {"colocated_profiles", "vllm-a100", "latency profiles of colocated (baseline) instances"},
+    {"kv_bytes_per_token", "0", "override KV bytes per token (0: from --model's shape)"},
+    {"placement_policy", "least_loaded", "router placement policy: round_robin, least_loaded"},
+    {"num_prefill", "1", "prefill instances (simulate, goodput)"},
+    {"prefill_tp", "1", "tensor-parallel degree of each prefill instance"},
+    {"num_decode", "1", "decode instances"},
+    {"decode_tp", "1", "tensor-parallel degree of each decode instance"},
+    {"num_colocated", "0", "> 0: simulate this many colocated (vLLM-v0 style) instances instead"},
+    {"colocated_tp", "1", "tensor-parallel degree of each colocated instance"},
+    {"workload", "sharegpt", "length distribution: sharegpt, humaneval, longbench, azure_conv, azure_code"},
+    {"trace", "", "trace file instead of --workload (JSONL timestamp/input_length/output_length, CSV "
+                  "arrival_s/prompt_len/output_len, or Azure CSV)"},
+    {"trace_max_total_tokens", "0", "shrink trace requests to at most this many prompt+output tokens"},
+    {"num_requests", "2000", "requests per seed (synthetic; for traces, 0 keeps them all)"},
+    {"seed", "0", "first seed; seeds are seed, seed+1, ..."},
+    {"seeds", "3", "workload seeds per rate (common random numbers; records pooled)"},
+    {"arrival", "poisson", "arrival process: poisson, gamma, fixed"},
+    {"cv", "1", "coefficient of variation of gamma inter-arrival gaps (burstiness)"},
+    {"rate", "0", "request rate of the whole cluster, req/s (simulate; 0 with --trace: the trace's own)"},
+    {"ttft_slo_ms", "200", "TTFT SLO in ms"},
+    {"tpot_slo_ms", "100", "TPOT SLO in ms"},
+    {"target", "0.9", "attainment target (fraction) for goodput"},
+    {"tpot_definition", "client", "client: (last - first) / (n - 1); distserve_sim: (last - first) / n"},
+    {"attainment", "joint", "joint: share meeting both SLOs >= target; separate_percentile: P(target) "
+                            "TTFT and TPOT each below their SLO (DistServe's search)"},
+    {"prefill_max_batch_tokens", "0", "prompt tokens per prefill batch (0: the profile's KV capacity)"},
+    {"prefill_max_batch_size", "0", "requests per prefill batch (0: no limit)"},
+    {"decode_max_batch_size", "0", "requests per decode batch (0: no limit)"},
+    {"prefill_backpressure", "false", "hold prefilled KV on the prefill instance (up to its capacity) until "
+                                      "decode pulls it; stop admitting when full"},
+    {"decode_kv_limit", "true", "admit to decode only when prompt+output KV fits its capacity"},
+    {"horizon_s", "0", "> 0: stop simulating at this time; unfinished requests count as misses"},
+    {"gpus", "4", "GPU budget (search)"},
+    {"tensor_parallel", "1,2,4", "tensor-parallel degrees to search"},
+    {"one_prefill_one_decode", "false", "search only 1 prefill + 1 decode instance (DistServe's search)"},
+    {"max_instances", "8", "most instances per phase (search)"},
+    {"include_colocated", "false", "also search colocated placements (baseline)"},
+    {"max_per_gpu_rate", "5", "upper end of the goodput bisection, req/s/GPU"},
+    {"tolerance", "0.02", "bisection stops when the per-GPU rate interval is narrower than this"},
+    {"threads", "0", "search threads (0: hardware concurrency)"},
+    {"progress", "true", "progress bar on stderr during search"},
+    {"output_records", "", "write per-request JSONL here (simulate)"},
+    {"output_summary", "", "write the summary (simulate) or the search table as JSON here"},
+    {"help", "false", "print this help"},
+};
+
+class Flags {
+ public:
+  absl::Status Parse(const std::vector<std::string>& args) {
+    for (const FlagInfo& f : kFlags) values_[f.name] = f.default_value;
+    for (size_t i = 0; i < args.size(); ++i) {
+      std::string arg = args[i];
+      if (arg.rfind("--", 0) != 0) return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", arg, "\""));
+      arg = arg.substr(2);
+      std::string name = arg, value;
+      bool has_value = false;
+      if (size_t eq = arg.find('='); eq != std::string::npos) {
+        name = arg.substr(0, eq);
+        value = arg.substr(eq + 1);
+        has_value = true;
+      }
+      auto it = values_.find(name);
+      if (it == values_.end()) {
+        return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
+      }
+      const bool is_bool = it->second == "true" || it->second == "false";
+      if (!has_value) {
+        if (is_bool) {
+          value = "true";
+        } else if (i + 1 < args.size()) {
+          value = args[++i];
+        } else {
+          return absl::InvalidArgumentError(absl::StrCat("--", name, ": missing value"));
+        }
+      }
+      it->second = value;
+    }
+    return absl::OkStatus();
+  }
+  std::string Str(const std::string& name) const { return values_.at(name); }
+  absl::StatusOr<double> Double(const std::string& name) const {
+    double v;
+    if (!absl::SimpleAtod(values_.at(name), &v)) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, ": \"", values_.at(name), "\" is not a number"));
+    }
+    return v;
+  }
+  absl::StatusOr<int64_t> Int(const std::string& name) const {
+    int64_t v;
+    if (!absl::SimpleAtoi(values_.at(name), &v)) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, ": \"", values_.at(name), "\" is not an integer"));
+    }
+    return v;
+  }
+  absl::StatusOr<bool> Bool(const std::string& name) const {
+    const std::string& v = values_.at(name);
+    if (v == "true" || v == "1") return true;
+    if (v == "false" || v == "0") return false;
+    return absl::InvalidArgumentError(absl::StrCat("--", name, ": \"", v, "\" is not true/false"));
+  }
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+absl::StatusOr<std::vector<policy::LatencyModel>> LoadProfiles(const std::string& flag, const std::string& value) {
+  if (value == "distserve-a100" || value == "vllm-a100") return BuiltinProfiles(value);
+  absl::StatusOr<std::vector<policy::LatencyModel>> models = policy::LatencyModel::ListFromFile(value);
+  if (!models.ok()) {
+    return absl::Status(models.status().code(), absl::StrCat("--", flag, ": ", models.status().message()));
+  }
+  return models;
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot open for writing"));
+  out << text;
+  return out ? absl::OkStatus() : absl::DataLossError(absl::StrCat(path, ": write failed"));
+}
+
+std::string ProgressBar(int done, int total) {
+  const int width = 30;
+  const int filled = total > 0 ? done * width / total : width;
+  return absl::StrFormat("\r[%s%s] %d/%d placements", std::string(filled, '#'), std::string(width - filled, '.'),
+                         done, total);
+}
+
+absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
+  SimSetup setup;
+  setup.model = flags.Str("model");
+  TANDEM_ASSIGN_OR_RETURN(ModelShape shape, BuiltinModelShape(setup.model));
+  TANDEM_ASSIGN_OR_RETURN(setup.kv_bytes_per_token, flags.Double("kv_bytes_per_token"));
+  if (setup.kv_bytes_per_token <= 0) setup.kv_bytes_per_token = shape.KvBytesPerToken();
+  TANDEM_ASSIGN_OR_RETURN(setup.profiles, LoadProfiles("profiles", flags.Str("profiles")));
+  TANDEM_ASSIGN_OR_RETURN(setup.colocated_profiles, LoadProfiles("colocated_profiles", flags.Str("colocated_profiles")));
+  setup.policy_name = flags.Str("placement_policy");
+  TANDEM_RETURN_IF_ERROR(policy::MakePlacementPolicy(setup.policy_name).status());
+  TANDEM_ASSIGN_OR_RETURN(setup.prefill_max_batch_tokens, flags.Int("prefill_max_batch_tokens"));
+  TANDEM_ASSIGN_OR_RETURN(setup.prefill_max_batch_size, flags.Int("prefill_max_batch_size"));
+  TANDEM_ASSIGN_OR_RETURN(setup.decode_max_batch_size, flags.Int("decode_max_batch_size"));
+  TANDEM_ASSIGN_OR_RETURN(setup.prefill_backpressure, flags.Bool("prefill_backpressure"));
+  TANDEM_ASSIGN_OR_RETURN(setup.decode_kv_limit, flags.Bool("decode_kv_limit"));
+  TANDEM_ASSIGN_OR_RETURN(setup.sim_options.horizon_s, flags.Double("horizon_s"));
+  TANDEM_ASSIGN_OR_RETURN(setup.slo.ttft_ms, flags.Double("ttft_slo_ms"));
+  TANDEM_ASSIGN_OR_RETURN(setup.slo.tpot_ms, flags.Double("tpot_slo_ms"));
+  TANDEM_ASSIGN_OR_RETURN(setup.slo.target, flags.Double("target"));
+  if (!(setup.slo.target > 0 && setup.slo.target <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("--target: ", setup.slo.target, " must be in (0, 1]"));
+  }
+  TANDEM_ASSIGN_OR_RETURN(setup.slo.tpot_definition, ParseTpotDefinition(flags.Str("tpot_definition")));
+  TANDEM_ASSIGN_OR_RETURN(setup.slo.mode, ParseAttainmentMode(flags.Str("attainment")));
+
+  // Workloads: one unit-rate workload per seed.
+  TANDEM_ASSIGN_OR_RETURN(int64_t num_requests, flags.Int("num_requests"));
+  TANDEM_ASSIGN_OR_RETURN(int64_t first_seed, flags.Int("seed"));
+  TANDEM_ASSIGN_OR_RETURN(int64_t num_seeds, flags.Int("seeds"));
+  if (num_seeds < 1) return absl::InvalidArgumentError(absl::StrCat("--seeds: ", num_seeds, " must be >= 1"));
+  std::vector<Workload> seeds;
+  double native_rate = 0;
+  if (!flags.Str("trace").empty()) {
+    TraceOptions trace_options;
+    TANDEM_ASSIGN_OR_RETURN(trace_options.max_total_tokens, flags.Double("trace_max_total_tokens"));
+    trace_options.max_requests = num_requests;
+    TANDEM_ASSIGN_OR_RETURN(Workload trace, LoadTrace(flags.Str("trace"), trace_options));
+    native_rate = trace.source_rate;
+    seeds.push_back(std::move(trace));
+  } else {
+    TANDEM_ASSIGN_OR_RETURN(LengthSpec lengths, BuiltinLengthSpec(flags.Str("workload")));
+    ArrivalSpec arrival{.type = flags.Str("arrival")};
+    TANDEM_ASSIGN_OR_RETURN(arrival.cv, flags.Double("cv"));
+    for (int64_t i = 0; i < num_seeds; ++i) {
+      TANDEM_ASSIGN_OR_RETURN(Workload w, MakeSyntheticWorkload(lengths, arrival, num_requests,
+                                                               static_cast<uint64_t>(first_seed + i)));
+      seeds.push_back(std::move(w));
+    }
+  }
+
+  Placement placement;
+  TANDEM_ASSIGN_OR_RETURN(int64_t v, flags.Int("num_prefill"));
+  placement.num_prefill = static_cast<int>(v);
+  TANDEM_ASSIGN_OR_RETURN(v, flags.Int("prefill_tp"));
+  placement.prefill_tp = static_cast<int>(v);
+  TANDEM_ASSIGN_OR_RETURN(v, flags.Int("num_decode"));
+  placement.num_decode = static_cast<int>(v);
+  TANDEM_ASSIGN_OR_RETURN(v, flags.Int("decode_tp"));
+  placement.decode_tp = static_cast<int>(v);
+  TANDEM_ASSIGN_OR_RETURN(v, flags.Int("num_colocated"));
+  placement.num_colocated = static_cast<int>(v);
+  TANDEM_ASSIGN_OR_RETURN(v, flags.Int("colocated_tp"));
+  placement.colocated_tp = static_cast<int>(v);
+  if (placement.num_prefill < 1 || placement.num_decode < 1 || placement.prefill_tp < 1 || placement.decode_tp < 1 ||
+      placement.num_colocated < 0 || placement.colocated_tp < 1) {
+    return absl::InvalidArgumentError("--num_prefill, --num_decode and the *_tp flags must be >= 1");
+  }
+
+  GoodputOptions goodput;
+  TANDEM_ASSIGN_OR_RETURN(goodput.max_per_gpu_rate, flags.Double("max_per_gpu_rate"));
+  TANDEM_ASSIGN_OR_RETURN(goodput.tolerance, flags.Double("tolerance"));
+
+  const std::string mode = flags.Str("mode");
+  if (mode == "simulate") {
+    TANDEM_ASSIGN_OR_RETURN(double rate, flags.Double("rate"));
+    if (rate <= 0 && native_rate > 0) rate = native_rate;
+    if (!(rate > 0)) return absl::InvalidArgumentError("--rate: must be > 0 for --mode=simulate");
+    TANDEM_ASSIGN_OR_RETURN(ClusterConfig cluster, BuildCluster(setup, placement));
+    std::vector<RequestRecord> pooled;
+    for (const Workload& seed : seeds) {
+      TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<policy::PlacementPolicy> policy,
+                              policy::MakePlacementPolicy(setup.policy_name));
+      Simulator simulator(cluster, policy.get(), setup.sim_options);
+      TANDEM_ASSIGN_OR_RETURN(std::vector<RequestRecord> records, simulator.Run(ScaleToRate(seed, rate)));
+      for (const auto& [reason, count] : simulator.reject_reasons()) {
+        err << "rejected " << count << " requests: " << reason << "\n";
+      }
+      pooled.insert(pooled.end(), records.begin(), records.end());
+      if (seeds.size() > 1) break;  // records/console describe the first seed; goodput uses all
+    }
+    const Summary summary = Summarize(pooled, setup.slo);
+    out << "Placement: " << placement.Label() << "\n";
+    out << FormatSummary(summary, setup.slo, rate, cluster.NumGpus());
+    if (!flags.Str("output_records").empty()) {
+      TANDEM_RETURN_IF_ERROR(WriteFile(flags.Str("output_records"), RecordsToJsonl(pooled, setup.slo)));
+    }
+    if (!flags.Str("output_summary").empty()) {
+      TANDEM_RETURN_IF_ERROR(WriteFile(flags.Str("output_summary"), SummaryToJson(summary, setup.slo, rate) + "\n"));
+    }
+    return absl::OkStatus();
+  }
+
+  if (mode == "goodput") {
+    TANDEM_ASSIGN_OR_RETURN(GoodputResult result, FindGoodput(setup, placement, seeds, goodput));
+    out << FormatSearchTable({result});
+    return absl::OkStatus();
+  }
+
+  if (mode == "search") {
+    PlacementSearchOptions options;
+    options.goodput = goodput;
+    TANDEM_ASSIGN_OR_RETURN(int64_t gpus, flags.Int("gpus"));
+    options.gpu_budget = static_cast<int>(gpus);
+    options.tensor_parallel.clear();
+    for (absl::string_view tp : absl::StrSplit(flags.Str("tensor_parallel"), ',', absl::SkipEmpty())) {
+      int value;
+      if (!absl::SimpleAtoi(tp, &value) || value < 1) {
+        return absl::InvalidArgumentError(absl::StrCat("--tensor_parallel: \"", flags.Str("tensor_parallel"),
+                                                       "\" is not a list of positive integers"));
+      }
+      options.tensor_parallel.push_back(value);
+    }
+    TANDEM_ASSIGN_OR_RETURN(options.one_prefill_one_decode, flags.Bool("one_prefill_one_decode"));
+    TANDEM_ASSIGN_OR_RETURN(int64_t max_instances, flags.Int("max_instances"));
+    options.max_instances_per_phase = static_cast<int>(max_instances);
+    TANDEM_ASSIGN_OR_RETURN(options.include_colocated, flags.Bool("include_colocated"));
+    TANDEM_ASSIGN_OR_RETURN(int64_t threads, flags.Int("threads"));
+    options.num_threads = threads > 0 ? static_cast<int>(threads)
+                                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    TANDEM_ASSIGN_OR_RETURN(bool progress, flags.Bool("progress"));
+    if (progress) {
+      options.progress = [&err](int done, int total) {
+        err << ProgressBar(done, total) << (done == total ? "\n" : "") << std::flush;
+      };
+    }
+    TANDEM_ASSIGN_OR_RETURN(std::vector<GoodputResult> results, SearchPlacements(setup, seeds, options));
+    out << FormatSearchTable(results);
+    const GoodputResult& best = results.front();
+    out << absl::StrFormat("Best per GPU rate: %.3f req/s/GPU\nBest config: %s (%d GPUs, %.3f req/s total)\n",
+                           best.per_gpu_goodput, best.placement.Label(), best.placement.NumGpus(), best.goodput);
+    if (!flags.Str("output_summary").empty()) {
+      std::string json = "[\n";
+      for (size_t i = 0; i < results.size(); ++i) {
+        const GoodputResult& r = results[i];
+        json += absl::StrFormat(
+            "  {\"placement\": \"%s\", \"gpus\": %d, \"per_gpu_goodput\": %.6f, \"goodput\": %.6f, "
+            "\"attainment\": %.6f, \"p90_ttft_ms\": %.3f, \"p90_tpot_ms\": %.3f, \"limiting\": \"%s\"}%s\n",
+            r.placement.Label(), r.placement.NumGpus(), r.per_gpu_goodput, r.goodput, r.at_goodput.attainment,
+            r.at_goodput.ttft.p90, r.at_goodput.tpot.p90, r.limiting, i + 1 < results.size() ? "," : "");
+      }
+      json += "]\n";
+      TANDEM_RETURN_IF_ERROR(WriteFile(flags.Str("output_summary"), json));
+    }
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat("--mode: unknown mode \"", mode, "\" (known: simulate, goodput, search)"));
+}
+
+}  // namespace
+
+std::string SimCommandHelp() {
+  std::string text =
+      "usage: tandem sim [--flag=value ...]\n\n"
+      "Simulates a disaggregated prefill/decode cluster (or the colocated baseline) with the router's own\n"
+      "placement policies, and finds the goodput (highest rate meeting the SLO attainment target) of one\n"
+      "placement or of every placement under a GPU budget.\n\nFlags:\n";
+  for (const FlagInfo& f : kFlags) {
+    text += absl::StrFormat("  --%-26s %s (default: %s)\n", f.name, f.help,
+                            std::string(f.default_value).empty() ? "\"\"" : f.default_value);
+  }
+  return text;
+}
+
+int RunSimCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Flags flags;
+  if (absl::Status s = flags.Parse(args); !s.ok()) {
+    err << "tandem sim: " << s.message() << "\n";
+    return 2;
+  }
+  if (*flags.Bool("help")) {
+    out << SimCommandHelp();
+    return 0;
+  }
+  if (absl::Status s = Run(flags, out, err); !s.ok()) {
+    err << "tandem sim: " << s.message() << "\n";
+    return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
+
+int RunSimCommand(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  return RunSimCommand(args, std::cout, std::cerr);
+}
+
+}  // namespace tandem::sim

@@ -1,0 +1,457 @@
+#include "sim/simulator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "sim/event_queue.h"
+
+namespace tandem::sim {
+namespace {
+
+constexpr int64_t kUnlimitedBlocks = int64_t{1} << 40;
+
+int64_t MsToNs(double ms) { return std::llround(ms * 1e6); }
+double NsToS(int64_t ns) { return ns < 0 ? -1.0 : static_cast<double>(ns) * 1e-9; }
+
+}  // namespace
+
+int ClusterConfig::NumGpus() const {
+  int gpus = 0;
+  for (const auto& p : prefill) gpus += p.num_gpus;
+  for (const auto& d : decode) gpus += d.num_gpus;
+  for (const auto& c : colocated) gpus += c.num_gpus;
+  return gpus;
+}
+
+// Everything one Run() mutates; rebuilt per run so a Simulator can be reused.
+struct Simulator::State {
+  struct Req {
+    int64_t generated = 0;  // tokens produced so far (the first comes from prefill)
+    int64_t need = 0;       // KV tokens reserved on decode: prompt + output
+    // Times in ns, -1 = not yet.
+    int64_t arrival = -1, prefill_start = -1, first_token = -1, kv_start = -1, kv_end = -1,
+            decode_start = -1, finish = -1;
+  };
+  struct Prefill {
+    std::deque<int64_t> queue;
+    int64_t queued_tokens = 0;
+    double queued_predicted_ms = 0.0;
+    bool busy = false;
+    int64_t busy_until = 0;
+    std::vector<int64_t> batch;
+    int64_t batch_tokens = 0;
+    int64_t held_tokens = 0;  // KV in the running batch plus finished prompts not yet pulled
+  };
+  struct Decode {
+    std::deque<int64_t> pending;  // prefilled, waiting for a KV reservation
+    std::deque<int64_t> ready;    // KV arrived, waiting to join the batch
+    std::vector<int64_t> running;
+    int64_t reserved = 0;
+    int64_t link_free_at = 0;
+    int64_t in_flight = 0;
+    bool busy = false;
+  };
+  struct Colocated {
+    std::deque<int64_t> waiting;
+    std::vector<int64_t> running;
+    std::vector<int64_t> batch;  // the prefill batch when step_is_prefill
+    int64_t queued_tokens = 0;
+    double queued_predicted_ms = 0.0;
+    int64_t reserved = 0;
+    bool busy = false;
+    bool step_is_prefill = false;
+    int64_t busy_until = 0;
+  };
+
+  const Workload* workload = nullptr;
+  std::vector<Req> reqs;
+  std::vector<RequestRecord> records;
+  std::vector<Prefill> prefill;
+  std::vector<Decode> decode;
+  std::vector<Colocated> colocated;
+  EventQueue events;
+  int64_t now = 0;
+  policy::ClusterSnapshot snapshot;
+};
+
+Simulator::Simulator(ClusterConfig config, policy::PlacementPolicy* policy, SimOptions options)
+    : config_(std::move(config)), policy_(policy), options_(options) {}
+
+Simulator::~Simulator() = default;
+
+absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& workload) {
+  const bool colocated_mode = !config_.colocated.empty();
+  if (colocated_mode && (!config_.prefill.empty() || !config_.decode.empty())) {
+    return absl::InvalidArgumentError("cluster: colocated instances cannot be mixed with prefill/decode");
+  }
+  if (!colocated_mode && (config_.prefill.empty() || config_.decode.empty())) {
+    return absl::InvalidArgumentError(absl::StrCat("cluster: need at least one prefill and one decode instance (have ",
+                                                   config_.prefill.size(), " prefill, ", config_.decode.size(),
+                                                   " decode)"));
+  }
+  if (policy_ == nullptr) return absl::InvalidArgumentError("simulator: no placement policy");
+  reject_reasons_.clear();
+
+  State s;
+  s.workload = &workload;
+  const size_t n = workload.requests.size();
+  s.reqs.assign(n, {});
+  s.records.assign(n, {});
+  s.prefill.assign(config_.prefill.size(), {});
+  s.decode.assign(config_.decode.size(), {});
+  s.colocated.assign(config_.colocated.size(), {});
+  // Snapshot vectors are sized once; ids never change.
+  const size_t num_p = colocated_mode ? config_.colocated.size() : config_.prefill.size();
+  const size_t num_d = colocated_mode ? config_.colocated.size() : config_.decode.size();
+  for (size_t i = 0; i < num_p; ++i) {
+    s.snapshot.prefill.push_back({.id = absl::StrCat(colocated_mode ? "colocated-" : "prefill-", i)});
+  }
+  for (size_t i = 0; i < num_d; ++i) {
+    s.snapshot.decode.push_back({.id = absl::StrCat(colocated_mode ? "colocated-" : "decode-", i)});
+  }
+
+  for (size_t i = 0; i < n; ++i) {
+    const SimRequest& r = workload.requests[i];
+    RequestRecord& rec = s.records[i];
+    rec.id = r.id;
+    rec.prompt_len = r.prompt_len;
+    rec.output_len = r.output_len;
+    s.reqs[i].need = r.prompt_len + r.output_len;
+    const int64_t t = std::llround(r.arrival_s * 1e9);
+    s.reqs[i].arrival = t;
+    s.events.Push(t, EventType::kArrival, -1, static_cast<int64_t>(i));
+  }
+
+  const auto& requests = workload.requests;
+
+  auto finish = [&](int64_t r) { s.reqs[r].finish = s.now; };
+
+  // ---- Disaggregated ----
+  std::function<void(int)> try_start_prefill;
+  std::function<void(int)> try_admit;
+  std::function<void(int)> try_start_decode;
+
+  try_start_prefill = [&](int p) {
+    State::Prefill& inst = s.prefill[p];
+    const PrefillInstanceConfig& cfg = config_.prefill[p];
+    if (inst.busy || inst.queue.empty()) return;
+    inst.batch.clear();
+    inst.batch_tokens = 0;
+    double sum = 0, sum_sq = 0;
+    while (!inst.queue.empty()) {
+      const int64_t r = inst.queue.front();
+      const int64_t len = requests[r].prompt_len;
+      const bool first = inst.batch.empty();
+      if (!first && cfg.max_batch_size > 0 && static_cast<int64_t>(inst.batch.size()) >= cfg.max_batch_size) break;
+      if (!first && cfg.max_batch_tokens > 0 && inst.batch_tokens + len > cfg.max_batch_tokens) break;
+      if (cfg.kv_buffer_tokens > 0 && inst.held_tokens + inst.batch_tokens + len > cfg.kv_buffer_tokens &&
+          !(first && inst.held_tokens == 0)) {
+        break;  // backpressure: wait for decode to pull
+      }
+      inst.queue.pop_front();
+      inst.batch.push_back(r);
+      inst.batch_tokens += len;
+      inst.queued_tokens -= len;
+      inst.queued_predicted_ms -= cfg.latency.PrefillMsFromSums(len, double(len) * len);
+      sum += len;
+      sum_sq += double(len) * len;
+      s.reqs[r].prefill_start = s.now;
+    }
+    if (inst.batch.empty()) return;
+    if (inst.queue.empty()) inst.queued_predicted_ms = 0.0;  // no drift from float accumulation
+    inst.held_tokens += inst.batch_tokens;
+    inst.busy = true;
+    inst.busy_until = s.now + MsToNs(cfg.latency.PrefillMsFromSums(sum, sum_sq));
+    s.events.Push(inst.busy_until, EventType::kPrefillDone, p, -1);
+  };
+
+  try_admit = [&](int d) {
+    State::Decode& inst = s.decode[d];
+    const DecodeInstanceConfig& cfg = config_.decode[d];
+    while (!inst.pending.empty()) {
+      const int64_t r = inst.pending.front();
+      const int64_t need = s.reqs[r].need;
+      if (cfg.kv_capacity_tokens > 0 && inst.reserved + need > cfg.kv_capacity_tokens && inst.reserved > 0) break;
+      inst.pending.pop_front();
+      inst.reserved += need;
+      const int p = s.records[r].prefill_instance;
+      const double bytes = config_.kv_bytes_per_token * static_cast<double>(requests[r].prompt_len);
+      const int64_t start = std::max(s.now, inst.link_free_at);
+      const int64_t end = start + MsToNs(config_.prefill[p].latency.KvTransferMs(bytes));
+      inst.link_free_at = end;
+      s.reqs[r].kv_start = start;
+      s.reqs[r].kv_end = end;
+      ++inst.in_flight;
+      s.events.Push(end, EventType::kTransferDone, d, r);
+    }
+  };
+
+  try_start_decode = [&](int d) {
+    State::Decode& inst = s.decode[d];
+    const DecodeInstanceConfig& cfg = config_.decode[d];
+    if (inst.busy) return;
+    while (!inst.ready.empty() &&
+           (cfg.max_batch_size <= 0 || static_cast<int64_t>(inst.running.size()) < cfg.max_batch_size)) {
+      const int64_t r = inst.ready.front();
+      inst.ready.pop_front();
+      s.reqs[r].decode_start = s.now;
+      inst.running.push_back(r);
+    }
+    if (inst.running.empty()) return;
+    int64_t context = 0;
+    for (int64_t r : inst.running) context += requests[r].prompt_len + s.reqs[r].generated;
+    inst.busy = true;
+    const double ms = cfg.latency.DecodeStepMs(static_cast<int64_t>(inst.running.size()), context);
+    s.events.Push(s.now + MsToNs(ms), EventType::kDecodeStepDone, d, -1);
+  };
+
+  // Advances every running request by one token; finished ones leave `running` and free `reserved`.
+  auto decode_step_done = [&](std::vector<int64_t>* running, int64_t* reserved) {
+    size_t kept = 0;
+    for (int64_t r : *running) {
+      if (++s.reqs[r].generated >= requests[r].output_len) {
+        finish(r);
+        *reserved -= s.reqs[r].need;
+      } else {
+        (*running)[kept++] = r;
+      }
+    }
+    running->resize(kept);
+  };
+
+  // ---- Colocated ----
+  auto try_start_colocated = [&](int c) {
+    State::Colocated& inst = s.colocated[c];
+    const ColocatedInstanceConfig& cfg = config_.colocated[c];
+    if (inst.busy) return;
+    inst.batch.clear();
+    int64_t tokens = 0;
+    double sum_sq = 0;
+    while (!inst.waiting.empty()) {
+      const int64_t r = inst.waiting.front();
+      const int64_t len = requests[r].prompt_len;
+      const bool first = inst.batch.empty();
+      if (cfg.max_batch_size > 0 &&
+          static_cast<int64_t>(inst.running.size() + inst.batch.size()) >= cfg.max_batch_size) break;
+      if (!first && cfg.max_batch_tokens > 0 && tokens + len > cfg.max_batch_tokens) break;
+      if (cfg.kv_capacity_tokens > 0 && inst.reserved + s.reqs[r].need > cfg.kv_capacity_tokens &&
+          inst.reserved > 0) {
+        break;
+      }
+      inst.waiting.pop_front();
+      inst.batch.push_back(r);
+      inst.reserved += s.reqs[r].need;
+      inst.queued_tokens -= len;
+      inst.queued_predicted_ms -= cfg.latency.PrefillMsFromSums(len, double(len) * len);
+      tokens += len;
+      sum_sq += double(len) * len;
+      s.reqs[r].prefill_start = s.now;
+    }
+    if (inst.waiting.empty()) inst.queued_predicted_ms = 0.0;
+    double ms;
+    if (!inst.batch.empty()) {
+      inst.step_is_prefill = true;
+      ms = cfg.latency.PrefillMsFromSums(static_cast<double>(tokens), sum_sq);
+    } else if (!inst.running.empty()) {
+      inst.step_is_prefill = false;
+      int64_t context = 0;
+      for (int64_t r : inst.running) {
+        context += requests[r].prompt_len + s.reqs[r].generated;
+        if (s.reqs[r].decode_start < 0) s.reqs[r].decode_start = s.now;
+      }
+      ms = cfg.latency.DecodeStepMs(static_cast<int64_t>(inst.running.size()), context);
+    } else {
+      return;
+    }
+    inst.busy = true;
+    inst.busy_until = s.now + MsToNs(ms);
+    s.events.Push(inst.busy_until, EventType::kColocatedStepDone, c, -1);
+  };
+
+  auto fill_snapshot = [&]() {
+    if (colocated_mode) {
+      for (size_t c = 0; c < s.colocated.size(); ++c) {
+        const State::Colocated& inst = s.colocated[c];
+        const ColocatedInstanceConfig& cfg = config_.colocated[c];
+        policy::PrefillWorkerState& p = s.snapshot.prefill[c];
+        p.queued_requests = static_cast<int64_t>(inst.waiting.size());
+        p.queued_prompt_tokens = inst.queued_tokens;
+        p.running_tokens = 0;
+        p.predicted_free_ms =
+            (inst.busy ? (inst.busy_until - s.now) * 1e-6 : 0.0) + std::max(0.0, inst.queued_predicted_ms);
+        policy::DecodeWorkerState& d = s.snapshot.decode[c];
+        d.running_batch_size = static_cast<int64_t>(inst.running.size());
+        d.block_size = cfg.block_size;
+        d.total_kv_blocks = cfg.kv_capacity_tokens > 0 ? cfg.kv_capacity_tokens / cfg.block_size : kUnlimitedBlocks;
+        d.free_kv_blocks = cfg.kv_capacity_tokens > 0 ? (cfg.kv_capacity_tokens - inst.reserved) / cfg.block_size
+                                                      : kUnlimitedBlocks;
+        d.queued_requests = static_cast<int64_t>(inst.waiting.size());
+        int64_t context = 0;
+        for (int64_t r : inst.running) context += requests[r].prompt_len + s.reqs[r].generated;
+        d.total_context_tokens = context;
+      }
+      return;
+    }
+    for (size_t i = 0; i < s.prefill.size(); ++i) {
+      const State::Prefill& inst = s.prefill[i];
+      policy::PrefillWorkerState& p = s.snapshot.prefill[i];
+      p.queued_requests = static_cast<int64_t>(inst.queue.size());
+      p.queued_prompt_tokens = inst.queued_tokens;
+      p.running_tokens = inst.busy ? inst.batch_tokens : 0;
+      p.predicted_free_ms =
+          (inst.busy ? (inst.busy_until - s.now) * 1e-6 : 0.0) + std::max(0.0, inst.queued_predicted_ms);
+    }
+    for (size_t i = 0; i < s.decode.size(); ++i) {
+      const State::Decode& inst = s.decode[i];
+      const DecodeInstanceConfig& cfg = config_.decode[i];
+      policy::DecodeWorkerState& d = s.snapshot.decode[i];
+      d.running_batch_size = static_cast<int64_t>(inst.running.size());
+      int64_t context = 0;
+      for (int64_t r : inst.running) context += requests[r].prompt_len + s.reqs[r].generated;
+      d.total_context_tokens = context;
+      d.block_size = cfg.block_size;
+      d.total_kv_blocks = cfg.kv_capacity_tokens > 0 ? cfg.kv_capacity_tokens / cfg.block_size : kUnlimitedBlocks;
+      d.free_kv_blocks = cfg.kv_capacity_tokens > 0 ? (cfg.kv_capacity_tokens - inst.reserved) / cfg.block_size
+                                                    : kUnlimitedBlocks;
+      d.queued_requests =
+          static_cast<int64_t>(inst.pending.size() + inst.ready.size()) + inst.in_flight;
+    }
+  };
+
+  auto on_arrival = [&](int64_t r) {
+    const SimRequest& req = requests[r];
+    fill_snapshot();
+    policy::PlacementRequest placement{.prompt_len = req.prompt_len,
+                                       .max_output_len = req.output_len,
+                                       .expected_output_len = req.output_len};
+    const policy::PlacementDecision decision = policy_->Place(placement, s.snapshot);
+    RequestRecord& rec = s.records[r];
+    if (!decision.accepted || decision.prefill_index < 0 ||
+        decision.prefill_index >= static_cast<int>(num_p) || decision.decode_index < 0 ||
+        decision.decode_index >= static_cast<int>(num_d)) {
+      rec.rejected = true;
+      const std::string reason = decision.accepted ? "policy returned an index out of range" : decision.reject_reason;
+      auto it = std::find_if(reject_reasons_.begin(), reject_reasons_.end(),
+                             [&](const auto& entry) { return entry.first == reason; });
+      if (it == reject_reasons_.end()) {
+        reject_reasons_.push_back({reason, 1});
+      } else {
+        ++it->second;
+      }
+      return;
+    }
+    rec.prefill_instance = decision.prefill_index;
+    if (colocated_mode) {
+      rec.decode_instance = decision.prefill_index;
+      State::Colocated& inst = s.colocated[decision.prefill_index];
+      inst.waiting.push_back(r);
+      inst.queued_tokens += req.prompt_len;
+      inst.queued_predicted_ms += config_.colocated[decision.prefill_index].latency.PrefillMsFromSums(
+          req.prompt_len, double(req.prompt_len) * req.prompt_len);
+      try_start_colocated(decision.prefill_index);
+      return;
+    }
+    rec.decode_instance = decision.decode_index;
+    State::Prefill& inst = s.prefill[decision.prefill_index];
+    inst.queue.push_back(r);
+    inst.queued_tokens += req.prompt_len;
+    inst.queued_predicted_ms += config_.prefill[decision.prefill_index].latency.PrefillMsFromSums(
+        req.prompt_len, double(req.prompt_len) * req.prompt_len);
+    try_start_prefill(decision.prefill_index);
+  };
+
+  const int64_t horizon_ns = options_.horizon_s > 0 ? std::llround(options_.horizon_s * 1e9)
+                                                    : std::numeric_limits<int64_t>::max();
+  while (!s.events.empty()) {
+    if (s.events.top().time_ns > horizon_ns) break;
+    const Event e = s.events.Pop();
+    s.now = e.time_ns;
+    switch (e.type) {
+      case EventType::kArrival:
+        on_arrival(e.payload);
+        break;
+      case EventType::kPrefillDone: {
+        State::Prefill& inst = s.prefill[e.instance];
+        inst.busy = false;
+        std::vector<int> touched;
+        for (int64_t r : inst.batch) {
+          s.reqs[r].first_token = s.now;
+          s.reqs[r].generated = 1;
+          if (requests[r].output_len <= 1) {
+            finish(r);
+            inst.held_tokens -= requests[r].prompt_len;
+            continue;
+          }
+          const int d = s.records[r].decode_instance;
+          s.decode[d].pending.push_back(r);
+          if (std::find(touched.begin(), touched.end(), d) == touched.end()) touched.push_back(d);
+        }
+        inst.batch.clear();
+        for (int d : touched) try_admit(d);
+        try_start_prefill(e.instance);
+        break;
+      }
+      case EventType::kTransferDone: {
+        const int64_t r = e.payload;
+        const int p = s.records[r].prefill_instance;
+        s.prefill[p].held_tokens -= requests[r].prompt_len;
+        State::Decode& inst = s.decode[e.instance];
+        --inst.in_flight;
+        inst.ready.push_back(r);
+        try_start_prefill(p);
+        try_start_decode(e.instance);
+        break;
+      }
+      case EventType::kDecodeStepDone: {
+        State::Decode& inst = s.decode[e.instance];
+        inst.busy = false;
+        decode_step_done(&inst.running, &inst.reserved);
+        try_admit(e.instance);
+        try_start_decode(e.instance);
+        break;
+      }
+      case EventType::kColocatedStepDone: {
+        State::Colocated& inst = s.colocated[e.instance];
+        inst.busy = false;
+        if (inst.step_is_prefill) {
+          for (int64_t r : inst.batch) {
+            s.reqs[r].first_token = s.now;
+            s.reqs[r].generated = 1;
+            if (requests[r].output_len <= 1) {
+              finish(r);
+              inst.reserved -= s.reqs[r].need;
+            } else {
+              inst.running.push_back(r);
+            }
+          }
+          inst.batch.clear();
+        } else {
+          decode_step_done(&inst.running, &inst.reserved);
+        }
+        try_start_colocated(e.instance);
+        break;
+      }
+    }
+  }
+
+  for (size_t i = 0; i < n; ++i) {
+    const State::Req& q = s.reqs[i];
+    RequestRecord& rec = s.records[i];
+    rec.arrival_s = NsToS(q.arrival);
+    rec.prefill_start_s = NsToS(q.prefill_start);
+    rec.first_token_s = NsToS(q.first_token > horizon_ns ? -1 : q.first_token);
+    rec.kv_start_s = NsToS(q.kv_start > horizon_ns ? -1 : q.kv_start);
+    rec.kv_end_s = NsToS(q.kv_end > horizon_ns ? -1 : q.kv_end);
+    rec.decode_start_s = NsToS(q.decode_start);
+    rec.finish_s = NsToS(q.finish);
+    rec.finished = q.finish >= 0;
+  }
+  return std::move(s.records);
+}
+
+}  // namespace tandem::sim

@@ -1,0 +1,109 @@
+// Simulator: a deterministic discrete-event model of a tandem cluster (SLO_SIM.md section 1.2).
+//
+// Disaggregated mode: every arrival asks the router's PlacementPolicy (the same object the router
+// runs) for a (prefill, decode) pair, given a ClusterSnapshot built from simulator state. A prefill
+// instance batches its FCFS queue under a token budget and a batch-size cap; the prompt's KV stays in
+// its buffer (backpressure when the buffer is full) until the decode instance admits the request
+// (reserve_full: prompt + output tokens of KV must fit) and pulls the KV over a FIFO link; the decode
+// instance runs continuous batching. The first token is produced by prefill: TTFT ends there.
+//
+// Colocated mode (the vLLM v0 baseline): one queue and one step loop per instance; prefill has
+// priority and prefill and decode never share an iteration.
+//
+// Time is int64 nanoseconds; step times from the latency model are rounded to the nearest ns.
+// Thread safety: a Simulator is used by one thread; separate Simulators may run concurrently (the
+// policy object is not shared between them).
+#ifndef TANDEM_SIM_SIMULATOR_H_
+#define TANDEM_SIM_SIMULATOR_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "router/policy/latency_model.h"
+#include "router/policy/placement_policy.h"
+#include "sim/workload.h"
+
+namespace tandem::sim {
+
+struct PrefillInstanceConfig {
+  policy::LatencyModel latency;  // step times; its link fields time KV transfers out of this instance
+  int num_gpus = 1;
+  int64_t max_batch_tokens = 0;  // prompt tokens per batch; 0 = no limit (a longer prompt runs alone)
+  int64_t max_batch_size = 0;    // requests per batch; 0 = no limit
+  int64_t kv_buffer_tokens = 0;  // KV tokens held until decode pulls them; 0 = no limit
+};
+
+struct DecodeInstanceConfig {
+  policy::LatencyModel latency;
+  int num_gpus = 1;
+  int64_t max_batch_size = 0;      // 0 = no limit
+  int64_t kv_capacity_tokens = 0;  // reserve_full admission limit; 0 = no limit
+  int64_t block_size = 16;         // tokens per KV block (snapshot only)
+};
+
+struct ColocatedInstanceConfig {
+  policy::LatencyModel latency;
+  int num_gpus = 1;
+  int64_t max_batch_tokens = 0;    // prefill tokens per iteration; 0 = no limit
+  int64_t max_batch_size = 0;      // requests per iteration (prefill or decode); 0 = no limit
+  int64_t kv_capacity_tokens = 0;  // reserve_full; 0 = no limit
+  int64_t block_size = 16;
+};
+
+struct ClusterConfig {
+  std::vector<PrefillInstanceConfig> prefill;
+  std::vector<DecodeInstanceConfig> decode;
+  std::vector<ColocatedInstanceConfig> colocated;  // non-empty: colocated mode, prefill/decode empty
+  double kv_bytes_per_token = 0.0;                 // for KV transfer time
+
+  int NumGpus() const;
+};
+
+struct SimOptions {
+  double horizon_s = 0.0;  // > 0: stop at this simulated time; unfinished requests are misses
+};
+
+// One request's life. Times are seconds from the start of the run; -1 where the stage never happened.
+struct RequestRecord {
+  int64_t id = 0;
+  int64_t prompt_len = 0;
+  int64_t output_len = 0;
+  int prefill_instance = -1;  // colocated mode: the colocated instance
+  int decode_instance = -1;   // colocated mode: the same instance
+  bool rejected = false;      // the policy rejected it (reason in Simulator::reject_reasons)
+  bool finished = false;
+  double arrival_s = -1;
+  double prefill_start_s = -1;
+  double first_token_s = -1;  // end of prefill
+  double kv_start_s = -1;     // transfer start (disaggregated)
+  double kv_end_s = -1;
+  double decode_start_s = -1;  // first decode step that included it
+  double finish_s = -1;
+};
+
+class Simulator {
+ public:
+  // `policy` is borrowed and must outlive Run(); it is called once per arrival.
+  Simulator(ClusterConfig config, policy::PlacementPolicy* policy, SimOptions options = {});
+  ~Simulator();
+
+  // Simulates the workload (arrivals as given) to completion or the horizon. Records are in request
+  // order. InvalidArgument for an empty or mixed cluster.
+  absl::StatusOr<std::vector<RequestRecord>> Run(const Workload& workload);
+
+  // Distinct policy rejection reasons seen, with counts, in first-seen order.
+  const std::vector<std::pair<std::string, int64_t>>& reject_reasons() const { return reject_reasons_; }
+
+ private:
+  struct State;
+  ClusterConfig config_;
+  policy::PlacementPolicy* policy_;
+  SimOptions options_;
+  std::vector<std::pair<std::string, int64_t>> reject_reasons_;
+};
+
+}  // namespace tandem::sim
+
+#endif  // TANDEM_SIM_SIMULATOR_H_

@@ -1,0 +1,259 @@
+#include "sim/simulator.h"
+
+#include <memory>
+
+#include "gtest/gtest.h"
+#include "router/policy/least_loaded_policy.h"
+#include "router/policy/round_robin_policy.h"
+#include "sim/metrics.h"
+#include "sim/rng.h"
+
+namespace tandem::sim {
+namespace {
+
+policy::LatencyModel ConstantModel(double prefill_ms, double decode_ms) {
+  policy::LatencyModelParams p;
+  p.prefill = {prefill_ms, 0, 0};
+  p.decode_small = {decode_ms, 0, 0};
+  p.decode_large = p.decode_small;
+  return *policy::LatencyModel::Create(p);
+}
+
+policy::LatencyModel Opt13b(int tp) {
+  policy::LatencyModelParams p;
+  p.tp = tp;
+  if (tp == 1) {
+    p.prefill = {18.1025, 0.101912, 7.1223e-6};
+    p.decode_small = {19.9347, 6.26936e-4, 0.038507};
+    p.decode_large = {7.16619, 5.798e-4, 0.158311};
+  } else {
+    p.prefill = {14.7430, 0.0685772, 2.44957e-6};
+    p.decode_small = {13.2948, 3.41092e-4, 0.0629639};
+    p.decode_large = {10.6387, 3.11834e-4, 0.0856291};
+  }
+  p.link_bandwidth_bytes_per_s = 100e9;
+  return *policy::LatencyModel::Create(p);
+}
+
+// Poisson arrivals at `rate`, every request prompt 100 / output `output_len`.
+Workload PoissonWorkload(int n, double rate, int64_t output_len, uint64_t seed) {
+  Rng rng(seed);
+  Workload w;
+  double t = 0;
+  for (int i = 0; i < n; ++i) {
+    w.requests.push_back({.id = i, .arrival_s = t, .prompt_len = 100, .output_len = output_len});
+    t += rng.Exponential() / rate;
+  }
+  w.native_rate = rate;
+  return w;
+}
+
+ClusterConfig OnePrefillOneDecode(policy::LatencyModel prefill, policy::LatencyModel decode) {
+  ClusterConfig c;
+  c.prefill.push_back({.latency = prefill, .max_batch_size = 1});
+  c.decode.push_back({.latency = decode});
+  c.kv_bytes_per_token = 819200;
+  return c;
+}
+
+TEST(SimulatorTest, MD1MeanTtftMatchesClosedForm) {
+  // M/D/1, D = 100 ms, R = 5/s: mean TTFT = D + R D^2 / (2 (1 - R D)) = 150 ms.
+  policy::RoundRobinPolicy policy;
+  Simulator sim(OnePrefillOneDecode(ConstantModel(100, 1), ConstantModel(100, 1)), &policy);
+  std::vector<RequestRecord> records = *sim.Run(PoissonWorkload(200000, 5.0, 1, 11));
+  double sum = 0;
+  for (const RequestRecord& r : records) {
+    ASSERT_TRUE(r.finished);
+    sum += TtftMs(r);
+  }
+  EXPECT_NEAR(sum / records.size(), 150.0, 150.0 * 0.02);
+}
+
+TEST(SimulatorTest, MD1TwoWayIntraOpSpeedup) {
+  // 2-way intra-op with speedup K = 1.6: D/K + R D^2 / (2K (K - R D)) = 76.7 ms (SLO_SIM.md 1.4).
+  policy::RoundRobinPolicy policy;
+  Simulator sim(OnePrefillOneDecode(ConstantModel(100 / 1.6, 1), ConstantModel(1, 1)), &policy);
+  std::vector<RequestRecord> records = *sim.Run(PoissonWorkload(200000, 5.0, 1, 12));
+  double sum = 0;
+  for (const RequestRecord& r : records) sum += TtftMs(r);
+  EXPECT_NEAR(sum / records.size(), 76.7, 76.7 * 0.02);
+}
+
+TEST(SimulatorTest, SameSeedSameBytes) {
+  std::string first;
+  for (int run = 0; run < 2; ++run) {
+    ClusterConfig c;
+    for (int i = 0; i < 2; ++i) c.prefill.push_back({.latency = Opt13b(2), .max_batch_tokens = 4096});
+    c.decode.push_back({.latency = Opt13b(1), .kv_capacity_tokens = 66144});
+    c.kv_bytes_per_token = 819200;
+    policy::LeastLoadedPolicy policy;
+    Simulator sim(c, &policy);
+    std::vector<RequestRecord> records = *sim.Run(PoissonWorkload(3000, 8.0, 50, 5));
+    const std::string bytes = RecordsToJsonl(records, SloSpec{}) + SummaryToJson(Summarize(records, {}), {}, 8);
+    if (run == 0) {
+      first = bytes;
+    } else {
+      EXPECT_EQ(bytes, first);
+    }
+  }
+  EXPECT_GT(first.size(), 3000u * 100);
+}
+
+TEST(SimulatorTest, CallsThePolicyObjectRoundRobinAlternates) {
+  ClusterConfig c;
+  for (int i = 0; i < 2; ++i) c.prefill.push_back({.latency = ConstantModel(10, 5)});
+  for (int i = 0; i < 3; ++i) c.decode.push_back({.latency = ConstantModel(10, 5)});
+  policy::RoundRobinPolicy policy;
+  Simulator sim(c, &policy);
+  std::vector<RequestRecord> records = *sim.Run(PoissonWorkload(12, 1.0, 4, 1));
+  for (size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(records[i].prefill_instance, static_cast<int>(i % 2));
+    EXPECT_EQ(records[i].decode_instance, static_cast<int>(i % 3));
+    EXPECT_TRUE(records[i].finished);
+  }
+}
+
+// Wraps the router's policy and records every (snapshot, decision) the simulator produced.
+class RecordingPolicy : public policy::PlacementPolicy {
+ public:
+  std::string_view name() const override { return "recording"; }
+  policy::PlacementDecision Place(const policy::PlacementRequest& request,
+                                  const policy::ClusterSnapshot& snapshot) override {
+    policy::PlacementDecision d = inner_.Place(request, snapshot);
+    calls.push_back({request, snapshot, d});
+    return d;
+  }
+  struct Call {
+    policy::PlacementRequest request;
+    policy::ClusterSnapshot snapshot;
+    policy::PlacementDecision decision;
+  };
+  std::vector<Call> calls;
+
+ private:
+  policy::LeastLoadedPolicy inner_;
+};
+
+TEST(SimulatorTest, RouterPolicyMakesTheSameDecisionsOnTheSameSnapshots) {
+  ClusterConfig c;
+  for (int i = 0; i < 3; ++i) c.prefill.push_back({.latency = Opt13b(1), .max_batch_tokens = 2048});
+  for (int i = 0; i < 2; ++i) c.decode.push_back({.latency = Opt13b(1), .kv_capacity_tokens = 20000});
+  c.kv_bytes_per_token = 819200;
+  RecordingPolicy recording;
+  Simulator sim(c, &recording);
+  Workload w = PoissonWorkload(500, 12.0, 40, 3);
+  for (size_t i = 0; i < w.requests.size(); ++i) w.requests[i].prompt_len = 50 + (i * 37) % 900;
+  std::vector<RequestRecord> records = *sim.Run(w);
+  ASSERT_EQ(recording.calls.size(), records.size());
+
+  // The router builds its policy by name and feeds it snapshots from load reports; replaying the
+  // simulator's snapshots through that object must give the same pairs.
+  std::unique_ptr<policy::PlacementPolicy> router_policy = *policy::MakePlacementPolicy("least_loaded");
+  int distinct_prefill[3] = {0, 0, 0};
+  for (size_t i = 0; i < recording.calls.size(); ++i) {
+    const auto& call = recording.calls[i];
+    const policy::PlacementDecision d = router_policy->Place(call.request, call.snapshot);
+    EXPECT_EQ(d.accepted, call.decision.accepted);
+    EXPECT_EQ(d.prefill_index, call.decision.prefill_index);
+    EXPECT_EQ(d.decode_index, call.decision.decode_index);
+    EXPECT_EQ(records[i].prefill_instance, d.prefill_index);
+    EXPECT_EQ(records[i].decode_instance, d.decode_index);
+    ++distinct_prefill[d.prefill_index];
+  }
+  // The snapshots carried real load: every prefill instance was chosen.
+  for (int count : distinct_prefill) EXPECT_GT(count, 0);
+}
+
+TEST(SimulatorTest, OutputOfOneTokenFinishesAtPrefill) {
+  policy::RoundRobinPolicy policy;
+  Simulator sim(OnePrefillOneDecode(ConstantModel(10, 5), ConstantModel(10, 5)), &policy);
+  std::vector<RequestRecord> records = *sim.Run(PoissonWorkload(5, 0.1, 1, 2));
+  for (const RequestRecord& r : records) {
+    EXPECT_TRUE(r.finished);
+    EXPECT_EQ(r.finish_s, r.first_token_s);
+    EXPECT_EQ(TpotMs(r, TpotDefinition::kClient), 0.0);
+  }
+}
+
+TEST(SimulatorTest, StagesOfALoneRequest) {
+  // One request: prefill 10 ms, KV 100 tokens * 819200 B at 100 GB/s = 0.8192 ms, 4 decode steps of
+  // 5 ms (output 5 tokens, the first from prefill).
+  policy::RoundRobinPolicy policy;
+  ClusterConfig c = OnePrefillOneDecode(Opt13b(1), ConstantModel(10, 5));
+  c.prefill[0].latency = [] {
+    policy::LatencyModelParams p;
+    p.prefill = {10, 0, 0};
+    p.decode_small = p.decode_large = {5, 0, 0};
+    p.link_bandwidth_bytes_per_s = 100e9;
+    return *policy::LatencyModel::Create(p);
+  }();
+  Simulator sim2(c, &policy);
+  Workload w;
+  w.requests.push_back({.id = 0, .arrival_s = 1.0, .prompt_len = 100, .output_len = 5});
+  RequestRecord r = (*sim2.Run(w))[0];
+  EXPECT_DOUBLE_EQ(r.prefill_start_s, 1.0);
+  EXPECT_NEAR(r.first_token_s, 1.010, 1e-9);
+  EXPECT_NEAR(r.kv_end_s - r.kv_start_s, 0.0008192, 1e-9);
+  EXPECT_NEAR(r.finish_s, 1.010 + 0.0008192 + 0.020, 1e-9);
+  EXPECT_NEAR(TpotMs(r, TpotDefinition::kClient), (0.0008192 + 0.020) * 1e3 / 4, 1e-6);
+}
+
+TEST(SimulatorTest, DecodeKvLimitDelaysAdmission) {
+  // Capacity for one request at a time (prompt 100 + output 10 = 110 tokens): the second waits for the
+  // first to finish before its KV is pulled.
+  ClusterConfig c = OnePrefillOneDecode(ConstantModel(10, 5), ConstantModel(10, 5));
+  c.decode[0].kv_capacity_tokens = 150;
+  policy::RoundRobinPolicy policy;
+  Simulator sim(c, &policy);
+  Workload w;
+  w.requests.push_back({.id = 0, .arrival_s = 0, .prompt_len = 100, .output_len = 10});
+  w.requests.push_back({.id = 1, .arrival_s = 0, .prompt_len = 100, .output_len = 10});
+  std::vector<RequestRecord> r = *sim.Run(w);
+  EXPECT_GE(r[1].kv_start_s, r[0].finish_s);
+}
+
+TEST(SimulatorTest, PrefillBackpressureStopsAdmittingWhenBufferFull) {
+  // Decode holds one request at a time; the prefill buffer holds one prompt: the third request cannot
+  // start prefill until the second's KV leaves.
+  ClusterConfig c = OnePrefillOneDecode(ConstantModel(10, 5), ConstantModel(10, 5));
+  c.decode[0].kv_capacity_tokens = 150;
+  c.prefill[0].kv_buffer_tokens = 100;
+  policy::RoundRobinPolicy policy;
+  Simulator sim(c, &policy);
+  Workload w;
+  for (int i = 0; i < 3; ++i) w.requests.push_back({.id = i, .arrival_s = 0, .prompt_len = 100, .output_len = 10});
+  std::vector<RequestRecord> r = *sim.Run(w);
+  EXPECT_GE(r[2].prefill_start_s, r[1].kv_end_s);
+  EXPECT_GE(r[1].kv_start_s, r[0].finish_s);
+  for (const RequestRecord& rec : r) EXPECT_TRUE(rec.finished);
+}
+
+TEST(SimulatorTest, ColocatedPrefillHasPriority) {
+  ClusterConfig c;
+  c.colocated.push_back({.latency = ConstantModel(50, 10)});
+  policy::RoundRobinPolicy policy;
+  Simulator sim(c, &policy);
+  Workload w;
+  w.requests.push_back({.id = 0, .arrival_s = 0, .prompt_len = 100, .output_len = 3});
+  w.requests.push_back({.id = 1, .arrival_s = 0.055, .prompt_len = 100, .output_len = 3});
+  std::vector<RequestRecord> r = *sim.Run(w);
+  // Request 0: prefill [0, 50], decode step [50, 60]; request 1 arrives at 55 and prefills [60, 110]
+  // before request 0's second decode step, which runs batched with request 1 [110, 120].
+  EXPECT_NEAR(r[0].first_token_s, 0.050, 1e-9);
+  EXPECT_NEAR(r[1].prefill_start_s, 0.060, 1e-9);
+  EXPECT_NEAR(r[1].first_token_s, 0.110, 1e-9);
+  EXPECT_NEAR(r[0].finish_s, 0.120, 1e-9);
+  EXPECT_NEAR(r[1].finish_s, 0.130, 1e-9);
+}
+
+TEST(SimulatorTest, RejectsBadClusters) {
+  policy::RoundRobinPolicy policy;
+  ClusterConfig empty;
+  EXPECT_FALSE(Simulator(empty, &policy).Run({}).ok());
+  ClusterConfig mixed = OnePrefillOneDecode(ConstantModel(1, 1), ConstantModel(1, 1));
+  mixed.colocated.push_back({.latency = ConstantModel(1, 1)});
+  EXPECT_FALSE(Simulator(mixed, &policy).Run({}).ok());
+}
+
+}  // namespace
+}  // namespace tandem::sim
