@@ -12,6 +12,11 @@ namespace tandem {
 
 int RunCommand(const std::vector<std::string>& args);       // tandem run
 int MkmodelCommand(const std::vector<std::string>& args);   // tandem mkmodel
+int PrefillCommand(const std::vector<std::string>& args);   // tandem prefill
+int DecodeCommand(const std::vector<std::string>& args);    // tandem decode
+int RouterCommand(const std::vector<std::string>& args);    // tandem router
+int GenerateCommand(const std::vector<std::string>& args);  // tandem generate
+int UpCommand(const std::vector<std::string>& args);        // tandem up
 
 // The embedded default model: $TANDEM_MODEL_CACHE (or ~/.cache/tandem/models) /small, written by the
 // mkmodel logic on first use. Returns its directory.

@@ -18,10 +18,15 @@ struct Subcommand {
 constexpr Subcommand kSubcommands[] = {
     {"run", tandem::RunCommand, "offline generation in one process: a prompt or token ids in, tokens out"},
     {"mkmodel", tandem::MkmodelCommand, "write a random-weight model in the Hugging Face layout"},
+    {"up", tandem::UpCommand, "start a local cluster: router + prefill + decode processes"},
+    {"generate", tandem::GenerateCommand, "client: send a prompt to a router, stream the answer"},
+    {"router", tandem::RouterCommand, "the router daemon (the cluster's front door)"},
+    {"prefill", tandem::PrefillCommand, "a prefill worker daemon"},
+    {"decode", tandem::DecodeCommand, "a decode worker daemon"},
 };
 
 // Named in DESIGN.md and not built yet: say so instead of pretending.
-constexpr const char* kNotYetBuilt[] = {"up", "router", "prefill", "decode", "generate", "bench", "profile"};
+constexpr const char* kNotYetBuilt[] = {"bench", "profile"};
 
 void PrintUsage() {
   std::fprintf(stderr, "usage: tandem SUBCOMMAND [flags]   (tandem SUBCOMMAND --help for its flags)\n\n");

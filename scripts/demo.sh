@@ -1,19 +1,37 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds, makes the embedded default model on first use, and answers real
-# requests with it.
+# Installs what is needed, builds, starts a local disaggregated cluster (router + 1 prefill + 2 decode
+# processes) on the embedded default model, and sends it real requests. The cluster then stays up until
+# Ctrl-C; with --once it stops after the requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[[ $(id -u) == 0 ]] && bash scripts/install-deps.sh
+once=false
+[[ ${1:-} == --once ]] && once=true
+if [[ $(id -u) == 0 ]]; then bash scripts/install-deps.sh; fi
 build=${BUILD_DIR:-build}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_BUILD_TESTS=OFF -DTANDEM_BUILD_BENCH=OFF >/dev/null
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)" --target tandem
 tandem="$build/cli/tandem"
-model=${TANDEM_MODEL:-${XDG_CACHE_HOME:-$HOME/.cache}/tandem/models/small}
-if [[ ! -f $model/model.safetensors ]]; then
-  mkdir -p "$(dirname "$model")"
-  "$tandem" mkmodel --preset small --out "$model"
-fi
+port=${TANDEM_PORT:-8000}
+
+log=$(mktemp -t tandem-up.XXXXXX)
+"$tandem" up --port "$port" --prefill 1 --decode 2 --log-level warning >"$log" 2>&1 &
+up_pid=$!
+trap 'kill -TERM $up_pid 2>/dev/null; wait $up_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 240); do
+  grep -q "cluster up" "$log" && break
+  if ! kill -0 $up_pid 2>/dev/null; then cat "$log"; echo "demo: tandem up failed" >&2; exit 1; fi
+  sleep 0.5
+done
+grep -q "cluster up" "$log" || { cat "$log"; echo "demo: cluster did not come up" >&2; exit 1; }
+head -1 "$log"
+
+# The default model has random weights (it is made on first use by `tandem mkmodel --preset small`), so
+# the text is gibberish by design; tokenizer, engines, KV hand-off and sampling are real.
 for prompt in "The quick brown fox" "Once upon a time, in a small village," "def fibonacci(n):"; do
   echo "### prompt: $prompt"
-  "$tandem" run --model "$model" --prompt "$prompt" --max-tokens 32 --temperature 0.8 --seed 1
+  "$tandem" generate --router "127.0.0.1:$port" --prompt "$prompt" --max-tokens 32 --temperature 0.8 --seed 1
 done
+if $once; then exit 0; fi
+echo "### the cluster stays up at 127.0.0.1:$port; try: $tandem generate --router 127.0.0.1:$port --prompt Hi"
+echo "### Ctrl-C stops it"
+wait $up_pid

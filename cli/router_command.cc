@@ -1,0 +1,102 @@
+// tandem router: the router daemon. Starts RouterServer, prints "listening on HOST:PORT" once ready,
+// and stops cleanly on SIGINT or SIGTERM (health NOT_SERVING first, then a graceful shutdown).
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "cli/commands.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "router/router_server.h"
+#include "router/worker_registry.h"
+
+namespace tandem {
+namespace {
+
+struct RouterFlags {
+  std::string model;
+  std::string prefill;
+  std::string decode;
+  std::string host = "127.0.0.1";
+  int64_t port = 0;
+  std::string policy = "round_robin";
+  int64_t max_queue = 256;
+  int64_t default_max_tokens = 64;
+  int64_t health_interval_ms = 1000;
+  double shutdown_grace_s = 5.0;
+  std::string log_level = "info";
+};
+
+absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
+  if (f.model.empty()) return absl::InvalidArgumentError("--model is required");
+  TANDEM_ASSIGN_OR_RETURN(LogLevel level, ParseLogLevel(f.log_level));
+  SetLogLevel(level);
+  if (f.port < 0 || f.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("--port must be in [0, 65535], got ", f.port));
+  }
+  if (f.health_interval_ms < 10) {
+    return absl::InvalidArgumentError(absl::StrCat("--health-interval-ms must be >= 10, got ", f.health_interval_ms));
+  }
+  router::RouterOptions options;
+  options.host = f.host;
+  options.port = static_cast<int>(f.port);
+  options.model_dir = f.model;
+  TANDEM_ASSIGN_OR_RETURN(options.prefill_addresses, router::ParseWorkerAddresses("--prefill", f.prefill));
+  TANDEM_ASSIGN_OR_RETURN(options.decode_addresses, router::ParseWorkerAddresses("--decode", f.decode));
+  options.policy = f.policy;
+  options.max_queue = static_cast<int>(f.max_queue);
+  options.default_max_tokens = static_cast<int>(f.default_max_tokens);
+  options.health_interval = absl::Milliseconds(f.health_interval_ms);
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<router::RouterServer> server, router::RouterServer::Start(options));
+
+  std::printf("listening on %s\n", server->address().c_str());
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  TANDEM_LOG(INFO, "router") << "signal " << signal_number << ": NOT_SERVING, draining";
+  server->SetNotServing();
+  server->Shutdown(absl::Seconds(f.shutdown_grace_s));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RouterCommand(const std::vector<std::string>& args) {
+  RouterFlags f;
+  FlagParser parser("tandem router --model DIR --prefill HOST:PORT[,...] --decode HOST:PORT[,...] [flags]");
+  parser.AddString("model", &f.model, "model directory (config.json, tokenizer.json); its name is the basename");
+  parser.AddString("prefill", &f.prefill, "prefill workers, comma-separated host:port");
+  parser.AddString("decode", &f.decode, "decode workers, comma-separated host:port");
+  parser.AddString("host", &f.host, "address to listen on");
+  parser.AddInt("port", &f.port, "port to listen on; 0 picks a free one");
+  parser.AddString("policy", &f.policy, "placement policy: round_robin or least_loaded");
+  parser.AddInt("max-queue", &f.max_queue, "Generate calls in flight before RESOURCE_EXHAUSTED");
+  parser.AddInt("default-max-tokens", &f.default_max_tokens, "max_tokens for requests that leave it 0");
+  parser.AddInt("health-interval-ms", &f.health_interval_ms, "worker health check period");
+  parser.AddDouble("shutdown-grace-s", &f.shutdown_grace_s, "seconds in-flight calls get on SIGINT/SIGTERM");
+  parser.AddString("log-level", &f.log_level, "debug, info, warning or error");
+  absl::Status status = parser.Parse(args);
+  if (parser.help_requested()) {
+    std::fputs(parser.Usage().c_str(), stdout);
+    return 0;
+  }
+  // Block the stop signals before any thread starts, so every gRPC thread inherits the mask and
+  // sigwait() here is the only receiver.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  if (status.ok()) status = Serve(f, stop_signals);
+  if (!status.ok()) {
+    std::fprintf(stderr, "tandem router: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace tandem

@@ -1,0 +1,141 @@
+// tandem up: a local disaggregated cluster on one machine — N prefill and M decode worker processes and
+// a router, each a child process on loopback. Waits until all are ready, prints where the router
+// listens, reports a child that dies, and stops every child on Ctrl-C or SIGTERM.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cli/commands.h"
+#include "common/flags.h"
+#include "common/signals.h"
+#include "common/subprocess.h"
+
+namespace tandem {
+namespace {
+
+struct UpFlags {
+  std::string model;
+  int64_t prefill = 1;
+  int64_t decode = 1;
+  std::string host = "127.0.0.1";
+  int64_t port = 8000;
+  std::string backend = "cpu";
+  int64_t threads = 1;
+  int64_t kv_cache_mb = 256;
+  std::string policy = "least_loaded";
+  std::string log_level = "info";
+};
+
+int Up(const UpFlags& f) {
+  std::string model = f.model;
+  if (model.empty()) {
+    absl::StatusOr<std::string> made = EnsureDefaultModel();
+    if (!made.ok()) {
+      std::fprintf(stderr, "tandem up: %s\n", made.status().ToString().c_str());
+      return 1;
+    }
+    model = *made;
+  }
+  if (f.prefill < 1 || f.decode < 1) {
+    std::fprintf(stderr, "tandem up: --prefill and --decode must be >= 1\n");
+    return 2;
+  }
+  BlockTerminationSignals();
+  std::vector<Subprocess> children;
+  auto fail = [&](const absl::Status& status) {
+    std::fprintf(stderr, "tandem up: %s\n", status.ToString().c_str());
+    StopProcesses(children, absl::Seconds(15));
+    return 1;
+  };
+  const std::vector<std::string> worker_flags = {
+      "--model", model, "--host", f.host, "--backend", f.backend, "--threads", absl::StrCat(f.threads),
+      "--kv-cache-mb", absl::StrCat(f.kv_cache_mb), "--log-level", f.log_level};
+  std::vector<std::string> prefill_addresses, decode_addresses;
+  for (int64_t i = 0; i < f.prefill + f.decode; ++i) {
+    const bool is_prefill = i < f.prefill;
+    const std::string name = is_prefill ? absl::StrCat("prefill-", i) : absl::StrCat("decode-", i - f.prefill);
+    std::vector<std::string> args = {is_prefill ? "prefill" : "decode", "--id", name, "--port", "0"};
+    args.insert(args.end(), worker_flags.begin(), worker_flags.end());
+    absl::StatusOr<Subprocess> child = SpawnProcess(name, "/proc/self/exe", args);
+    if (!child.ok()) return fail(child.status());
+    children.push_back(std::move(*child));
+  }
+  for (Subprocess& c : children) {
+    if (absl::Status s = AwaitListening(c, absl::Seconds(120)); !s.ok()) return fail(s);
+    (c.name.rfind("prefill", 0) == 0 ? prefill_addresses : decode_addresses).push_back(c.address);
+    std::fprintf(stderr, "tandem up: %s ready at %s (pid %d)\n", c.name.c_str(), c.address.c_str(), c.pid);
+  }
+  absl::StatusOr<Subprocess> router = SpawnProcess(
+      "router", "/proc/self/exe", {"router", "--model", model, "--host", f.host, "--port", absl::StrCat(f.port), "--prefill",
+                 absl::StrJoin(prefill_addresses, ","), "--decode", absl::StrJoin(decode_addresses, ","),
+                 "--policy", f.policy, "--log-level", f.log_level});
+  if (!router.ok()) return fail(router.status());
+  children.push_back(std::move(*router));
+  if (absl::Status s = AwaitListening(children.back(), absl::Seconds(60)); !s.ok()) return fail(s);
+  std::printf("tandem cluster up: router at %s (%lld prefill, %lld decode, model %s)\n",
+              children.back().address.c_str(), static_cast<long long>(f.prefill),
+              static_cast<long long>(f.decode), model.c_str());
+  std::printf("try: tandem generate --router %s --prompt \"Hello\"\n", children.back().address.c_str());
+  std::fflush(stdout);
+
+  // Wait for Ctrl-C / SIGTERM, reporting children that die meanwhile. The router dying ends the cluster.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  const timespec tick{0, 200 * 1000 * 1000};
+  int exit_code = 0;
+  for (;;) {
+    if (sigtimedwait(&set, nullptr, &tick) > 0) {
+      std::fprintf(stderr, "tandem up: stopping\n");
+      break;
+    }
+    bool router_gone = false;
+    for (Subprocess& c : children) {
+      if (!c.exited && CheckExited(c)) {
+        std::fprintf(stderr, "tandem up: %s (pid %d) exited (%s)\n", c.name.c_str(), c.pid,
+                     DescribeWaitStatus(c.wait_status).c_str());
+        router_gone |= c.name == "router";
+      }
+    }
+    if (router_gone) {
+      exit_code = 1;
+      break;
+    }
+  }
+  StopProcesses(children, absl::Seconds(15));
+  return exit_code;
+}
+
+}  // namespace
+
+int UpCommand(const std::vector<std::string>& args) {
+  UpFlags f;
+  FlagParser parser("tandem up [--model DIR] [--prefill N] [--decode M] [--port P]");
+  parser.AddString("model", &f.model, "checkpoint directory; empty makes and uses the embedded default");
+  parser.AddInt("prefill", &f.prefill, "prefill worker processes");
+  parser.AddInt("decode", &f.decode, "decode worker processes");
+  parser.AddString("host", &f.host, "address everything binds");
+  parser.AddInt("port", &f.port, "router port (workers pick free ports)");
+  parser.AddString("backend", &f.backend, "worker backend: cpu or cuda");
+  parser.AddInt("threads", &f.threads, "CPU threads per worker");
+  parser.AddInt("kv-cache-mb", &f.kv_cache_mb, "KV cache per worker in MiB");
+  parser.AddString("policy", &f.policy, "router placement policy");
+  parser.AddString("log-level", &f.log_level, "debug, info, warning or error");
+  absl::Status status = parser.Parse(args);
+  if (parser.help_requested()) {
+    std::fputs(parser.Usage().c_str(), stdout);
+    return 0;
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "tandem up: %s\n", status.ToString().c_str());
+    return 2;
+  }
+  return Up(f);
+}
+
+}  // namespace tandem

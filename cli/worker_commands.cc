@@ -1,0 +1,126 @@
+// tandem prefill / tandem decode: the worker daemons. Flags in, a server started, "listening on
+// HOST:PORT" on stdout once ready (tandem up reads it), SIGINT/SIGTERM for a graceful stop.
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "cli/commands.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "common/signals.h"
+#include "decode/decode_server.h"
+#include "prefill/prefill_server.h"
+
+namespace tandem {
+namespace {
+
+struct CommonFlags {
+  std::string host = "127.0.0.1";
+  int64_t port = 0;
+  std::string id;
+  std::string model;
+  std::string backend = "cpu";
+  int64_t threads = 0;
+  int64_t block_size = 16;
+  int64_t kv_cache_mb = 256;
+  int64_t max_context = 0;
+  std::string log_level = "info";
+
+  void Register(FlagParser& p) {
+    p.AddString("model", &model, "Hugging Face checkpoint directory");
+    p.AddString("host", &host, "address to bind (keep workers on loopback or a private network)");
+    p.AddInt("port", &port, "port to bind; 0 picks a free one");
+    p.AddString("id", &id, "worker name in logs and load reports");
+    p.AddString("backend", &backend, "cpu, cpu-reference or cuda");
+    p.AddInt("threads", &threads, "CPU backend threads; 0 uses every hardware thread");
+    p.AddInt("block-size", &block_size, "tokens per KV block");
+    p.AddInt("kv-cache-mb", &kv_cache_mb, "KV cache pool in MiB");
+    p.AddInt("max-context", &max_context, "longest sequence served; 0 is the model's own limit");
+    p.AddString("log-level", &log_level, "debug, info, warning or error");
+  }
+  WorkerModelOptions Model() const {
+    return {model, backend, static_cast<int>(threads), static_cast<int32_t>(block_size), kv_cache_mb, max_context};
+  }
+};
+
+template <typename Server>
+int Serve(const char* name, absl::StatusOr<std::unique_ptr<Server>> server) {
+  if (!server.ok()) {
+    std::fprintf(stderr, "tandem %s: %s\n", name, server.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("listening on %s\n", (*server)->address().c_str());
+  std::fflush(stdout);
+  const int signal = WaitForTerminationSignal();
+  TANDEM_LOG(INFO, name) << "signal " << signal << ": draining";
+  (*server)->Shutdown(absl::Seconds(10));
+  return 0;
+}
+
+// Parses flags and applies --log-level; false (with the exit code set) when the command should stop.
+bool ParseOrExit(FlagParser& parser, const std::vector<std::string>& args, const char* name,
+                 const std::string& log_level, int* exit_code) {
+  absl::Status status = parser.Parse(args);
+  if (parser.help_requested()) {
+    std::fputs(parser.Usage().c_str(), stdout);
+    *exit_code = 0;
+    return false;
+  }
+  if (status.ok()) {
+    absl::StatusOr<LogLevel> level = ParseLogLevel(log_level);
+    status = level.status();
+    if (level.ok()) SetLogLevel(*level);
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "tandem %s: %s\n", name, status.ToString().c_str());
+    *exit_code = 2;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int PrefillCommand(const std::vector<std::string>& args) {
+  BlockTerminationSignals();  // before any thread starts
+  CommonFlags common;
+  int64_t max_batch_tokens = 2048, lease_ms = 30000;
+  FlagParser parser("tandem prefill --model DIR [--port P] [flags]");
+  common.Register(parser);
+  parser.AddInt("max-batch-tokens", &max_batch_tokens, "prompt tokens per forward pass");
+  parser.AddInt("lease-ms", &lease_ms, "how long prompt KV waits for a decode worker to pull it");
+  int exit_code = 0;
+  if (!ParseOrExit(parser, args, "prefill", common.log_level, &exit_code)) return exit_code;
+  PrefillServerOptions options;
+  options.host = common.host;
+  options.port = static_cast<int>(common.port);
+  options.worker_id = common.id.empty() ? "prefill" : common.id;
+  options.model = common.Model();
+  options.engine.max_batch_tokens = max_batch_tokens;
+  options.engine.default_lease = absl::Milliseconds(lease_ms);
+  return Serve("prefill", PrefillServer::Start(options));
+}
+
+int DecodeCommand(const std::vector<std::string>& args) {
+  BlockTerminationSignals();
+  CommonFlags common;
+  int64_t max_batch = 256, transfer_timeout_ms = 5000;
+  std::string kv_transport = "grpc";
+  FlagParser parser("tandem decode --model DIR [--port P] [flags]");
+  common.Register(parser);
+  parser.AddInt("max-batch", &max_batch, "sequences in the continuous batch at most");
+  parser.AddString("kv-transport", &kv_transport, "how prompt KV arrives: grpc (cuda_ipc, nccl later)");
+  parser.AddInt("kv-transfer-timeout-ms", &transfer_timeout_ms, "give up on a KV pull after this long");
+  int exit_code = 0;
+  if (!ParseOrExit(parser, args, "decode", common.log_level, &exit_code)) return exit_code;
+  DecodeServerOptions options;
+  options.host = common.host;
+  options.port = static_cast<int>(common.port);
+  options.worker_id = common.id.empty() ? "decode" : common.id;
+  options.model = common.Model();
+  options.engine.max_batch = static_cast<int32_t>(max_batch);
+  options.engine.transfer_timeout = absl::Milliseconds(transfer_timeout_ms);
+  options.kv_transport = kv_transport;
+  return Serve("decode", DecodeServer::Start(options));
+}
+
+}  // namespace tandem

@@ -1,0 +1,101 @@
+#include "decode/decode_server.h"
+
+#include <map>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "decode/decode_service.h"
+#include "grpcpp/create_channel.h"
+#include "kvtransfer/registry.h"
+#include "proto/worker.grpc.pb.h"
+#include "worker/grpc_server.h"
+
+namespace tandem {
+namespace {
+
+// Acknowledges pulled KV to the prefill worker that holds it (ReleaseKv), without blocking the caller.
+// A failed release is only logged: the lease then expires on its own.
+class LeaseReleaser {
+ public:
+  void Release(const KvHandle& handle) {
+    auto stub = StubFor(handle.source);
+    struct Call {
+      grpc::ClientContext context;
+      worker::v1::ReleaseKvRequest request;
+      worker::v1::ReleaseKvResponse response;
+    };
+    auto* call = new Call;
+    call->request.set_lease_id(handle.lease_id);
+    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    stub->async()->ReleaseKv(&call->context, &call->request, &call->response, [call](grpc::Status status) {
+      if (!status.ok()) {
+        TANDEM_LOG(WARNING, "decode") << "ReleaseKv " << call->request.lease_id() << ": " << status.error_message();
+      }
+      delete call;
+    });
+  }
+
+ private:
+  std::shared_ptr<worker::v1::PrefillWorker::Stub> StubFor(const std::string& address) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& stub = stubs_[address];
+    if (!stub) stub = worker::v1::PrefillWorker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    return stub;
+  }
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<worker::v1::PrefillWorker::Stub>> stubs_;
+};
+
+}  // namespace
+
+struct DecodeServer::State {
+  WorkerModel worker;
+  std::unique_ptr<KvTransport> owned_transport;
+  LeaseReleaser releaser;
+  std::unique_ptr<DecodeEngine> engine;
+  std::unique_ptr<DecodeService> service;
+  BuiltServer server;
+  bool stopped = false;
+};
+
+DecodeServer::DecodeServer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+DecodeServer::~DecodeServer() { Shutdown(absl::ZeroDuration()); }
+
+absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(const DecodeServerOptions& options) {
+  auto state = std::make_unique<State>();
+  KvTransport* transport = options.transport_override;
+  if (transport == nullptr) {
+    TANDEM_ASSIGN_OR_RETURN(state->owned_transport, MakeKvTransport(options.kv_transport));
+    transport = state->owned_transport.get();
+  }
+  TANDEM_ASSIGN_OR_RETURN(state->worker, LoadWorkerModel(options.model));
+  WorkerModel& w = state->worker;
+  State* raw = state.get();
+  state->engine = std::make_unique<DecodeEngine>(
+      *w.model, *w.cache, w.layout, *transport, [raw](const KvHandle& handle) { raw->releaser.Release(handle); },
+      options.engine);
+  state->service = std::make_unique<DecodeService>(*state->engine, w.layout, options.worker_id,
+                                                   w.model->max_context(), w.model->vocab_size(),
+                                                   w.cache->spec().block_size);
+  TANDEM_ASSIGN_OR_RETURN(state->server, BuildAndStartServer(options.host, options.port, {state->service.get()}));
+  TANDEM_LOG(INFO, "decode") << "serving " << options.model.model_dir << " on " << state->server.address << " ("
+                             << w.cache->spec().num_blocks << " KV blocks of " << w.cache->spec().block_size
+                             << " tokens, backend " << w.backend->name() << ", KV transport " << transport->name()
+                             << ")";
+  return std::unique_ptr<DecodeServer>(new DecodeServer(std::move(state)));
+}
+
+int DecodeServer::port() const { return state_->server.port; }
+std::string DecodeServer::address() const { return state_->server.address; }
+DecodeEngine& DecodeServer::engine() { return *state_->engine; }
+
+void DecodeServer::Shutdown(absl::Duration grace) {
+  if (state_->stopped) return;
+  state_->stopped = true;
+  StopServer(*state_->server.server, grace);
+  state_->engine->Shutdown();
+}
+
+}  // namespace tandem

@@ -1,0 +1,48 @@
+// The decode worker daemon as a library: loads the model, sizes the KV pool, starts the engine with a
+// KV transport, and serves tandem.worker.v1.DecodeWorker plus grpc.health.v1 on host:port (port 0 picks
+// a free one). `tandem decode` is a thin main around it.
+//
+// Thread safety: Start/Shutdown from one thread; the rest is internally synchronized.
+#ifndef TANDEM_DECODE_DECODE_SERVER_H_
+#define TANDEM_DECODE_DECODE_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "decode/decode_engine.h"
+#include "worker/worker_model.h"
+
+namespace tandem {
+
+struct DecodeServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string worker_id;
+  WorkerModelOptions model;
+  DecodeEngineOptions engine;
+  std::string kv_transport = "grpc";
+  // Used instead of kv_transport when set (tests: fault injection); not owned, must outlive the server.
+  KvTransport* transport_override = nullptr;
+};
+
+class DecodeServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<DecodeServer>> Start(const DecodeServerOptions& options);
+  ~DecodeServer();
+
+  int port() const;
+  std::string address() const;
+  DecodeEngine& engine();
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+  struct State;
+
+ private:
+  explicit DecodeServer(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace tandem
+
+#endif  // TANDEM_DECODE_DECODE_SERVER_H_

@@ -1,0 +1,34 @@
+// tandem.worker.v1.DecodeWorker over a DecodeEngine: one reactor per streaming Decode call, translating
+// between generated protobuf types and the engine.
+#ifndef TANDEM_DECODE_DECODE_SERVICE_H_
+#define TANDEM_DECODE_DECODE_SERVICE_H_
+
+#include <string>
+
+#include "decode/decode_engine.h"
+#include "proto/worker.grpc.pb.h"
+
+namespace tandem {
+
+class DecodeService final : public worker::v1::DecodeWorker::CallbackService {
+ public:
+  DecodeService(DecodeEngine& engine, KvLayout layout, std::string worker_id, int64_t max_context,
+                int64_t vocab_size, int32_t block_size);
+
+  grpc::ServerWriteReactor<worker::v1::DecodeResponse>* Decode(grpc::CallbackServerContext* context,
+                                                               const worker::v1::DecodeRequest* request) override;
+  grpc::ServerUnaryReactor* GetLoad(grpc::CallbackServerContext* context, const worker::v1::LoadRequest* request,
+                                    worker::v1::LoadReport* response) override;
+
+ private:
+  DecodeEngine& engine_;
+  const KvLayout layout_;
+  const std::string worker_id_;
+  const int64_t max_context_;
+  const int64_t vocab_size_;
+  const int32_t block_size_;
+};
+
+}  // namespace tandem
+
+#endif  // TANDEM_DECODE_DECODE_SERVICE_H_

@@ -1,0 +1,215 @@
+#include "prefill/prefill_engine.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "model/generator.h"
+
+namespace tandem {
+namespace {
+
+double MillisSince(absl::Time start, absl::Time end) { return absl::ToDoubleMilliseconds(end - start); }
+
+}  // namespace
+
+PrefillEngine::PrefillEngine(Model& model, KvCache& cache, KvLayout layout, const PrefillEngineOptions& options)
+    : model_(model), cache_(cache), layout_(std::move(layout)), options_(options) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+PrefillEngine::~PrefillEngine() { Shutdown(); }
+
+void PrefillEngine::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::deque<Queued> orphans;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    orphans.swap(queue_);
+    queued_tokens_ = 0;
+    for (auto& [id, lease] : leases_) FreeBlocks(lease.blocks);
+    leases_.clear();
+  }
+  for (Queued& q : orphans) q.job.done(absl::UnavailableError("prefill worker is shutting down"));
+}
+
+absl::Status PrefillEngine::Submit(PrefillJob job) {
+  GenerationRequest check;
+  check.prompt = job.prompt;
+  check.sampling = job.sampling;
+  check.max_tokens = 1;
+  if (absl::Status s = ValidateRequest(model_, check); !s.ok()) return s;
+  const int32_t need = BlocksForTokens(job.prompt.size(), cache_.spec().block_size);
+  if (need > cache_.allocator().num_total()) {
+    return absl::ResourceExhaustedError(absl::StrCat("prompt of ", job.prompt.size(), " tokens needs ", need,
+                                                     " KV blocks; this prefill worker has ",
+                                                     cache_.allocator().num_total()));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return absl::UnavailableError("prefill worker is shutting down");
+    if (static_cast<int32_t>(queue_.size()) >= options_.max_queue) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("prefill queue is full (", queue_.size(), " requests queued)"));
+    }
+    queued_tokens_ += static_cast<int64_t>(job.prompt.size());
+    queue_.push_back({std::move(job), absl::Now()});
+  }
+  cv_.notify_all();
+  return absl::OkStatus();
+}
+
+bool PrefillEngine::Release(const std::string& lease_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = leases_.find(lease_id);
+  if (it == leases_.end()) return false;
+  FreeBlocks(it->second.blocks);
+  leases_.erase(it);
+  cv_.notify_all();  // blocks came back: a waiting prompt may now fit
+  return true;
+}
+
+void PrefillEngine::FreeBlocks(const std::vector<int32_t>& blocks) {
+  absl::Status s = cache_.allocator().Free(blocks);
+  if (!s.ok()) TANDEM_LOG(ERROR, "prefill") << "freeing blocks: " << s;
+}
+
+PrefillLoad PrefillEngine::Load() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  PrefillLoad load;
+  load.queued_requests = static_cast<int32_t>(queue_.size());
+  load.queued_tokens = queued_tokens_;
+  load.running_requests = running_requests_;
+  load.running_tokens = running_tokens_;
+  load.leases_held = static_cast<int32_t>(leases_.size());
+  load.blocks_free = cache_.allocator().num_free();
+  load.blocks_total = cache_.allocator().num_total();
+  load.recent_step_ms = recent_step_ms_;
+  return load;
+}
+
+absl::StatusOr<int32_t> PrefillEngine::LeaseTokens(const std::string& lease_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = leases_.find(lease_id);
+  if (it == leases_.end()) {
+    return absl::NotFoundError(absl::StrCat("KV lease ", lease_id, " is unknown (released or expired)"));
+  }
+  it->second.expires = absl::Now() + it->second.duration;  // a pull under way renews the lease
+  return it->second.num_tokens;
+}
+
+absl::Status PrefillEngine::ReadTokens(const std::string& lease_id, int32_t layer, int32_t token_begin,
+                                       int32_t num_tokens, void* k_out, void* v_out) {
+  // The lock keeps the lease (and so its blocks) alive for the copy; copies are short (one chunk).
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = leases_.find(lease_id);
+  if (it == leases_.end()) {
+    return absl::NotFoundError(absl::StrCat("KV lease ", lease_id, " is unknown (released or expired)"));
+  }
+  if (token_begin < 0 || num_tokens < 0 || token_begin + num_tokens > it->second.num_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("KV lease ", lease_id, " holds ", it->second.num_tokens,
+                                                   " tokens; asked for [", token_begin, ", ",
+                                                   token_begin + num_tokens, ")"));
+  }
+  it->second.expires = absl::Now() + it->second.duration;
+  return cache_.ReadTokens(it->second.blocks, layer, token_begin, num_tokens, k_out, v_out);
+}
+
+void PrefillEngine::ExpireLeases(absl::Time now) {
+  for (auto it = leases_.begin(); it != leases_.end();) {
+    if (it->second.expires <= now) {
+      TANDEM_LOG(WARNING, "prefill") << "KV lease " << it->first << " expired; freeing "
+                                      << it->second.blocks.size() << " blocks";
+      FreeBlocks(it->second.blocks);
+      it = leases_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void PrefillEngine::Loop() {
+  const int32_t block_size = cache_.spec().block_size;
+  for (;;) {
+    std::vector<Queued> batch;
+    std::vector<std::vector<int32_t>> blocks;
+    std::vector<Queued> cancelled;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // Wake at least every 100 ms to expire leases.
+      cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      ExpireLeases(absl::Now());
+      int64_t tokens = 0;
+      while (!queue_.empty() && static_cast<int32_t>(batch.size()) < options_.max_batch) {
+        Queued& head = queue_.front();
+        if (head.job.cancelled->load()) {
+          queued_tokens_ -= static_cast<int64_t>(head.job.prompt.size());
+          cancelled.push_back(std::move(head));
+          queue_.pop_front();
+          continue;
+        }
+        const int64_t len = static_cast<int64_t>(head.job.prompt.size());
+        if (!batch.empty() && tokens + len > options_.max_batch_tokens) break;
+        auto got = cache_.allocator().Allocate(BlocksForTokens(len, block_size));
+        if (!got.ok()) break;  // wait for leases to be released or to expire
+        blocks.push_back(std::move(*got));
+        tokens += len;
+        queued_tokens_ -= len;
+        batch.push_back(std::move(head));
+        queue_.pop_front();
+      }
+      running_requests_ = static_cast<int32_t>(batch.size());
+      running_tokens_ = tokens;
+    }
+    for (Queued& q : cancelled) q.job.done(absl::CancelledError("cancelled while queued for prefill"));
+    if (batch.empty()) continue;
+
+    const absl::Time start = absl::Now();
+    std::vector<SequenceStep> steps;
+    for (size_t i = 0; i < batch.size(); ++i) steps.push_back({batch[i].job.prompt, 0, blocks[i]});
+    absl::StatusOr<std::vector<float>> logits = model_.Forward(steps, cache_);
+    const absl::Time end = absl::Now();
+    const double compute_ms = MillisSince(start, end);
+
+    std::vector<std::pair<std::function<void(absl::StatusOr<PrefillResult>)>, absl::StatusOr<PrefillResult>>> done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_requests_ = 0;
+      running_tokens_ = 0;
+      recent_step_ms_ = recent_step_ms_ == 0 ? compute_ms : 0.8 * recent_step_ms_ + 0.2 * compute_ms;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        PrefillJob& job = batch[i].job;
+        if (!logits.ok() || job.cancelled->load()) {
+          FreeBlocks(blocks[i]);
+          done.emplace_back(std::move(job.done),
+                            logits.ok() ? absl::CancelledError("cancelled during prefill") : logits.status());
+          continue;
+        }
+        const int64_t vocab = model_.vocab_size();
+        Sampler sampler(job.sampling);
+        PrefillResult result;
+        result.first_token = sampler.Sample(std::span<const float>(*logits).subspan(i * vocab, vocab));
+        result.lease_id = absl::StrCat("lease-", ++next_lease_, "-", job.request_id);
+        result.num_tokens = static_cast<int32_t>(job.prompt.size());
+        const absl::Duration duration = job.lease > absl::ZeroDuration() ? job.lease : options_.default_lease;
+        result.lease_ms = absl::ToInt64Milliseconds(duration);
+        result.queue_ms = MillisSince(batch[i].enqueued, start);
+        result.compute_ms = compute_ms;
+        leases_[result.lease_id] = Lease{std::move(blocks[i]), result.num_tokens, duration, end + duration};
+        TANDEM_LOG_REQ(INFO, "prefill", job.request_id)
+            << "prefilled " << result.num_tokens << " tokens in a batch of " << batch.size() << " ("
+            << compute_ms << " ms); lease " << result.lease_id;
+        done.emplace_back(std::move(job.done), std::move(result));
+      }
+    }
+    for (auto& [callback, result] : done) callback(std::move(result));
+  }
+}
+
+}  // namespace tandem

@@ -1,0 +1,48 @@
+#include "prefill/prefill_server.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "prefill/prefill_service.h"
+#include "worker/grpc_server.h"
+
+namespace tandem {
+
+struct PrefillServer::State {
+  WorkerModel worker;
+  std::unique_ptr<PrefillEngine> engine;
+  std::unique_ptr<PrefillService> service;
+  BuiltServer server;
+  bool stopped = false;
+};
+
+PrefillServer::PrefillServer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+PrefillServer::~PrefillServer() { Shutdown(absl::ZeroDuration()); }
+
+absl::StatusOr<std::unique_ptr<PrefillServer>> PrefillServer::Start(const PrefillServerOptions& options) {
+  auto state = std::make_unique<State>();
+  TANDEM_ASSIGN_OR_RETURN(state->worker, LoadWorkerModel(options.model));
+  WorkerModel& w = state->worker;
+  state->engine = std::make_unique<PrefillEngine>(*w.model, *w.cache, w.layout, options.engine);
+  state->service = std::make_unique<PrefillService>(*state->engine, options.worker_id, w.model->max_context(),
+                                                    w.model->vocab_size(), w.cache->spec().block_size);
+  TANDEM_ASSIGN_OR_RETURN(state->server, BuildAndStartServer(options.host, options.port, {state->service.get()}));
+  state->service->set_address(state->server.address);
+  TANDEM_LOG(INFO, "prefill") << "serving " << options.model.model_dir << " on " << state->server.address << " ("
+                              << w.cache->spec().num_blocks << " KV blocks of " << w.cache->spec().block_size
+                              << " tokens, backend " << w.backend->name() << ")";
+  return std::unique_ptr<PrefillServer>(new PrefillServer(std::move(state)));
+}
+
+int PrefillServer::port() const { return state_->server.port; }
+std::string PrefillServer::address() const { return state_->server.address; }
+PrefillEngine& PrefillServer::engine() { return *state_->engine; }
+
+void PrefillServer::Shutdown(absl::Duration grace) {
+  if (state_->stopped) return;
+  state_->stopped = true;
+  StopServer(*state_->server.server, grace);
+  state_->engine->Shutdown();
+}
+
+}  // namespace tandem

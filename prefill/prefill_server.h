@@ -1,0 +1,46 @@
+// The prefill worker daemon as a library: loads the model, sizes the KV pool, starts the engine and
+// serves tandem.worker.v1.PrefillWorker plus grpc.health.v1 on host:port (port 0 picks a free one).
+// `tandem prefill` is a thin main around it; tests run whole clusters in one process with it.
+//
+// Thread safety: Start/Shutdown from one thread; the rest is internally synchronized.
+#ifndef TANDEM_PREFILL_PREFILL_SERVER_H_
+#define TANDEM_PREFILL_PREFILL_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "prefill/prefill_engine.h"
+#include "worker/worker_model.h"
+
+namespace tandem {
+
+struct PrefillServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string worker_id;  // for logs and load reports
+  WorkerModelOptions model;
+  PrefillEngineOptions engine;
+};
+
+class PrefillServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<PrefillServer>> Start(const PrefillServerOptions& options);
+  ~PrefillServer();
+
+  int port() const;
+  std::string address() const;
+  PrefillEngine& engine();
+  // Health NOT_SERVING first, then stops accepting RPCs (in-flight ones get `grace`), then the engine.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+  struct State;
+
+ private:
+  explicit PrefillServer(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace tandem
+
+#endif  // TANDEM_PREFILL_PREFILL_SERVER_H_

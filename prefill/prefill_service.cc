@@ -1,0 +1,119 @@
+#include "prefill/prefill_service.h"
+
+#include "common/logging.h"
+#include "kvtransfer/grpc_transport.h"
+#include "kvtransfer/kv_proto.h"
+#include "proto/grpc_status.h"
+
+namespace tandem {
+namespace {
+
+// One Prefill call: a client cancel or deadline marks the job cancelled (the engine then frees its KV
+// instead of leasing it); the engine's completion finishes the call.
+class PrefillReactor : public grpc::ServerUnaryReactor {
+ public:
+  explicit PrefillReactor(std::shared_ptr<std::atomic<bool>> cancelled) : cancelled_(std::move(cancelled)) {}
+  void OnCancel() override { cancelled_->store(true); }
+  void OnDone() override { delete this; }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> cancelled_;
+};
+
+}  // namespace
+
+PrefillService::PrefillService(PrefillEngine& engine, std::string worker_id, int64_t max_context,
+                               int64_t vocab_size, int32_t block_size)
+    : engine_(engine),
+      worker_id_(std::move(worker_id)),
+      max_context_(max_context),
+      vocab_size_(vocab_size),
+      block_size_(block_size) {}
+
+void PrefillService::set_address(const std::string& address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  address_ = address;
+}
+
+grpc::ServerUnaryReactor* PrefillService::Prefill(grpc::CallbackServerContext* context,
+                                                  const worker::v1::PrefillRequest* request,
+                                                  worker::v1::PrefillResponse* response) {
+  PrefillJob job;
+  job.request_id = request->request_id();
+  job.prompt.assign(request->prompt().begin(), request->prompt().end());
+  job.sampling = {request->sampling().temperature(), request->sampling().top_k(),
+                  request->sampling().top_p() == 0 ? 1.0f : request->sampling().top_p(), request->sampling().seed()};
+  if (request->lease_ms() > 0) job.lease = absl::Milliseconds(request->lease_ms());
+  auto* reactor = new PrefillReactor(job.cancelled);
+  const KvLayout layout = engine_.layout();
+  std::string address;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    address = address_;
+  }
+  const std::string request_id = job.request_id;
+  job.done = [reactor, response, layout, address](absl::StatusOr<PrefillResult> result) {
+    if (!result.ok()) {
+      reactor->Finish(ToGrpcStatus(result.status()));
+      return;
+    }
+    response->set_first_token(result->first_token);
+    response->set_queue_ms(result->queue_ms);
+    response->set_compute_ms(result->compute_ms);
+    KvHandle handle;
+    handle.lease_id = result->lease_id;
+    handle.source = address;
+    handle.num_tokens = result->num_tokens;
+    handle.layout = layout;
+    handle.lease_ms = result->lease_ms;
+    handle.transport = "grpc";
+    HandleToProto(handle, response->mutable_kv());
+    reactor->Finish(grpc::Status::OK);
+  };
+  TANDEM_LOG_REQ(DEBUG, "prefill", request_id) << "prefill of " << job.prompt.size() << " tokens queued";
+  absl::Status submitted = engine_.Submit(std::move(job));
+  if (!submitted.ok()) {
+    TANDEM_LOG_REQ(INFO, "prefill", request_id) << "refused: " << submitted;
+    reactor->Finish(ToGrpcStatus(submitted));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PrefillService::ReleaseKv(grpc::CallbackServerContext* context,
+                                                    const worker::v1::ReleaseKvRequest* request,
+                                                    worker::v1::ReleaseKvResponse* response) {
+  response->set_released(engine_.Release(request->lease_id()));
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerWriteReactor<worker::v1::KvChunk>* PrefillService::PullKv(grpc::CallbackServerContext* context,
+                                                                     const worker::v1::PullKvRequest* request) {
+  return NewPullKvReactor(context, request, &engine_);
+}
+
+grpc::ServerUnaryReactor* PrefillService::GetLoad(grpc::CallbackServerContext* context,
+                                                  const worker::v1::LoadRequest* request,
+                                                  worker::v1::LoadReport* response) {
+  const PrefillLoad load = engine_.Load();
+  response->set_worker_id(worker_id_);
+  response->set_role("prefill");
+  response->set_queued_requests(load.queued_requests);
+  response->set_queued_tokens(load.queued_tokens);
+  response->set_running_requests(load.running_requests);
+  response->set_running_context_tokens(load.running_tokens);
+  response->set_kv_blocks_free(load.blocks_free);
+  response->set_kv_blocks_total(load.blocks_total);
+  response->set_block_size(block_size_);
+  response->set_leases_held(load.leases_held);
+  response->set_recent_step_ms(load.recent_step_ms);
+  response->set_max_context(max_context_);
+  response->set_vocab_size(vocab_size_);
+  LayoutToProto(engine_.layout(), response->mutable_layout());
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace tandem

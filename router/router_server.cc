@@ -1,0 +1,136 @@
+#include "router/router_server.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "model/config.h"
+#include "router/policy/placement_policy.h"
+#include "router/router_state.h"
+#include "router/tandem_service.h"
+#include "router/worker_registry.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tandem::router {
+namespace {
+
+std::string Basename(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+absl::StatusOr<ServedModel> LoadServedModel(const RouterOptions& options) {
+  TANDEM_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(options.model_dir));
+  ServedModel model;
+  model.name = Basename(options.model_dir);
+  model.max_context = config.max_position_embeddings;
+  model.vocab_size = config.vocab_size;
+  for (int64_t id : config.eos_token_ids) model.eos_token_ids.push_back(static_cast<int32_t>(id));
+  model.default_max_tokens = options.default_max_tokens;
+  if (model.max_context < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(options.model_dir, "/config.json: max_position_embeddings ",
+                                                   model.max_context, " is too small to serve"));
+  }
+  return model;
+}
+
+}  // namespace
+
+std::string JoinHostPort(const std::string& host, int port) {
+  if (absl::StrContains(host, ":") && !absl::StartsWith(host, "[")) return absl::StrCat("[", host, "]:", port);
+  return absl::StrCat(host, ":", port);
+}
+
+absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions options) {
+  if (options.model_dir.empty()) return absl::InvalidArgumentError("model_dir is required");
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("port must be in [0, 65535], got ", options.port));
+  }
+  if (options.default_max_tokens < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("default_max_tokens must be >= 1, got ", options.default_max_tokens));
+  }
+  if (options.max_queue < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("max_queue must be >= 1, got ", options.max_queue));
+  }
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<policy::PlacementPolicy> policy,
+                          policy::MakePlacementPolicy(options.policy));
+  TANDEM_ASSIGN_OR_RETURN(ServedModel model, LoadServedModel(options));
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
+                          Tokenizer::FromFile(options.model_dir + "/tokenizer.json"));
+
+  WorkerRegistryOptions registry_options;
+  registry_options.prefill_addresses = options.prefill_addresses;
+  registry_options.decode_addresses = options.decode_addresses;
+  registry_options.health_interval = options.health_interval;
+  registry_options.unhealthy_after_failures = options.unhealthy_after_failures;
+  registry_options.load_interval = options.load_interval;
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<WorkerRegistry> registry,
+                          WorkerRegistry::Create(std::move(registry_options)));
+  registry->Start();
+
+  std::unique_ptr<RouterServer> server(new RouterServer);
+  server->options_ = options;
+  const std::string model_name = model.name;
+  server->state_ = std::make_unique<RouterState>(std::move(model), std::move(tokenizer), std::move(registry),
+                                                 std::move(policy), options.max_queue);
+  server->service_ = std::make_unique<TandemService>(*server->state_);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  const std::string listen = JoinHostPort(options.host, options.port);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->service_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    server->state_->registry().Shutdown();
+    return absl::UnavailableError(absl::StrCat("router: cannot listen on ", listen));
+  }
+  if (grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService()) {
+    health->SetServingStatus(true);
+  }
+  TANDEM_LOG(INFO, "router") << "serving model '" << model_name << "' on " << server->address() << " with "
+                             << options.prefill_addresses.size() << " prefill and "
+                             << options.decode_addresses.size() << " decode workers, policy "
+                             << options.policy;
+  return server;
+}
+
+RouterServer::~RouterServer() { Shutdown(); }
+
+std::string RouterServer::address() const { return JoinHostPort(options_.host, port_); }
+
+const std::string& RouterServer::model_name() const { return state_->model().name; }
+
+WorkerRegistry& RouterServer::registry() { return state_->registry(); }
+
+void RouterServer::SetNotServing() {
+  if (server_ == nullptr) return;
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+  }
+}
+
+void RouterServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  SetNotServing();
+  if (server_ != nullptr) {
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  }
+  // Server::Shutdown returns once every server-side reaction ran; worker calls (a prefill allowed to
+  // finish, a ReleaseKv) may still be in flight and hold their reactors.
+  if (state_ != nullptr) {
+    state_->CancelAllAndWait();
+    state_->registry().Shutdown();
+  }
+  TANDEM_LOG(INFO, "router") << "stopped";
+}
+
+}  // namespace tandem::router

@@ -1,0 +1,81 @@
+// RouterServer: the router daemon as a library (DESIGN.md "daemons are libraries").
+//
+//   auto server = RouterServer::Start(options);   // binds (port 0 picks one), ready when it returns
+//   ... server->port() ...
+//   server->SetNotServing();                      // health NOT_SERVING first (graceful stop)
+//   server->Shutdown(absl::Seconds(5));           // in-flight calls get the grace, then are cancelled
+//
+// Start reads MODEL_DIR/config.json (context length, vocabulary, EOS ids) and MODEL_DIR/tokenizer.json;
+// the served model's name is the directory's basename. It checks every worker once before it returns
+// (workers that fail stay out of the pool until they pass), starts the tandem.v1.Tandem service and the
+// standard grpc.health.v1 service, and reports SERVING.
+//
+// Thread safety: Start/Shutdown from one thread; port() and address() from any.
+#ifndef TANDEM_ROUTER_ROUTER_SERVER_H_
+#define TANDEM_ROUTER_ROUTER_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+
+namespace tandem::router {
+
+class RouterState;
+class TandemService;
+class WorkerRegistry;
+
+struct RouterOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;                              // 0: any free port
+  std::string model_dir;                     // config.json + tokenizer.json
+  std::vector<std::string> prefill_addresses;  // host:port each
+  std::vector<std::string> decode_addresses;
+  std::string policy = "round_robin";        // policy::PlacementPolicyNames()
+  int default_max_tokens = 64;               // for requests with max_tokens 0
+  int max_queue = 256;                       // Generate calls in flight before RESOURCE_EXHAUSTED
+  absl::Duration health_interval = absl::Seconds(1);
+  int unhealthy_after_failures = 3;
+  absl::Duration load_interval = absl::Milliseconds(200);
+};
+
+class RouterServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<RouterServer>> Start(RouterOptions options);
+  ~RouterServer();
+  RouterServer(const RouterServer&) = delete;
+  RouterServer& operator=(const RouterServer&) = delete;
+
+  int port() const { return port_; }
+  std::string address() const;  // host:port ([host]:port for IPv6)
+  const std::string& model_name() const;
+  // The worker registry (health, load, addresses), for tests and status pages.
+  WorkerRegistry& registry();
+
+  // Health NOT_SERVING; new calls are still served until Shutdown.
+  void SetNotServing();
+  // Health NOT_SERVING, stop accepting calls, give in-flight calls `grace`, cancel what is left
+  // (worker calls included), wait for every call to end, stop the health and load pollers.
+  // Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+ private:
+  RouterServer() = default;
+
+  RouterOptions options_;
+  int port_ = 0;
+  std::unique_ptr<RouterState> state_;
+  std::unique_ptr<TandemService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  bool shut_down_ = false;
+};
+
+// "host:port", bracketing an IPv6 host.
+std::string JoinHostPort(const std::string& host, int port);
+
+}  // namespace tandem::router
+
+#endif  // TANDEM_ROUTER_ROUTER_SERVER_H_

@@ -1,0 +1,512 @@
+// RouterServer end to end against in-process fake workers (router/testing/fake_workers.h): the happy
+// path, bad input, worker failures, cancellation, stop strings and admission.
+#include "router/router_server.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "model/config.h"
+#include "model/random_model.h"
+#include "proto/tandem.grpc.pb.h"
+#include "router/health_client.h"
+#include "router/testing/fake_workers.h"
+#include "router/worker_registry.h"
+#include "tokenizer/make_tokenizer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tandem::router {
+namespace {
+
+using ::tandem::router::testing::AsciiTokens;
+using ::tandem::router::testing::FakeDecodeOptions;
+using ::tandem::router::testing::FakeDecodeWorker;
+using ::tandem::router::testing::FakePrefillOptions;
+using ::tandem::router::testing::FakePrefillWorker;
+using ::tandem::router::testing::WaitFor;
+using ::testing::HasSubstr;
+
+constexpr int32_t kEos = 511;  // "</s>", the last id of the 512-token test tokenizer
+
+// A model directory with config.json (the "tiny" preset: 512 tokens of context and vocabulary) and a
+// byte-level tokenizer.json whose ids 0..255 are the bytes; no weights (the router reads none).
+std::string MakeModelDir() {
+  static const std::string dir = [] {
+    const std::string path = absl::StrCat(::testing::TempDir(), "/router_test_", getpid(), "/tiny-test");
+    std::filesystem::create_directories(path);
+    ModelConfig config = *PresetConfig("tiny");
+    absl::StatusOr<std::string> json =
+        MakeByteLevelBpeTokenizerJson(static_cast<int>(config.vocab_size), kEnglishTrainingText, {"<s>", "</s>"});
+    EXPECT_TRUE(json.ok()) << json.status();
+    auto tokenizer = Tokenizer::FromJson(*json, "test tokenizer");
+    EXPECT_EQ(*(*tokenizer)->TokenToId("</s>"), kEos);
+    config.bos_token_ids = {*(*tokenizer)->TokenToId("<s>")};
+    config.eos_token_ids = {kEos};
+    std::ofstream(path + "/config.json") << ModelConfigToJson(config);
+    std::ofstream(path + "/tokenizer.json") << *json;
+    return path;
+  }();
+  return dir;
+}
+
+struct GenerateResult {
+  grpc::Status status;
+  std::string text;
+  std::vector<int32_t> token_ids;
+  int messages = 0;
+  std::optional<v1::Final> final;
+};
+
+class RouterServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartCluster(); }
+  void TearDown() override {
+    if (router_) router_->Shutdown(absl::Seconds(1));
+  }
+
+  void StartCluster(int max_queue = 256) {
+    for (int i = 0; i < 2; ++i) {
+      prefill_.push_back(FakePrefillWorker::Start());
+      decode_.push_back(FakeDecodeWorker::Start());
+      ASSERT_NE(prefill_.back(), nullptr);
+      ASSERT_NE(decode_.back(), nullptr);
+    }
+    RouterOptions options;
+    options.model_dir = MakeModelDir();
+    options.prefill_addresses = {prefill_[0]->address(), prefill_[1]->address()};
+    options.decode_addresses = {decode_[0]->address(), decode_[1]->address()};
+    options.max_queue = max_queue;
+    StartRouter(options);
+  }
+
+  void StartRouter(const RouterOptions& options) {
+    absl::StatusOr<std::unique_ptr<RouterServer>> router = RouterServer::Start(options);
+    ASSERT_TRUE(router.ok()) << router.status();
+    router_ = *std::move(router);
+    channel_ = grpc::CreateChannel(router_->address(), grpc::InsecureChannelCredentials());
+    stub_ = v1::Tandem::NewStub(channel_);
+  }
+
+  static v1::GenerateRequest Prompt(const std::string& text, int max_tokens = 8) {
+    v1::GenerateRequest request;
+    request.set_prompt(text);
+    request.set_max_tokens(max_tokens);
+    return request;
+  }
+
+  GenerateResult Generate(const v1::GenerateRequest& request, grpc::ClientContext* context = nullptr) {
+    grpc::ClientContext local;
+    if (context == nullptr) {
+      local.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+      context = &local;
+    }
+    GenerateResult result;
+    auto reader = stub_->Generate(context, request);
+    v1::GenerateResponse response;
+    while (reader->Read(&response)) {
+      ++result.messages;
+      result.text += response.text();
+      result.token_ids.insert(result.token_ids.end(), response.token_ids().begin(), response.token_ids().end());
+      if (response.has_final()) result.final = response.final();
+    }
+    result.status = reader->Finish();
+    return result;
+  }
+
+  int TotalPrefillCalls() const {
+    int n = 0;
+    for (const auto& p : prefill_) n += static_cast<int>(p->prefill_requests().size());
+    return n;
+  }
+
+  std::vector<std::unique_ptr<FakePrefillWorker>> prefill_;
+  std::vector<std::unique_ptr<FakeDecodeWorker>> decode_;
+  std::unique_ptr<RouterServer> router_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Tandem::Stub> stub_;
+};
+
+TEST_F(RouterServerTest, StreamsTokensAndFinal) {
+  const GenerateResult result = Generate(Prompt("Hello", 8));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  // First token 'H' from prefill, then 7 tokens of the decode script "ello world...".
+  EXPECT_EQ(result.text, "Hello wo");
+  EXPECT_EQ(result.token_ids, AsciiTokens("Hello wo"));
+  EXPECT_GE(result.messages, 3);  // the first token, decode tokens, the final
+  ASSERT_TRUE(result.final.has_value());
+  const v1::Final& final = *result.final;
+  EXPECT_EQ(final.finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(final.completion_tokens(), 8);
+  EXPECT_GT(final.prompt_tokens(), 0);
+  EXPECT_DOUBLE_EQ(final.timing().prefill_queue_ms(), 1.0);
+  EXPECT_DOUBLE_EQ(final.timing().prefill_compute_ms(), 2.0);
+  EXPECT_DOUBLE_EQ(final.timing().decode_queue_ms(), 3.0);
+  EXPECT_DOUBLE_EQ(final.timing().kv_transfer_ms(), 4.0);
+  EXPECT_DOUBLE_EQ(final.timing().decode_compute_ms(), 5.0);
+  EXPECT_GT(final.timing().ttft_ms(), 0.0);
+  EXPECT_GE(final.timing().e2e_ms(), final.timing().ttft_ms());
+  EXPECT_GE(final.timing().tpot_ms(), 0.0);
+  EXPECT_TRUE(final.slo().ttft_met());
+  EXPECT_TRUE(final.slo().tpot_met());
+  EXPECT_FALSE(final.request_id().empty());
+  EXPECT_EQ(final.prefill_worker(), prefill_[0]->address());
+  EXPECT_EQ(final.decode_worker(), decode_[0]->address());
+
+  // What the workers saw: one id across both, the lease handed over, EOS among the stop ids.
+  const auto prefills = prefill_[0]->prefill_requests();
+  const auto decodes = decode_[0]->decode_requests();
+  ASSERT_EQ(prefills.size(), 1u);
+  ASSERT_EQ(decodes.size(), 1u);
+  EXPECT_EQ(prefills[0].request_id(), final.request_id());
+  EXPECT_EQ(decodes[0].request_id(), final.request_id());
+  EXPECT_EQ(prefills[0].prompt_size(), final.prompt_tokens());
+  EXPECT_EQ(decodes[0].first_token(), 'H');
+  EXPECT_EQ(decodes[0].kv().lease_id(), prefill_[0]->leases_issued().at(0));
+  EXPECT_EQ(decodes[0].max_tokens(), 8);
+  EXPECT_THAT(decodes[0].stop_token_ids(), ::testing::Contains(kEos));
+}
+
+TEST_F(RouterServerTest, RequestIdsAreUniqueAndPlacementRotates) {
+  const GenerateResult a = Generate(Prompt("one", 2));
+  const GenerateResult b = Generate(Prompt("two", 2));
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_NE(a.final->request_id(), b.final->request_id());
+  EXPECT_NE(a.final->decode_worker(), b.final->decode_worker());
+}
+
+TEST_F(RouterServerTest, StopTokenEndsTheStream) {
+  FakeDecodeOptions options;
+  options.tokens = AsciiTokens("ab");
+  options.tokens.push_back(kEos);
+  options.tokens.push_back('z');
+  decode_[0]->set_options(options);
+  const GenerateResult result = Generate(Prompt("Hi", 10));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.text, "Hab");  // EOS is a special token: no text
+  ASSERT_TRUE(result.final.has_value());
+  EXPECT_EQ(result.final->finish_reason(), v1::FINISH_REASON_STOP_TOKEN);
+  EXPECT_EQ(result.final->completion_tokens(), 4);
+}
+
+TEST_F(RouterServerTest, MaxTokensOneNeedsNoDecodeAndReleasesTheLease) {
+  const GenerateResult result = Generate(Prompt("Hi", 1));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.text, "H");
+  EXPECT_EQ(result.final->completion_tokens(), 1);
+  EXPECT_TRUE(decode_[0]->decode_requests().empty());
+  EXPECT_TRUE(WaitFor([&] { return prefill_[0]->leases_released().size() == 1; }));
+}
+
+struct BadInput {
+  const char* name;
+  std::function<void(v1::GenerateRequest&)> edit;
+  const char* message_part;
+};
+
+TEST_F(RouterServerTest, BadInputIsInvalidArgumentNamingTheFieldWithNoWorkerCall) {
+  const std::vector<BadInput> cases = {
+      {"empty prompt", [](v1::GenerateRequest& r) { r.set_prompt(""); }, "prompt is empty"},
+      {"no input", [](v1::GenerateRequest& r) { r.clear_input(); }, "prompt is empty"},
+      {"empty ids", [](v1::GenerateRequest& r) { r.mutable_prompt_token_ids(); }, "prompt is empty"},
+      {"id too large",
+       [](v1::GenerateRequest& r) {
+         r.mutable_prompt_token_ids()->add_ids(5);
+         r.mutable_prompt_token_ids()->add_ids(512);
+       },
+       "prompt_token_ids[1]"},
+      {"negative id", [](v1::GenerateRequest& r) { r.mutable_prompt_token_ids()->add_ids(-1); },
+       "prompt_token_ids[0]"},
+      {"negative max_tokens", [](v1::GenerateRequest& r) { r.set_max_tokens(-1); }, "max_tokens"},
+      {"max_tokens past context", [](v1::GenerateRequest& r) { r.set_max_tokens(600); }, "max_tokens"},
+      {"prompt + max_tokens past context",
+       [](v1::GenerateRequest& r) {
+         for (int i = 0; i < 500; ++i) r.mutable_prompt_token_ids()->add_ids('a');
+         r.set_max_tokens(100);
+       },
+       "prompt (500 tokens) + max_tokens (100)"},
+      {"negative temperature", [](v1::GenerateRequest& r) { r.mutable_sampling()->set_temperature(-0.5f); },
+       "sampling.temperature"},
+      {"NaN temperature",
+       [](v1::GenerateRequest& r) {
+         r.mutable_sampling()->set_temperature(std::numeric_limits<float>::quiet_NaN());
+       },
+       "sampling.temperature"},
+      {"top_p above 1", [](v1::GenerateRequest& r) { r.mutable_sampling()->set_top_p(1.5f); }, "sampling.top_p"},
+      {"negative top_p", [](v1::GenerateRequest& r) { r.mutable_sampling()->set_top_p(-0.1f); }, "sampling.top_p"},
+      {"negative top_k", [](v1::GenerateRequest& r) { r.mutable_sampling()->set_top_k(-1); }, "sampling.top_k"},
+      {"top_k past vocab", [](v1::GenerateRequest& r) { r.mutable_sampling()->set_top_k(100000); },
+       "sampling.top_k"},
+      {"prompt far past context", [](v1::GenerateRequest& r) { r.set_prompt(std::string(512 * 32 + 1, 'x')); },
+       "prompt: 16385 bytes"},
+      {"bad stop token id", [](v1::GenerateRequest& r) { r.add_stop_token_ids(9999); }, "stop_token_ids[0]"},
+      {"empty stop string", [](v1::GenerateRequest& r) { r.add_stop(""); }, "stop[0]"},
+      {"negative TTFT SLO", [](v1::GenerateRequest& r) { r.mutable_slo()->set_ttft_ms(-1); }, "slo.ttft_ms"},
+      {"traversal model name", [](v1::GenerateRequest& r) { r.set_model("../etc"); }, "model"},
+      {"model name with a slash", [](v1::GenerateRequest& r) { r.set_model("a/b"); }, "model"},
+      {"model name with whitespace", [](v1::GenerateRequest& r) { r.set_model("tiny test"); }, "model"},
+  };
+  for (const BadInput& c : cases) {
+    v1::GenerateRequest request = Prompt("Hello", 8);
+    c.edit(request);
+    const GenerateResult result = Generate(request);
+    EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name;
+    EXPECT_THAT(result.status.error_message(), HasSubstr(c.message_part)) << c.name;
+    EXPECT_EQ(result.messages, 0) << c.name;
+  }
+  EXPECT_EQ(TotalPrefillCalls(), 0);
+}
+
+TEST_F(RouterServerTest, InvalidUtf8PromptIsRefused) {
+  // Protobuf itself refuses a proto3 string that is not UTF-8 (INTERNAL from the library, V7); the
+  // router's own check (request_validation_test) covers requests that get past it.
+  const GenerateResult result = Generate(Prompt(std::string("ab\xff\xfe", 4), 4));
+  EXPECT_FALSE(result.status.ok());
+  EXPECT_EQ(TotalPrefillCalls(), 0);
+}
+
+TEST_F(RouterServerTest, UnknownModelIsNotFound) {
+  v1::GenerateRequest request = Prompt("Hello");
+  request.set_model("llama-9000");
+  const GenerateResult result = Generate(request);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("llama-9000"));
+  request.set_model("tiny-test");
+  EXPECT_TRUE(Generate(request).status.ok());
+}
+
+TEST_F(RouterServerTest, TokenizeAndListModels) {
+  grpc::ClientContext list_context;
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(stub_->ListModels(&list_context, v1::ListModelsRequest(), &models).ok());
+  ASSERT_EQ(models.models_size(), 1);
+  EXPECT_EQ(models.models(0).name(), "tiny-test");
+  EXPECT_EQ(models.models(0).max_context(), 512);
+  EXPECT_EQ(models.models(0).vocab_size(), 512);
+
+  grpc::ClientContext context;
+  v1::TokenizeRequest request;
+  request.set_text("hello");
+  v1::TokenizeResponse response;
+  ASSERT_TRUE(stub_->Tokenize(&context, request, &response).ok());
+  EXPECT_GT(response.ids_size(), 0);
+
+  grpc::ClientContext bad_context;
+  request.set_model("../x");
+  EXPECT_EQ(stub_->Tokenize(&bad_context, request, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(RouterServerTest, RouterReportsServingHealth) {
+  HealthClient health(channel_, router_->address());
+  EXPECT_TRUE(health.CheckNow("", absl::Seconds(5)).ok());
+  router_->SetNotServing();
+  EXPECT_EQ(health.CheckNow("", absl::Seconds(5)).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(RouterServerTest, NoHealthyWorkerIsUnavailable) {
+  for (auto& d : decode_) d->Shutdown();
+  // Transport errors on the load poll take both out within a poll or two.
+  ASSERT_TRUE(WaitFor([&] {
+    return !router_->registry().healthy(WorkerRole::kDecode, 0) && !router_->registry().healthy(WorkerRole::kDecode, 1);
+  }));
+  const GenerateResult result = Generate(Prompt("Hello"));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("no healthy decode worker"));
+  EXPECT_EQ(TotalPrefillCalls(), 0);
+}
+
+TEST_F(RouterServerTest, WorkersThatNeverAnsweredAreOutOfThePool) {
+  router_->Shutdown(absl::Seconds(1));
+  RouterOptions options;
+  options.model_dir = MakeModelDir();
+  options.prefill_addresses = {"127.0.0.1:1"};  // nothing listens on port 1
+  options.decode_addresses = {decode_[0]->address()};
+  StartRouter(options);
+  const GenerateResult result = Generate(Prompt("Hello"));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("no healthy prefill worker"));
+}
+
+TEST_F(RouterServerTest, ShutDownWorkerLeavesThePoolWithinThreeSeconds) {
+  const absl::Time killed = absl::Now();
+  decode_[1]->Shutdown();
+  ASSERT_TRUE(WaitFor([&] { return !router_->registry().healthy(WorkerRole::kDecode, 1); }, absl::Seconds(3)))
+      << "still healthy after " << absl::Now() - killed;
+  for (int i = 0; i < 4; ++i) {
+    const GenerateResult result = Generate(Prompt("Hello", 3));
+    ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    EXPECT_EQ(result.final->decode_worker(), decode_[0]->address());
+  }
+  EXPECT_EQ(decode_[0]->decode_requests().size(), 4u);
+}
+
+TEST_F(RouterServerTest, ClientCancelMidStreamCancelsTheDecodeCall) {
+  FakeDecodeOptions options;
+  options.token_delay = absl::Milliseconds(50);
+  decode_[0]->set_options(options);
+  grpc::ClientContext context;
+  auto reader = stub_->Generate(&context, Prompt("Hello", 60));
+  v1::GenerateResponse response;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(reader->Read(&response));
+  context.TryCancel();
+  while (reader->Read(&response)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(WaitFor([&] { return decode_[0]->cancellations() == 1; }, absl::Seconds(3)));
+  EXPECT_EQ(decode_[0]->completions(), 0);
+}
+
+TEST_F(RouterServerTest, ClientDeadlineCancelsTheDecodeCall) {
+  FakeDecodeOptions options;
+  options.mode = FakeDecodeOptions::Mode::kHang;
+  decode_[0]->set_options(options);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(300)));
+  const GenerateResult result = Generate(Prompt("Hello", 20), &context);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(result.text, "H");  // the first token arrived before the deadline
+  EXPECT_TRUE(WaitFor([&] { return decode_[0]->cancellations() == 1; }, absl::Seconds(3)));
+}
+
+TEST_F(RouterServerTest, ClientCancelDuringPrefillReleasesTheLease) {
+  FakePrefillOptions options;
+  options.delay = absl::Milliseconds(400);
+  prefill_[0]->set_options(options);
+  grpc::ClientContext context;
+  auto reader = stub_->Generate(&context, Prompt("Hello", 20));
+  ASSERT_TRUE(WaitFor([&] { return prefill_[0]->prefill_requests().size() == 1; }));
+  context.TryCancel();
+  v1::GenerateResponse response;
+  while (reader->Read(&response)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(WaitFor([&] { return prefill_[0]->leases_released().size() == 1; }, absl::Seconds(3)));
+  EXPECT_EQ(prefill_[0]->leases_released()[0], prefill_[0]->leases_issued().at(0));
+  EXPECT_TRUE(decode_[0]->decode_requests().empty());
+  EXPECT_TRUE(decode_[1]->decode_requests().empty());
+}
+
+TEST_F(RouterServerTest, DecodeUnavailableBeforeTokensIsRetriedWithTheSameLease) {
+  FakeDecodeOptions failing;
+  failing.mode = FakeDecodeOptions::Mode::kUnavailable;
+  decode_[0]->set_options(failing);
+  const GenerateResult result = Generate(Prompt("Hello", 5));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.text, "Hello");
+  EXPECT_EQ(result.final->decode_worker(), decode_[1]->address());
+  ASSERT_EQ(decode_[0]->decode_requests().size(), 1u);
+  ASSERT_EQ(decode_[1]->decode_requests().size(), 1u);
+  EXPECT_EQ(decode_[1]->decode_requests()[0].kv().lease_id(), decode_[0]->decode_requests()[0].kv().lease_id());
+  EXPECT_EQ(TotalPrefillCalls(), 1);  // no second prefill
+  EXPECT_FALSE(router_->registry().healthy(WorkerRole::kDecode, 0));
+}
+
+TEST_F(RouterServerTest, DecodeUnavailableEverywhereIsUnavailableAndReleasesTheLease) {
+  FakeDecodeOptions failing;
+  failing.mode = FakeDecodeOptions::Mode::kUnavailable;
+  decode_[0]->set_options(failing);
+  decode_[1]->set_options(failing);
+  const GenerateResult result = Generate(Prompt("Hello", 5));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("before producing a token"));
+  EXPECT_EQ(result.text, "H");
+  EXPECT_TRUE(WaitFor([&] { return prefill_[0]->leases_released().size() == 1; }));
+}
+
+TEST_F(RouterServerTest, PrefillUnavailableIsRetriedOnAnotherPrefill) {
+  FakePrefillOptions failing;
+  failing.fail = absl::UnavailableError("fake prefill down");
+  prefill_[0]->set_options(failing);
+  const GenerateResult result = Generate(Prompt("Hello", 3));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.final->prefill_worker(), prefill_[1]->address());
+  EXPECT_EQ(prefill_[1]->prefill_requests().size(), 1u);
+}
+
+TEST_F(RouterServerTest, StopStringCancelsTheDecodeAndCutsTheText) {
+  FakeDecodeOptions options;
+  options.tokens = AsciiTokens("ello world STOP and more text that must not appear");
+  options.token_delay = absl::Milliseconds(10);
+  decode_[0]->set_options(options);
+  v1::GenerateRequest request = Prompt("Hi", 60);
+  request.add_stop("STOP");
+  const GenerateResult result = Generate(request);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.text, "Hello world ");
+  ASSERT_TRUE(result.final.has_value());
+  EXPECT_EQ(result.final->finish_reason(), v1::FINISH_REASON_STOP_STRING);
+  EXPECT_TRUE(WaitFor([&] { return decode_[0]->cancellations() == 1; }, absl::Seconds(3)));
+  EXPECT_EQ(decode_[0]->completions(), 0);
+}
+
+TEST_F(RouterServerTest, MissedSloNamesTheLargestStage) {
+  v1::GenerateRequest request = Prompt("Hello", 4);
+  request.mutable_slo()->set_ttft_ms(1e-6);
+  const GenerateResult result = Generate(request);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_FALSE(result.final->slo().ttft_met());
+  EXPECT_TRUE(result.final->slo().tpot_met());
+  EXPECT_EQ(result.final->slo().missed_stage(), v1::STAGE_DECODE_COMPUTE);  // 5 ms in the fake
+  EXPECT_THAT(result.final->slo().explanation(), HasSubstr("TTFT"));
+}
+
+TEST_F(RouterServerTest, OverMaxQueueIsResourceExhaustedAtOnce) {
+  router_->Shutdown(absl::Seconds(1));
+  prefill_.clear();
+  decode_.clear();
+  StartCluster(/*max_queue=*/2);
+  FakePrefillOptions slow;
+  slow.delay = absl::Milliseconds(800);
+  for (auto& p : prefill_) p->set_options(slow);
+  std::vector<std::thread> clients;
+  std::vector<GenerateResult> results(2);
+  for (int i = 0; i < 2; ++i) {
+    clients.emplace_back([this, i, &results] { results[i] = Generate(Prompt("Hello", 3)); });
+  }
+  ASSERT_TRUE(WaitFor([&] { return TotalPrefillCalls() == 2; }));
+  const absl::Time start = absl::Now();
+  const GenerateResult rejected = Generate(Prompt("Hello", 3));
+  EXPECT_EQ(rejected.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(500));
+  for (std::thread& t : clients) t.join();
+  for (const GenerateResult& r : results) EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_TRUE(Generate(Prompt("Hello", 3)).status.ok());
+}
+
+TEST(RouterServerStartTest, RejectsBadOptions) {
+  RouterOptions options;
+  options.model_dir = MakeModelDir();
+  options.prefill_addresses = {"127.0.0.1:1"};
+  options.decode_addresses = {"127.0.0.1:2"};
+  options.policy = "fastest";
+  EXPECT_EQ(RouterServer::Start(options).status().code(), absl::StatusCode::kInvalidArgument);
+  options.policy = "least_loaded";
+  options.model_dir = "/nonexistent/model";
+  EXPECT_FALSE(RouterServer::Start(options).ok());
+  options.model_dir = MakeModelDir();
+  options.decode_addresses = {"nocolon"};
+  EXPECT_EQ(RouterServer::Start(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ParseWorkerAddressesTest, SplitsAndChecks) {
+  auto parsed = ParseWorkerAddresses("--prefill", "127.0.0.1:7001, localhost:7002");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_THAT(*parsed, ::testing::ElementsAre("127.0.0.1:7001", "localhost:7002"));
+  EXPECT_THAT(ParseWorkerAddresses("--decode", "host").status().message(), HasSubstr("--decode"));
+  EXPECT_FALSE(ParseWorkerAddresses("--decode", "host:0").ok());
+  EXPECT_FALSE(ParseWorkerAddresses("--decode", "").ok());
+}
+
+}  // namespace
+}  // namespace tandem::router

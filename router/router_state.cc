@@ -1,0 +1,122 @@
+#include "router/router_state.h"
+
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "router/generate_reactor.h"
+
+namespace tandem::router {
+namespace {
+
+std::string RandomPrefix() {
+  std::random_device device;
+  return absl::StrFormat("r%08x", device());
+}
+
+bool AnyHealthy(const policy::ClusterSnapshot& snapshot, bool prefill) {
+  if (prefill) {
+    for (const auto& w : snapshot.prefill) {
+      if (w.healthy) return true;
+    }
+    return false;
+  }
+  for (const auto& w : snapshot.decode) {
+    if (w.healthy) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+RouterState::RouterState(ServedModel model, std::unique_ptr<Tokenizer> tokenizer,
+                         std::unique_ptr<WorkerRegistry> registry,
+                         std::unique_ptr<policy::PlacementPolicy> policy, int max_in_flight)
+    : model_(std::move(model)),
+      tokenizer_(std::move(tokenizer)),
+      registry_(std::move(registry)),
+      max_in_flight_(max_in_flight),
+      id_prefix_(RandomPrefix()),
+      policy_(std::move(policy)) {}
+
+std::string RouterState::NewRequestId() { return absl::StrCat(id_prefix_, "-", next_id_.fetch_add(1)); }
+
+absl::StatusOr<Placement> RouterState::Place(const policy::PlacementRequest& request) {
+  const policy::ClusterSnapshot snapshot = registry_->Snapshot();
+  policy::PlacementDecision decision;
+  {
+    absl::MutexLock lock(&policy_mu_);
+    decision = policy_->Place(request, snapshot);
+  }
+  if (!decision.accepted) {
+    if (!AnyHealthy(snapshot, true) || !AnyHealthy(snapshot, false)) {
+      return absl::UnavailableError(absl::StrCat("no worker can take the request: ", decision.reject_reason));
+    }
+    return absl::ResourceExhaustedError(absl::StrCat("request refused: ", decision.reject_reason));
+  }
+  return Placement{decision.prefill_index, decision.decode_index};
+}
+
+int RouterState::PickReplacement(WorkerRole role, const policy::PlacementRequest& request, int exclude,
+                                 int partner_index) {
+  policy::ClusterSnapshot snapshot = registry_->Snapshot();
+  // Only the failed worker's side is chosen: the partner side is pinned to the worker in use.
+  if (role == WorkerRole::kDecode) {
+    policy::PrefillWorkerState partner = snapshot.prefill.at(static_cast<size_t>(partner_index));
+    partner.healthy = true;
+    snapshot.prefill = {partner};
+    snapshot.decode.at(static_cast<size_t>(exclude)).healthy = false;
+  } else {
+    policy::DecodeWorkerState partner = snapshot.decode.at(static_cast<size_t>(partner_index));
+    partner.healthy = true;
+    snapshot.decode = {partner};
+    snapshot.prefill.at(static_cast<size_t>(exclude)).healthy = false;
+  }
+  absl::MutexLock lock(&policy_mu_);
+  const policy::PlacementDecision decision = policy_->Place(request, snapshot);
+  if (!decision.accepted) return -1;
+  return role == WorkerRole::kDecode ? decision.decode_index : decision.prefill_index;
+}
+
+bool RouterState::TryAdmit() {
+  if (in_flight_.fetch_add(1) >= max_in_flight_) {
+    in_flight_.fetch_sub(1);
+    return false;
+  }
+  return true;
+}
+
+void RouterState::ReleaseAdmission() { in_flight_.fetch_sub(1); }
+
+void RouterState::Register(GenerateReactor* reactor) {
+  absl::MutexLock lock(&live_mu_);
+  live_.insert(reactor);
+}
+
+void RouterState::Unregister(GenerateReactor* reactor) {
+  absl::MutexLock lock(&live_mu_);
+  live_.erase(reactor);
+}
+
+void RouterState::CancelAllAndWait() {
+  std::vector<GenerateReactor*> referenced;
+  {
+    absl::MutexLock lock(&live_mu_);
+    // A reactor whose count already reached zero is being destroyed; it is skipped (and its
+    // destructor blocks on live_mu_ until we let go).
+    for (GenerateReactor* reactor : live_) {
+      if (reactor->TryRef()) referenced.push_back(reactor);
+    }
+  }
+  for (GenerateReactor* reactor : referenced) {
+    reactor->CancelWorkerCalls();
+    reactor->Unref();
+  }
+  absl::MutexLock lock(&live_mu_);
+  live_mu_.Await(absl::Condition(
+      +[](absl::flat_hash_set<GenerateReactor*>* live) { return live->empty(); }, &live_));
+}
+
+}  // namespace tandem::router

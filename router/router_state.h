@@ -1,0 +1,84 @@
+// RouterState: what every request handler of one router shares — the served model and its tokenizer,
+// the worker registry, the placement policy (behind a lock: policies are not thread-safe), request
+// ids, the admission bound, and the set of live Generate reactors (so Shutdown can cancel their
+// worker calls and wait for them).
+//
+// Thread safety: every method is thread-safe.
+#ifndef TANDEM_ROUTER_ROUTER_STATE_H_
+#define TANDEM_ROUTER_ROUTER_STATE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "router/policy/placement_policy.h"
+#include "router/request_validation.h"
+#include "router/worker_registry.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tandem::router {
+
+class GenerateReactor;
+
+// The (prefill, decode) worker indices chosen for a request.
+struct Placement {
+  int prefill_index = -1;
+  int decode_index = -1;
+};
+
+class RouterState {
+ public:
+  RouterState(ServedModel model, std::unique_ptr<Tokenizer> tokenizer,
+              std::unique_ptr<WorkerRegistry> registry,
+              std::unique_ptr<policy::PlacementPolicy> policy, int max_in_flight);
+
+  const ServedModel& model() const { return model_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  WorkerRegistry& registry() { return *registry_; }
+
+  // A router-unique id: a random prefix per router plus a counter ("r5f3a91c2-17").
+  std::string NewRequestId();
+
+  // Asks the policy for a pair on a fresh snapshot. Unavailable (with the policy's reason) when no
+  // healthy pair exists; ResourceExhausted when the policy refuses for another reason (an SLO).
+  absl::StatusOr<Placement> Place(const policy::PlacementRequest& request);
+  // A healthy worker of `role` other than `exclude` to retry on, keeping the partner worker of the
+  // other role; -1 when there is none.
+  int PickReplacement(WorkerRole role, const policy::PlacementRequest& request, int exclude,
+                      int partner_index);
+
+  // Bounded concurrency: false when max_in_flight Generate calls are already admitted.
+  bool TryAdmit();
+  void ReleaseAdmission();
+  int in_flight() const { return in_flight_.load(); }
+
+  // Live reactor bookkeeping (GenerateReactor's constructor and destructor).
+  void Register(GenerateReactor* reactor);
+  void Unregister(GenerateReactor* reactor);
+  // Cancels every live reactor's worker calls, then waits until no reactor is left.
+  void CancelAllAndWait();
+
+ private:
+  const ServedModel model_;
+  const std::unique_ptr<Tokenizer> tokenizer_;
+  const std::unique_ptr<WorkerRegistry> registry_;
+  const int max_in_flight_;
+  const std::string id_prefix_;
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<int> in_flight_{0};
+
+  absl::Mutex policy_mu_;
+  const std::unique_ptr<policy::PlacementPolicy> policy_ ABSL_PT_GUARDED_BY(policy_mu_);
+
+  absl::Mutex live_mu_;
+  absl::flat_hash_set<GenerateReactor*> live_ ABSL_GUARDED_BY(live_mu_);
+};
+
+}  // namespace tandem::router
+
+#endif  // TANDEM_ROUTER_ROUTER_STATE_H_

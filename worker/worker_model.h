@@ -1,0 +1,37 @@
+// What every worker daemon (prefill or decode) loads at start: a backend, the model, a KV pool sized
+// from a memory budget, and the KV layout it exchanges with its peers.
+#ifndef TANDEM_WORKER_WORKER_MODEL_H_
+#define TANDEM_WORKER_WORKER_MODEL_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "backend/backend.h"
+#include "kvtransfer/kv_transport.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace tandem {
+
+struct WorkerModelOptions {
+  std::string model_dir;
+  std::string backend = "cpu";
+  int num_threads = 0;        // CPU backend threads; 0: all hardware threads
+  int32_t block_size = 16;
+  int64_t kv_cache_mb = 256;  // KV pool size; InvalidArgument when it cannot hold one full context
+  int64_t max_context = 0;    // 0: the model's max_position_embeddings
+};
+
+struct WorkerModel {
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<KvCache> cache;
+  KvLayout layout;
+};
+
+absl::StatusOr<WorkerModel> LoadWorkerModel(const WorkerModelOptions& options);
+
+}  // namespace tandem
+
+#endif  // TANDEM_WORKER_WORKER_MODEL_H_
