@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/random.h"
 
 namespace tandem {
 
@@ -24,16 +25,8 @@ struct SamplingParams {
 // top_p outside (0, 1] or not finite.
 absl::Status ValidateSamplingParams(const SamplingParams& params, int64_t vocab_size);
 
-// splitmix64-seeded xoshiro256**: small, fast, and identical everywhere.
-class Rng {
- public:
-  explicit Rng(uint64_t seed);
-  uint64_t Next();
-  double NextDouble();  // uniform in [0, 1), 53 random bits
-
- private:
-  uint64_t s_[4];
-};
+// Sampling draws from the project's one generator (common/random.h).
+using Rng = Xoshiro256;
 
 class Sampler {
  public:

@@ -6,37 +6,14 @@
 namespace tandem::sim {
 namespace {
 
-inline uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+// Mixes the stream in through a second splitmix pass so (seed, stream) pairs do not overlap.
+uint64_t StreamSeed(uint64_t seed, uint64_t stream) {
+  return SplitMix64(&seed) ^ (stream * 0xd1b54a32d192ed03ULL + 0x8cb92ba72f3d8dd7ULL);
+}
 
 }  // namespace
 
-uint64_t SplitMix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-Rng::Rng(uint64_t seed, uint64_t stream) {
-  // Mix the stream in through a second splitmix pass so (seed, stream) pairs do not overlap.
-  uint64_t mix = seed;
-  uint64_t state = SplitMix64(&mix) ^ (stream * 0xd1b54a32d192ed03ULL + 0x8cb92ba72f3d8dd7ULL);
-  for (uint64_t& word : s_) word = SplitMix64(&state);
-}
-
-uint64_t Rng::NextU64() {
-  const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = Rotl(s_[3], 45);
-  return result;
-}
-
-double Rng::Uniform() { return static_cast<double>(NextU64() >> 11) * 0x1.0p-53; }
+Rng::Rng(uint64_t seed, uint64_t stream) : core_(StreamSeed(seed, stream)) {}
 
 double Rng::UniformOpen() { return (static_cast<double>(NextU64() >> 11) + 0.5) * 0x1.0p-53; }
 

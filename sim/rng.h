@@ -10,19 +10,20 @@
 
 #include <cstdint>
 
+#include "common/random.h"
+
 namespace tandem::sim {
 
-// splitmix64 step: advances *state and returns the next output.
-uint64_t SplitMix64(uint64_t* state);
+using ::tandem::SplitMix64;
 
 class Rng {
  public:
   // stream separates independent sequences drawn from one seed (arrivals, lengths, ...).
   explicit Rng(uint64_t seed, uint64_t stream = 0);
 
-  uint64_t NextU64();
+  uint64_t NextU64() { return core_.Next(); }
   // Uniform in [0, 1), 53 random bits.
-  double Uniform();
+  double Uniform() { return core_.NextDouble(); }
   // Uniform in (0, 1): never 0, for log().
   double UniformOpen();
   // Exponential with mean 1 (inverse CDF).
@@ -33,7 +34,7 @@ class Rng {
   double Gamma(double shape);
 
  private:
-  uint64_t s_[4];
+  Xoshiro256 core_;
   bool has_cached_normal_ = false;
   double cached_normal_ = 0.0;
 };
