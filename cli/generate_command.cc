@@ -21,6 +21,7 @@ struct GenerateFlags {
   std::string model;
   std::string prompt;
   int64_t max_tokens = 0;
+  bool max_tokens_set = false;  // unset: the router's default
   double temperature = 0.0;
   double top_p = 1.0;
   int64_t top_k = 0;
@@ -79,7 +80,7 @@ int Generate(const GenerateFlags& f) {
   v1::GenerateRequest request;
   request.set_model(f.model);
   request.set_prompt(f.prompt);
-  request.set_max_tokens(static_cast<int32_t>(f.max_tokens));
+  if (f.max_tokens_set) request.set_max_tokens(static_cast<int32_t>(f.max_tokens));
   request.mutable_sampling()->set_temperature(static_cast<float>(f.temperature));
   request.mutable_sampling()->set_top_p(static_cast<float>(f.top_p));
   request.mutable_sampling()->set_top_k(static_cast<int32_t>(f.top_k));
@@ -130,7 +131,7 @@ int GenerateCommand(const std::vector<std::string>& args) {
   parser.AddString("router", &f.router, "the router's address");
   parser.AddString("model", &f.model, "model name (empty: the cluster's only model)");
   parser.AddString("prompt", &f.prompt, "prompt text");
-  parser.AddInt("max-tokens", &f.max_tokens, "tokens to generate at most; 0 uses the router's default");
+  parser.AddInt("max-tokens", &f.max_tokens, "tokens to generate at most (unset: the router's default)");
   parser.AddDouble("temperature", &f.temperature, "sampling temperature; 0 is greedy");
   parser.AddDouble("top-p", &f.top_p, "sample from the smallest set with this probability; 1 is off");
   parser.AddInt("top-k", &f.top_k, "sample among the k most likely tokens; 0 is off");
@@ -146,6 +147,7 @@ int GenerateCommand(const std::vector<std::string>& args) {
     std::fputs(parser.Usage().c_str(), stdout);
     return 0;
   }
+  f.max_tokens_set = parser.WasSet("max-tokens");
   if (status.ok() && f.router.empty()) status = absl::InvalidArgumentError("--router is required");
   if (status.ok() && f.timeout_s <= 0) {
     status = absl::InvalidArgumentError(absl::StrFormat("--timeout-s must be > 0, got %g", f.timeout_s));

@@ -119,9 +119,9 @@ absl::StatusOr<PreparedRequest> PrepareGenerateRequest(const v1::GenerateRequest
   }
 
   // max_tokens (V4): the part that does not need the prompt length.
-  if (request.max_tokens() < 0) {
+  if (request.has_max_tokens() && request.max_tokens() < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "max_tokens must be >= 0 (0 means the default, ", model.default_max_tokens, "), got ",
+        "max_tokens must be >= 1 (leave it unset for the default, ", model.default_max_tokens, "), got ",
         request.max_tokens()));
   }
   if (request.max_tokens() >= model.max_context) {
@@ -199,7 +199,7 @@ absl::StatusOr<PreparedRequest> PrepareGenerateRequest(const v1::GenerateRequest
     prepared.prompt.assign(request.prompt_token_ids().ids().begin(), request.prompt_token_ids().ids().end());
   }
   const int64_t prompt_len = static_cast<int64_t>(prepared.prompt.size());
-  if (request.max_tokens() == 0) {
+  if (!request.has_max_tokens()) {
     // The default shrinks to fit the context; an explicit value never does.
     const int64_t room = model.max_context - prompt_len;
     if (room < 1) {

@@ -229,6 +229,7 @@ TEST_F(RouterServerTest, BadInputIsInvalidArgumentNamingTheFieldWithNoWorkerCall
       {"negative id", [](v1::GenerateRequest& r) { r.mutable_prompt_token_ids()->add_ids(-1); },
        "prompt_token_ids[0]"},
       {"negative max_tokens", [](v1::GenerateRequest& r) { r.set_max_tokens(-1); }, "max_tokens"},
+      {"zero max_tokens", [](v1::GenerateRequest& r) { r.set_max_tokens(0); }, "max_tokens must be >= 1"},
       {"max_tokens past context", [](v1::GenerateRequest& r) { r.set_max_tokens(600); }, "max_tokens"},
       {"prompt + max_tokens past context",
        [](v1::GenerateRequest& r) {
