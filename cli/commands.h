@@ -17,6 +17,8 @@ int DecodeCommand(const std::vector<std::string>& args);    // tandem decode
 int RouterCommand(const std::vector<std::string>& args);    // tandem router
 int GenerateCommand(const std::vector<std::string>& args);  // tandem generate
 int UpCommand(const std::vector<std::string>& args);        // tandem up
+int ProfileCommand(const std::vector<std::string>& args);   // tandem profile
+int BenchCommand(const std::vector<std::string>& args);     // tandem bench
 
 // The embedded default model: $TANDEM_MODEL_CACHE (or ~/.cache/tandem/models) /small, written by the
 // mkmodel logic on first use. Returns its directory.

@@ -1,4 +1,5 @@
 // The `tandem` command: dispatches to the subcommands (DESIGN.md, "The tandem command").
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -23,10 +24,12 @@ constexpr Subcommand kSubcommands[] = {
     {"router", tandem::RouterCommand, "the router daemon (the cluster's front door)"},
     {"prefill", tandem::PrefillCommand, "a prefill worker daemon"},
     {"decode", tandem::DecodeCommand, "a decode worker daemon"},
+    {"profile", tandem::ProfileCommand, "measure the engine on this machine; write the latency model JSON"},
+    {"bench", tandem::BenchCommand, "load generator: open-loop arrivals, SLOs, goodput; vLLM-style summary"},
 };
 
 // Named in DESIGN.md and not built yet: say so instead of pretending.
-constexpr const char* kNotYetBuilt[] = {"bench", "profile"};
+constexpr std::array<const char*, 0> kNotYetBuilt = {};
 
 void PrintUsage() {
   std::fprintf(stderr, "usage: tandem SUBCOMMAND [flags]   (tandem SUBCOMMAND --help for its flags)\n\n");

@@ -22,7 +22,9 @@ struct RouterFlags {
   std::string decode;
   std::string host = "127.0.0.1";
   int64_t port = 0;
+  int64_t metrics_port = -1;
   std::string policy = "round_robin";
+  std::string latency_model;
   int64_t max_queue = 256;
   int64_t default_max_tokens = 64;
   int64_t health_interval_ms = 1000;
@@ -37,21 +39,30 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
   if (f.port < 0 || f.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("--port must be in [0, 65535], got ", f.port));
   }
+  if (f.metrics_port < -1 || f.metrics_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics-port must be -1 (off) or in [0, 65535], got ", f.metrics_port));
+  }
   if (f.health_interval_ms < 10) {
     return absl::InvalidArgumentError(absl::StrCat("--health-interval-ms must be >= 10, got ", f.health_interval_ms));
   }
   router::RouterOptions options;
   options.host = f.host;
   options.port = static_cast<int>(f.port);
+  options.metrics_port = static_cast<int>(f.metrics_port);
   options.model_dir = f.model;
   TANDEM_ASSIGN_OR_RETURN(options.prefill_addresses, router::ParseWorkerAddresses("--prefill", f.prefill));
   TANDEM_ASSIGN_OR_RETURN(options.decode_addresses, router::ParseWorkerAddresses("--decode", f.decode));
   options.policy = f.policy;
+  options.latency_model_path = f.latency_model;
   options.max_queue = static_cast<int>(f.max_queue);
   options.default_max_tokens = static_cast<int>(f.default_max_tokens);
   options.health_interval = absl::Milliseconds(f.health_interval_ms);
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<router::RouterServer> server, router::RouterServer::Start(options));
 
+  if (const std::string metrics = server->metrics_address(); !metrics.empty()) {
+    std::printf("metrics on %s\n", metrics.c_str());
+  }
   std::printf("listening on %s\n", server->address().c_str());
   std::fflush(stdout);
 
@@ -73,7 +84,11 @@ int RouterCommand(const std::vector<std::string>& args) {
   parser.AddString("decode", &f.decode, "decode workers, comma-separated host:port");
   parser.AddString("host", &f.host, "address to listen on");
   parser.AddInt("port", &f.port, "port to listen on; 0 picks a free one");
-  parser.AddString("policy", &f.policy, "placement policy: round_robin or least_loaded");
+  parser.AddInt("metrics-port", &f.metrics_port,
+                "HTTP port for GET /metrics (Prometheus); 0 picks a free one, -1 is off");
+  parser.AddString("policy", &f.policy, "placement policy: round_robin, least_loaded or goodput (SLO-aware)");
+  parser.AddString("latency-model", &f.latency_model,
+                   "latency model JSON from `tandem profile` (required by --policy goodput)");
   parser.AddInt("max-queue", &f.max_queue, "Generate calls in flight before RESOURCE_EXHAUSTED");
   parser.AddInt("default-max-tokens", &f.default_max_tokens, "max_tokens for requests that leave it 0");
   parser.AddInt("health-interval-ms", &f.health_interval_ms, "worker health check period");

@@ -28,6 +28,7 @@ struct UpFlags {
   int64_t kv_cache_mb = 256;
   std::string policy = "least_loaded";
   std::string log_level = "info";
+  bool metrics = false;
 };
 
 int Up(const UpFlags& f) {
@@ -60,6 +61,7 @@ int Up(const UpFlags& f) {
     const std::string name = is_prefill ? absl::StrCat("prefill-", i) : absl::StrCat("decode-", i - f.prefill);
     std::vector<std::string> args = {is_prefill ? "prefill" : "decode", "--id", name, "--port", "0"};
     args.insert(args.end(), worker_flags.begin(), worker_flags.end());
+    if (f.metrics) args.insert(args.end(), {"--metrics-port", "0"});
     absl::StatusOr<Subprocess> child = SpawnProcess(name, "/proc/self/exe", args);
     if (!child.ok()) return fail(child.status());
     children.push_back(std::move(*child));
@@ -67,18 +69,27 @@ int Up(const UpFlags& f) {
   for (Subprocess& c : children) {
     if (absl::Status s = AwaitListening(c, absl::Seconds(120)); !s.ok()) return fail(s);
     (c.name.rfind("prefill", 0) == 0 ? prefill_addresses : decode_addresses).push_back(c.address);
-    std::fprintf(stderr, "tandem up: %s ready at %s (pid %d)\n", c.name.c_str(), c.address.c_str(), c.pid);
+    const std::string metrics =
+        c.metrics_address.empty() ? "" : absl::StrCat(", metrics http://", c.metrics_address, "/metrics");
+    std::fprintf(stderr, "tandem up: %s ready at %s (pid %d)%s\n", c.name.c_str(), c.address.c_str(), c.pid,
+                 metrics.c_str());
   }
-  absl::StatusOr<Subprocess> router = SpawnProcess(
-      "router", "/proc/self/exe", {"router", "--model", model, "--host", f.host, "--port", absl::StrCat(f.port), "--prefill",
-                 absl::StrJoin(prefill_addresses, ","), "--decode", absl::StrJoin(decode_addresses, ","),
-                 "--policy", f.policy, "--log-level", f.log_level});
+  std::vector<std::string> router_args = {
+      "router", "--model", model, "--host", f.host, "--port", absl::StrCat(f.port), "--prefill",
+      absl::StrJoin(prefill_addresses, ","), "--decode", absl::StrJoin(decode_addresses, ","),
+      "--policy", f.policy, "--log-level", f.log_level};
+  if (f.metrics) router_args.insert(router_args.end(), {"--metrics-port", "0"});
+  absl::StatusOr<Subprocess> router = SpawnProcess("router", "/proc/self/exe", router_args);
   if (!router.ok()) return fail(router.status());
   children.push_back(std::move(*router));
   if (absl::Status s = AwaitListening(children.back(), absl::Seconds(60)); !s.ok()) return fail(s);
   std::printf("tandem cluster up: router at %s (%lld prefill, %lld decode, model %s)\n",
               children.back().address.c_str(), static_cast<long long>(f.prefill),
               static_cast<long long>(f.decode), model.c_str());
+  for (const Subprocess& c : children) {
+    if (c.metrics_address.empty()) continue;
+    std::printf("metrics: %s http://%s/metrics\n", c.name.c_str(), c.metrics_address.c_str());
+  }
   std::printf("try: tandem generate --router %s --prompt \"Hello\"\n", children.back().address.c_str());
   std::fflush(stdout);
 
@@ -126,6 +137,8 @@ int UpCommand(const std::vector<std::string>& args) {
   parser.AddInt("kv-cache-mb", &f.kv_cache_mb, "KV cache per worker in MiB");
   parser.AddString("policy", &f.policy, "router placement policy");
   parser.AddString("log-level", &f.log_level, "debug, info, warning or error");
+  parser.AddBool("metrics", &f.metrics,
+                 "serve GET /metrics (Prometheus) on a free port in every process and print the addresses");
   absl::Status status = parser.Parse(args);
   if (parser.help_requested()) {
     std::fputs(parser.Usage().c_str(), stdout);

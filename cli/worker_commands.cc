@@ -1,5 +1,6 @@
 // tandem prefill / tandem decode: the worker daemons. Flags in, a server started, "listening on
-// HOST:PORT" on stdout once ready (tandem up reads it), SIGINT/SIGTERM for a graceful stop.
+// HOST:PORT" on stdout once ready (tandem up reads it; with --metrics-port, "metrics on HOST:PORT" comes
+// just before it), SIGINT/SIGTERM for a graceful stop.
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,7 @@ namespace {
 struct CommonFlags {
   std::string host = "127.0.0.1";
   int64_t port = 0;
+  int64_t metrics_port = -1;
   std::string id;
   std::string model;
   std::string backend = "cpu";
@@ -29,6 +31,8 @@ struct CommonFlags {
     p.AddString("model", &model, "Hugging Face checkpoint directory");
     p.AddString("host", &host, "address to bind (keep workers on loopback or a private network)");
     p.AddInt("port", &port, "port to bind; 0 picks a free one");
+    p.AddInt("metrics-port", &metrics_port,
+             "HTTP port for GET /metrics (Prometheus); 0 picks a free one, -1 is off");
     p.AddString("id", &id, "worker name in logs and load reports");
     p.AddString("backend", &backend, "cpu, cpu-reference or cuda");
     p.AddInt("threads", &threads, "CPU backend threads; 0 uses every hardware thread");
@@ -47,6 +51,9 @@ int Serve(const char* name, absl::StatusOr<std::unique_ptr<Server>> server) {
   if (!server.ok()) {
     std::fprintf(stderr, "tandem %s: %s\n", name, server.status().ToString().c_str());
     return 1;
+  }
+  if (const std::string metrics = (*server)->metrics_address(); !metrics.empty()) {
+    std::printf("metrics on %s\n", metrics.c_str());
   }
   std::printf("listening on %s\n", (*server)->address().c_str());
   std::fflush(stdout);
@@ -93,6 +100,7 @@ int PrefillCommand(const std::vector<std::string>& args) {
   PrefillServerOptions options;
   options.host = common.host;
   options.port = static_cast<int>(common.port);
+  options.metrics_port = static_cast<int>(common.metrics_port);
   options.worker_id = common.id.empty() ? "prefill" : common.id;
   options.model = common.Model();
   options.engine.max_batch_tokens = max_batch_tokens;
@@ -115,6 +123,7 @@ int DecodeCommand(const std::vector<std::string>& args) {
   DecodeServerOptions options;
   options.host = common.host;
   options.port = static_cast<int>(common.port);
+  options.metrics_port = static_cast<int>(common.metrics_port);
   options.worker_id = common.id.empty() ? "decode" : common.id;
   options.model = common.Model();
   options.engine.max_batch = static_cast<int32_t>(max_batch);

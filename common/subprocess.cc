@@ -66,6 +66,7 @@ std::string DescribeWaitStatus(int wait_status) {
 
 absl::Status AwaitListening(Subprocess& child, absl::Duration timeout) {
   const std::string prefix = "listening on ";
+  const std::string metrics_prefix = "metrics on ";
   std::string line;
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
@@ -82,6 +83,7 @@ absl::Status AwaitListening(Subprocess& child, absl::Duration timeout) {
           child.address = line.substr(prefix.size());
           return absl::OkStatus();
         }
+        if (line.rfind(metrics_prefix, 0) == 0) child.metrics_address = line.substr(metrics_prefix.size());
         line.clear();
         continue;
       }

@@ -184,6 +184,7 @@ void DecodeEngine::TransferLoop() {
       absl::StatusOr<PullStats> stats =
           transport_.Pull(seq->job.kv, sink, start + options_.transfer_timeout);
       status = stats.status();
+      if (options_.on_transfer) options_.on_transfer(stats, absl::Now() - start);
       if (stats.ok()) {
         TANDEM_LOG_REQ(INFO, "decode", seq->job.request_id)
             << "pulled " << stats->bytes << " bytes of KV in " << stats->chunks << " chunks over "
@@ -292,6 +293,9 @@ void DecodeEngine::Loop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       recent_step_ms_ = recent_step_ms_ == 0 ? step_ms : 0.8 * recent_step_ms_ + 0.2 * step_ms;
+    }
+    if (options_.on_step && logits.ok()) {
+      options_.on_step(absl::Milliseconds(step_ms), static_cast<int32_t>(batch.size()));
     }
     if (!logits.ok()) {
       TANDEM_LOG(ERROR, "decode") << "step failed: " << logits.status();

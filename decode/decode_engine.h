@@ -38,6 +38,11 @@ struct DecodeEngineOptions {
   int32_t max_queue = 1024;
   int32_t transfer_threads = 4;
   absl::Duration transfer_timeout = absl::Seconds(5);  // RELIABILITY.md F2/F7
+  // Optional observers (metrics); cheap, must not block or call the engine. on_step: after every
+  // successful step, on the engine thread, with its time and batch size (one new token per sequence).
+  // on_transfer: after every KV pull, on its transfer thread, with the result and the time it took.
+  std::function<void(absl::Duration step, int32_t batch_size)> on_step = nullptr;
+  std::function<void(const absl::StatusOr<PullStats>& pull, absl::Duration elapsed)> on_transfer = nullptr;
 };
 
 struct DecodeSummary {

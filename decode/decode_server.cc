@@ -5,7 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/metrics_http.h"
 #include "common/status_macros.h"
+#include "decode/decode_metrics.h"
 #include "decode/decode_service.h"
 #include "grpcpp/create_channel.h"
 #include "kvtransfer/registry.h"
@@ -51,12 +53,14 @@ class LeaseReleaser {
 }  // namespace
 
 struct DecodeServer::State {
+  MetricsRegistry metrics;  // first: outlives the engine, whose observers feed it
   WorkerModel worker;
   std::unique_ptr<KvTransport> owned_transport;
   LeaseReleaser releaser;
   std::unique_ptr<DecodeEngine> engine;
   std::unique_ptr<DecodeService> service;
   BuiltServer server;
+  std::unique_ptr<MetricsHttpServer> metrics_http;  // null without a metrics port
   bool stopped = false;
 };
 
@@ -73,9 +77,16 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(const DecodeSe
   TANDEM_ASSIGN_OR_RETURN(state->worker, LoadWorkerModel(options.model));
   WorkerModel& w = state->worker;
   State* raw = state.get();
+  DecodeEngineOptions engine_options = options.engine;
+  TANDEM_RETURN_IF_ERROR(AddDecodeStepMetrics(state->metrics, engine_options));
   state->engine = std::make_unique<DecodeEngine>(
       *w.model, *w.cache, w.layout, *transport, [raw](const KvHandle& handle) { raw->releaser.Release(handle); },
-      options.engine);
+      engine_options);
+  TANDEM_RETURN_IF_ERROR(AddDecodeLoadMetrics(state->metrics, *state->engine));
+  if (options.metrics_port != -1) {  // out of range: Start says so
+    state->metrics_http = std::make_unique<MetricsHttpServer>(state->metrics);
+    TANDEM_RETURN_IF_ERROR(state->metrics_http->Start(options.host, options.metrics_port).status());
+  }
   state->service = std::make_unique<DecodeService>(*state->engine, w.layout, options.worker_id,
                                                    w.model->max_context(), w.model->vocab_size(),
                                                    w.cache->spec().block_size);
@@ -83,12 +94,20 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(const DecodeSe
   TANDEM_LOG(INFO, "decode") << "serving " << options.model.model_dir << " on " << state->server.address << " ("
                              << w.cache->spec().num_blocks << " KV blocks of " << w.cache->spec().block_size
                              << " tokens, backend " << w.backend->name() << ", KV transport " << transport->name()
-                             << ")";
+                             << ")"
+                             << (state->metrics_http == nullptr
+                                     ? ""
+                                     : absl::StrCat("; metrics on http://", state->metrics_http->address(),
+                                                    "/metrics"));
   return std::unique_ptr<DecodeServer>(new DecodeServer(std::move(state)));
 }
 
 int DecodeServer::port() const { return state_->server.port; }
 std::string DecodeServer::address() const { return state_->server.address; }
+const MetricsRegistry& DecodeServer::metrics() const { return state_->metrics; }
+std::string DecodeServer::metrics_address() const {
+  return state_->metrics_http == nullptr ? "" : state_->metrics_http->address();
+}
 DecodeEngine& DecodeServer::engine() { return *state_->engine; }
 
 void DecodeServer::Shutdown(absl::Duration grace) {
@@ -96,6 +115,7 @@ void DecodeServer::Shutdown(absl::Duration grace) {
   state_->stopped = true;
   StopServer(*state_->server.server, grace);
   state_->engine->Shutdown();
+  if (state_->metrics_http != nullptr) state_->metrics_http->Stop();
 }
 
 }  // namespace tandem

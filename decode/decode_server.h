@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/metrics.h"
 #include "decode/decode_engine.h"
 #include "worker/worker_model.h"
 
@@ -18,6 +19,7 @@ namespace tandem {
 struct DecodeServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;
+  int metrics_port = -1;  // HTTP GET /metrics (decode/decode_metrics.h) on host: -1 off, 0 any free port
   std::string worker_id;
   WorkerModelOptions model;
   DecodeEngineOptions engine;
@@ -34,6 +36,8 @@ class DecodeServer {
   int port() const;
   std::string address() const;
   DecodeEngine& engine();
+  const MetricsRegistry& metrics() const;
+  std::string metrics_address() const;  // host:port of GET /metrics; empty without a metrics port
   void Shutdown(absl::Duration grace = absl::Seconds(5));
 
   struct State;

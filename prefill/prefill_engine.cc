@@ -176,6 +176,11 @@ void PrefillEngine::Loop() {
     absl::StatusOr<std::vector<float>> logits = model_.Forward(steps, cache_);
     const absl::Time end = absl::Now();
     const double compute_ms = MillisSince(start, end);
+    if (options_.on_step && logits.ok()) {
+      int64_t batch_tokens = 0;
+      for (const Queued& q : batch) batch_tokens += static_cast<int64_t>(q.job.prompt.size());
+      options_.on_step(end - start, static_cast<int32_t>(batch.size()), batch_tokens);
+    }
 
     std::vector<std::pair<std::function<void(absl::StatusOr<PrefillResult>)>, absl::StatusOr<PrefillResult>>> done;
     {

@@ -36,6 +36,9 @@ struct PrefillEngineOptions {
   int32_t max_batch = 64;                   // prompts per forward pass
   absl::Duration default_lease = absl::Seconds(30);
   int32_t max_queue = 1024;                 // queued prompts before Submit refuses
+  // Optional observer (metrics): after every successful forward pass, on the engine thread, with its
+  // compute time, prompts and prompt tokens. Must be cheap and must not block or call the engine.
+  std::function<void(absl::Duration compute, int32_t batch_requests, int64_t batch_tokens)> on_step = nullptr;
 };
 
 struct PrefillResult {

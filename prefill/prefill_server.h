@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/metrics.h"
 #include "prefill/prefill_engine.h"
 #include "worker/worker_model.h"
 
@@ -18,6 +19,7 @@ namespace tandem {
 struct PrefillServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;
+  int metrics_port = -1;  // HTTP GET /metrics (prefill/prefill_metrics.h) on host: -1 off, 0 any free port
   std::string worker_id;  // for logs and load reports
   WorkerModelOptions model;
   PrefillEngineOptions engine;
@@ -31,6 +33,8 @@ class PrefillServer {
   int port() const;
   std::string address() const;
   PrefillEngine& engine();
+  const MetricsRegistry& metrics() const;
+  std::string metrics_address() const;  // host:port of GET /metrics; empty without a metrics port
   // Health NOT_SERVING first, then stops accepting RPCs (in-flight ones get `grace`), then the engine.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
 

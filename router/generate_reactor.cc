@@ -8,6 +8,7 @@
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/client_callback.h"
 #include "proto/grpc_status.h"
+#include "router/router_metrics.h"
 #include "router/slo_report.h"
 
 namespace tandem::router {
@@ -269,6 +270,8 @@ void GenerateReactor::SetFinishLocked(const absl::Status& status) {
   if (!status.ok()) {
     TANDEM_LOG_REQ(WARNING, "router", request_id_) << "failed: " << status;
   }
+  // Exactly once per call: the first status set is the call's outcome. Placement sets prefill_index_.
+  if (RouterMetrics* metrics = state_.metrics()) metrics->RecordEnd(status, admitted_, prefill_index_ >= 0);
   finish_status_ = ToGrpcStatus(status);
 }
 
@@ -514,6 +517,7 @@ void GenerateReactor::CompleteLocked() {
   timing.e2e_ms = MsSince(start_);
   timing.tpot_ms = ComputeTpotMs(timing.e2e_ms, timing.ttft_ms, completion_tokens_);
   const SloVerdict verdict = EvaluateSlo(timing, {request_.ttft_slo_ms, request_.tpot_slo_ms});
+  if (RouterMetrics* metrics = state_.metrics()) metrics->RecordCompleted(timing, verdict, completion_tokens_);
 
   v1::GenerateResponse response;
   response.set_text(std::move(tail));

@@ -11,6 +11,7 @@
 #include "grpcpp/server_builder.h"
 #include "model/config.h"
 #include "router/policy/placement_policy.h"
+#include "router/router_metrics.h"
 #include "router/router_state.h"
 #include "router/tandem_service.h"
 #include "router/worker_registry.h"
@@ -59,8 +60,20 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   if (options.max_queue < 1) {
     return absl::InvalidArgumentError(absl::StrCat("max_queue must be >= 1, got ", options.max_queue));
   }
+  if (options.metrics_port < -1 || options.metrics_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics_port must be -1 (off) or in [0, 65535], got ", options.metrics_port));
+  }
+  policy::PlacementPolicyOptions policy_options;
+  if (!options.latency_model_path.empty()) {
+    absl::StatusOr<policy::LatencyModel> latency = policy::LatencyModel::FromFile(options.latency_model_path);
+    if (!latency.ok()) {
+      return absl::Status(latency.status().code(), absl::StrCat("--latency-model: ", latency.status().message()));
+    }
+    policy_options.latency_model = *std::move(latency);
+  }
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<policy::PlacementPolicy> policy,
-                          policy::MakePlacementPolicy(options.policy));
+                          policy::MakePlacementPolicy(options.policy, policy_options));
   TANDEM_ASSIGN_OR_RETURN(ServedModel model, LoadServedModel(options));
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
                           Tokenizer::FromFile(options.model_dir + "/tokenizer.json"));
@@ -80,6 +93,18 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   const std::string model_name = model.name;
   server->state_ = std::make_unique<RouterState>(std::move(model), std::move(tokenizer), std::move(registry),
                                                  std::move(policy), options.max_queue);
+  server->metrics_ = std::make_unique<MetricsRegistry>();
+  RouterState* state = server->state_.get();
+  TANDEM_ASSIGN_OR_RETURN(server->router_metrics_,
+                          RouterMetrics::Create(*server->metrics_, state->registry(),
+                                                [state] { return static_cast<double>(state->in_flight()); }));
+  state->set_metrics(server->router_metrics_.get());
+  if (options.metrics_port >= 0) {
+    server->metrics_http_ = std::make_unique<MetricsHttpServer>(*server->metrics_);
+    if (absl::StatusOr<int> bound = server->metrics_http_->Start(options.host, options.metrics_port); !bound.ok()) {
+      return absl::Status(bound.status().code(), absl::StrCat("router: ", bound.status().message()));
+    }
+  }
   server->service_ = std::make_unique<TandemService>(*server->state_);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -98,7 +123,10 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   TANDEM_LOG(INFO, "router") << "serving model '" << model_name << "' on " << server->address() << " with "
                              << options.prefill_addresses.size() << " prefill and "
                              << options.decode_addresses.size() << " decode workers, policy "
-                             << options.policy;
+                             << options.policy
+                             << (server->metrics_http_ == nullptr
+                                     ? ""
+                                     : absl::StrCat("; metrics on http://", server->metrics_address(), "/metrics"));
   return server;
 }
 
@@ -109,6 +137,10 @@ std::string RouterServer::address() const { return JoinHostPort(options_.host, p
 const std::string& RouterServer::model_name() const { return state_->model().name; }
 
 WorkerRegistry& RouterServer::registry() { return state_->registry(); }
+
+std::string RouterServer::metrics_address() const {
+  return metrics_http_ == nullptr ? "" : metrics_http_->address();
+}
 
 void RouterServer::SetNotServing() {
   if (server_ == nullptr) return;
@@ -130,6 +162,8 @@ void RouterServer::Shutdown(absl::Duration grace) {
     state_->CancelAllAndWait();
     state_->registry().Shutdown();
   }
+  // Last: its callbacks read the registry and the in-flight count, which stay until the destructor.
+  if (metrics_http_ != nullptr) metrics_http_->Stop();
   TANDEM_LOG(INFO, "router") << "stopped";
 }
 

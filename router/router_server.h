@@ -8,7 +8,8 @@
 // Start reads MODEL_DIR/config.json (context length, vocabulary, EOS ids) and MODEL_DIR/tokenizer.json;
 // the served model's name is the directory's basename. It checks every worker once before it returns
 // (workers that fail stay out of the pool until they pass), starts the tandem.v1.Tandem service and the
-// standard grpc.health.v1 service, and reports SERVING.
+// standard grpc.health.v1 service, and reports SERVING. With metrics_port >= 0 it also serves GET /metrics
+// (router/router_metrics.h) over HTTP on host:metrics_port.
 //
 // Thread safety: Start/Shutdown from one thread; port() and address() from any.
 #ifndef TANDEM_ROUTER_ROUTER_SERVER_H_
@@ -20,10 +21,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
+#include "common/metrics_http.h"
 #include "grpcpp/server.h"
 
 namespace tandem::router {
 
+class RouterMetrics;
 class RouterState;
 class TandemService;
 class WorkerRegistry;
@@ -35,11 +39,13 @@ struct RouterOptions {
   std::vector<std::string> prefill_addresses;  // host:port each
   std::vector<std::string> decode_addresses;
   std::string policy = "round_robin";        // policy::PlacementPolicyNames()
+  std::string latency_model_path;            // `tandem profile` JSON; required by policy "goodput"
   int default_max_tokens = 64;               // for requests with max_tokens 0
   int max_queue = 256;                       // Generate calls in flight before RESOURCE_EXHAUSTED
   absl::Duration health_interval = absl::Seconds(1);
   int unhealthy_after_failures = 3;
   absl::Duration load_interval = absl::Milliseconds(200);
+  int metrics_port = -1;                     // HTTP /metrics: -1 off, 0 any free port
 };
 
 class RouterServer {
@@ -54,6 +60,10 @@ class RouterServer {
   const std::string& model_name() const;
   // The worker registry (health, load, addresses), for tests and status pages.
   WorkerRegistry& registry();
+  // The router's metrics, whether or not they are served over HTTP.
+  const MetricsRegistry& metrics() const { return *metrics_; }
+  // host:port of GET /metrics; empty when options.metrics_port was -1.
+  std::string metrics_address() const;
 
   // Health NOT_SERVING; new calls are still served until Shutdown.
   void SetNotServing();
@@ -67,9 +77,13 @@ class RouterServer {
 
   RouterOptions options_;
   int port_ = 0;
+  // Declared before state_: live until every reactor and the worker registry are gone.
+  std::unique_ptr<MetricsRegistry> metrics_;
+  std::unique_ptr<RouterMetrics> router_metrics_;
   std::unique_ptr<RouterState> state_;
   std::unique_ptr<TandemService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsHttpServer> metrics_http_;  // null without a metrics port
   bool shut_down_ = false;
 };
 

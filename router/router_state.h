@@ -24,6 +24,7 @@
 namespace tandem::router {
 
 class GenerateReactor;
+class RouterMetrics;
 
 // The (prefill, decode) worker indices chosen for a request.
 struct Placement {
@@ -57,6 +58,10 @@ class RouterState {
   void ReleaseAdmission();
   int in_flight() const { return in_flight_.load(); }
 
+  // The router's metrics; null when none were set. Set once, before the service starts.
+  void set_metrics(RouterMetrics* metrics) { metrics_ = metrics; }
+  RouterMetrics* metrics() const { return metrics_; }
+
   // Live reactor bookkeeping (GenerateReactor's constructor and destructor).
   void Register(GenerateReactor* reactor);
   void Unregister(GenerateReactor* reactor);
@@ -71,6 +76,7 @@ class RouterState {
   const std::string id_prefix_;
   std::atomic<uint64_t> next_id_{1};
   std::atomic<int> in_flight_{0};
+  RouterMetrics* metrics_ = nullptr;
 
   absl::Mutex policy_mu_;
   const std::unique_ptr<policy::PlacementPolicy> policy_ ABSL_PT_GUARDED_BY(policy_mu_);

@@ -31,6 +31,9 @@ struct WorkerRegistry::Worker {
   int consecutive_failures = 0;
   bool have_load = false;
   wv1::LoadReport load;
+  // The last batch a load report caught running: what recent_step_ms describes (online correction).
+  int64_t last_batch_requests = 0;
+  int64_t last_batch_tokens = 0;
 };
 
 namespace {
@@ -210,6 +213,10 @@ void WorkerRegistry::PollLoadNow() {
           if (status.ok()) {
             worker->load = std::move(call->report);
             worker->have_load = true;
+            if (worker->load.running_requests() > 0) {
+              worker->last_batch_requests = worker->load.running_requests();
+              worker->last_batch_tokens = worker->load.running_context_tokens();
+            }
           } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
             MarkUnavailable(*worker, FromGrpcStatus(status));
           }
@@ -240,6 +247,10 @@ policy::ClusterSnapshot WorkerRegistry::Snapshot() const {
       state.running_tokens = w->load.running_context_tokens();
       // A rough queue-drain estimate; the SLO-aware policy uses its latency model instead.
       state.predicted_free_ms = w->load.recent_step_ms() * static_cast<double>(w->load.queued_requests());
+      state.running_requests = w->load.running_requests();
+      state.recent_step_ms = w->load.recent_step_ms();
+      state.recent_batch_requests = w->last_batch_requests;
+      state.recent_batch_tokens = w->last_batch_tokens;
     }
     snapshot.prefill.push_back(std::move(state));
   }
@@ -254,6 +265,9 @@ policy::ClusterSnapshot WorkerRegistry::Snapshot() const {
       state.total_kv_blocks = w->load.kv_blocks_total();
       if (w->load.block_size() > 0) state.block_size = w->load.block_size();
       state.queued_requests = w->load.queued_requests();
+      state.recent_step_ms = w->load.recent_step_ms();
+      state.recent_batch_size = w->last_batch_requests;
+      state.recent_batch_context_tokens = w->last_batch_tokens;
     }
     snapshot.decode.push_back(std::move(state));
   }
@@ -276,6 +290,13 @@ const std::string& WorkerRegistry::address(WorkerRole role, int index) const {
 bool WorkerRegistry::healthy(WorkerRole role, int index) const {
   absl::MutexLock lock(&mu_);
   return worker(role, index).healthy;
+}
+
+std::optional<wv1::LoadReport> WorkerRegistry::last_load(WorkerRole role, int index) const {
+  absl::MutexLock lock(&mu_);
+  const Worker& w = worker(role, index);
+  if (!w.have_load) return std::nullopt;
+  return w.load;
 }
 
 wv1::PrefillWorker::Stub& WorkerRegistry::prefill_stub(int index) const {

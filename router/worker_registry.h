@@ -19,6 +19,7 @@
 #define TANDEM_ROUTER_WORKER_REGISTRY_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +71,8 @@ class WorkerRegistry {
   int num_workers(WorkerRole role) const;
   const std::string& address(WorkerRole role, int index) const;
   bool healthy(WorkerRole role, int index) const;
+  // The worker's last load report; nullopt before the first one arrives.
+  std::optional<worker::v1::LoadReport> last_load(WorkerRole role, int index) const;
   worker::v1::PrefillWorker::Stub& prefill_stub(int index) const;
   worker::v1::DecodeWorker::Stub& decode_stub(int index) const;
 

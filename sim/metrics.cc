@@ -12,10 +12,13 @@
 namespace tandem::sim {
 namespace {
 
-LatencyStats Stats(std::vector<double> values) {
+LatencyStats Stats(std::vector<double> values, std::span<const double> percentiles = {}) {
   LatencyStats stats;
   stats.count = static_cast<int64_t>(values.size());
-  if (values.empty()) return stats;
+  if (values.empty()) {
+    for (double q : percentiles) stats.percentiles.emplace_back(q, 0.0);
+    return stats;
+  }
   double sum = 0;
   for (double v : values) sum += v;
   stats.mean = sum / values.size();
@@ -32,8 +35,12 @@ LatencyStats Stats(std::vector<double> values) {
   stats.median = sorted_percentile(50);
   stats.p90 = sorted_percentile(90);
   stats.p99 = sorted_percentile(99);
+  for (double q : percentiles) stats.percentiles.emplace_back(q, sorted_percentile(q));
   return stats;
 }
+
+// "P99", "P99.9": the label vLLM prints (integer when whole).
+std::string PercentileLabel(double q) { return absl::StrFormat("P%g", q); }
 
 // ms between two record times, or NaN when either is missing.
 double Gap(double from_s, double to_s) {
@@ -93,6 +100,10 @@ double Percentile(std::vector<double> values, double q) {
   const size_t lo = static_cast<size_t>(std::floor(pos));
   const size_t hi = std::min(lo + 1, values.size() - 1);
   return values[lo] + (pos - lo) * (values[hi] - values[lo]);
+}
+
+LatencyStats ComputeLatencyStats(std::vector<double> values, std::span<const double> percentiles) {
+  return Stats(std::move(values), percentiles);
 }
 
 double TtftMs(const RequestRecord& r) {
@@ -245,14 +256,19 @@ std::string SummaryToJson(const Summary& s, const SloSpec& slo, double request_r
       {"mean_decode_queue_ms", s.stage_ms[3]},
       {"mean_decode_compute_ms", s.stage_ms[4]},
   };
+  if (s.max_concurrency > 0) out["max_concurrency"] = s.max_concurrency;
   const std::pair<const char*, const LatencyStats*> metrics[] = {
-      {"ttft", &s.ttft}, {"tpot", &s.tpot}, {"e2el", &s.e2e}};
+      {"ttft", &s.ttft}, {"tpot", &s.tpot}, {"itl", &s.itl}, {"e2el", &s.e2e}};
   for (const auto& [name, stats] : metrics) {
+    if (stats == &s.itl && !s.has_itl) continue;
     out[absl::StrCat("mean_", name, "_ms")] = stats->mean;
     out[absl::StrCat("median_", name, "_ms")] = stats->median;
     out[absl::StrCat("std_", name, "_ms")] = stats->std;
     out[absl::StrCat("p90_", name, "_ms")] = stats->p90;
     out[absl::StrCat("p99_", name, "_ms")] = stats->p99;
+    for (const auto& [q, value] : stats->percentiles) {
+      out[absl::StrCat("p", absl::StrFormat("%g", q), "_", name, "_ms")] = value;
+    }
   }
   return out.dump(2);
 }
@@ -261,6 +277,7 @@ std::string FormatSummary(const Summary& s, const SloSpec& slo, double request_r
   std::string out = Header(" Serving Benchmark Result ", '=');
   out += Line("Successful requests:", s.completed);
   out += Line("Failed requests:", s.rejected + s.unfinished);
+  if (s.max_concurrency > 0) out += Line("Maximum request concurrency:", s.max_concurrency);
   out += Line("Request rate configured (RPS):", request_rate);
   out += Line("Benchmark duration (s):", s.duration_s);
   out += Line("Total input tokens:", s.total_input_tokens);
@@ -271,22 +288,31 @@ std::string FormatSummary(const Summary& s, const SloSpec& slo, double request_r
   out += Line("Total token throughput (tok/s):", s.total_token_throughput);
   const std::pair<const char*, const LatencyStats*> sections[] = {
       {"Time to First Token", &s.ttft}, {"Time per Output Token (excl. 1st token)", &s.tpot},
-      {"End-to-end Latency", &s.e2e}};
-  const char* names[] = {"TTFT", "TPOT", "E2EL"};
-  for (int i = 0; i < 3; ++i) {
+      {"Inter-token Latency", &s.itl}, {"End-to-end Latency", &s.e2e}};
+  const char* names[] = {"TTFT", "TPOT", "ITL", "E2EL"};
+  for (int i = 0; i < 4; ++i) {
+    const LatencyStats& stats = *sections[i].second;
+    if (&stats == &s.itl && !s.has_itl) continue;  // the simulator has no ITL
     out += Header(sections[i].first, '-');
-    out += Line(absl::StrCat("Mean ", names[i], " (ms):"), sections[i].second->mean);
-    out += Line(absl::StrCat("Median ", names[i], " (ms):"), sections[i].second->median);
-    out += Line(absl::StrCat("P90 ", names[i], " (ms):"), sections[i].second->p90);
-    out += Line(absl::StrCat("P99 ", names[i], " (ms):"), sections[i].second->p99);
+    out += Line(absl::StrCat("Mean ", names[i], " (ms):"), stats.mean);
+    out += Line(absl::StrCat("Median ", names[i], " (ms):"), stats.median);
+    if (stats.percentiles.empty()) {
+      out += Line(absl::StrCat("P90 ", names[i], " (ms):"), stats.p90);
+      out += Line(absl::StrCat("P99 ", names[i], " (ms):"), stats.p99);
+    }
+    for (const auto& [q, value] : stats.percentiles) {
+      out += Line(absl::StrCat(PercentileLabel(q), " ", names[i], " (ms):"), value);
+    }
   }
   out += Header("SLO Attainment", '-');
   out += Line(absl::StrFormat("Attainment TTFT<=%gms (%%):", slo.ttft_ms), 100 * s.attainment_ttft);
   out += Line(absl::StrFormat("Attainment TPOT<=%gms (%%):", slo.tpot_ms), 100 * s.attainment_tpot);
   out += Line("Attainment both (%):", 100 * s.attainment);
-  out += Line("GPUs:", static_cast<int64_t>(num_gpus));
-  out += Line("Request rate per GPU (req/s/GPU):", num_gpus > 0 ? request_rate / num_gpus : 0.0);
-  out += Line("Request goodput per GPU (req/s/GPU):", num_gpus > 0 ? s.request_goodput / num_gpus : 0.0);
+  if (num_gpus > 0) {
+    out += Line("GPUs:", static_cast<int64_t>(num_gpus));
+    out += Line("Request rate per GPU (req/s/GPU):", request_rate / num_gpus);
+    out += Line("Request goodput per GPU (req/s/GPU):", s.request_goodput / num_gpus);
+  }
   out += Header(" Stage breakdown (mean ms) ", '-');
   const char* stage_names[] = {"Prefill queue (ms):", "Prefill compute (ms):", "KV transfer (ms):",
                                "Decode queue (ms):", "Decode compute (ms):"};

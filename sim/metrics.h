@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -40,6 +41,9 @@ struct SloSpec {
 struct LatencyStats {
   int64_t count = 0;
   double mean = 0, median = 0, std = 0, p90 = 0, p99 = 0;  // ms
+  // (q, value) pairs asked for explicitly (tandem bench --metric-percentiles); when non-empty they
+  // replace the P90/P99 lines of FormatSummary.
+  std::vector<std::pair<double, double>> percentiles;
 };
 
 struct Summary {
@@ -59,6 +63,11 @@ struct Summary {
   double attainment_tpot = 0;
   bool meets_target = false;          // under SloSpec::mode
   LatencyStats ttft, tpot, e2e;       // over completed requests; TPOT over output_len > 1
+  // Measured runs only (tandem bench), with has_itl set: every gap between token-carrying stream
+  // messages, pooled over requests as vLLM's ITL is. The simulator has no ITL and prints no section.
+  bool has_itl = false;
+  LatencyStats itl;
+  int64_t max_concurrency = 0;        // > 0: the client's concurrency cap, printed as vLLM does
   // Mean of each stage over completed requests (ms): prefill queue, prefill compute, KV transfer,
   // decode queue (waiting for KV memory and for a batch slot), decode compute.
   double stage_ms[5] = {0, 0, 0, 0, 0};
@@ -66,6 +75,8 @@ struct Summary {
 
 // Numpy-style linear-interpolation percentile of unsorted values; q in [0, 100]. 0 for no values.
 double Percentile(std::vector<double> values, double q);
+// count, mean, population std, median, P90, P99 and each of `percentiles` (q in [0, 100]).
+LatencyStats ComputeLatencyStats(std::vector<double> values, std::span<const double> percentiles = {});
 
 double TtftMs(const RequestRecord& r);
 double TpotMs(const RequestRecord& r, TpotDefinition definition);
@@ -79,7 +90,8 @@ Summary Summarize(std::span<const RequestRecord> records, const SloSpec& slo);
 std::string RecordsToJsonl(std::span<const RequestRecord> records, const SloSpec& slo);
 // The summary as a JSON object, with vLLM's field names where they exist (plus attainment fields).
 std::string SummaryToJson(const Summary& summary, const SloSpec& slo, double request_rate);
-// The console block in `vllm bench serve`'s layout, plus attainment and per-GPU goodput lines.
+// The console block in `vllm bench serve`'s layout, plus attainment and per-GPU goodput lines
+// (omitted when num_gpus <= 0, i.e. unknown).
 std::string FormatSummary(const Summary& summary, const SloSpec& slo, double request_rate, int num_gpus);
 
 }  // namespace tandem::sim

@@ -17,7 +17,11 @@
 #include <string_view>
 #include <vector>
 
+#include <map>
+#include <optional>
+
 #include "absl/status/statusor.h"
+#include "router/policy/latency_model.h"
 #include "router/policy/snapshot.h"
 
 namespace tandem::policy {
@@ -35,8 +39,17 @@ class PlacementPolicy {
 // Names accepted by MakePlacementPolicy, in the order --help lists them.
 std::vector<std::string> PlacementPolicyNames();
 
-// "round_robin" or "least_loaded"; anything else is InvalidArgument naming the value.
+// Inputs some policies need. "goodput" needs `latency_model` (the `--latency-model` file).
+struct PlacementPolicyOptions {
+  std::optional<LatencyModel> latency_model;  // every worker's step times, unless overridden below
+  std::map<std::string, LatencyModel> worker_latency_models = {};  // by worker id (snapshot `id`)
+};
+
+// "round_robin", "least_loaded" or "goodput"; anything else is InvalidArgument naming the value.
+// "goodput" without options.latency_model is InvalidArgument naming --latency-model.
 absl::StatusOr<std::unique_ptr<PlacementPolicy>> MakePlacementPolicy(std::string_view name);
+absl::StatusOr<std::unique_ptr<PlacementPolicy>> MakePlacementPolicy(std::string_view name,
+                                                                     const PlacementPolicyOptions& options);
 
 }  // namespace tandem::policy
 

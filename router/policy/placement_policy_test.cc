@@ -19,9 +19,17 @@ ClusterSnapshot MakeSnapshot(int num_prefill, int num_decode) {
   return snapshot;
 }
 
+// What every policy may need ("goodput" needs a latency model).
+PlacementPolicyOptions TestOptions() {
+  LatencyModelParams params;
+  params.prefill = {10, 0.1, 0};
+  params.decode_small = params.decode_large = {5, 0.001, 0.1};
+  return {.latency_model = *LatencyModel::Create(params)};
+}
+
 TEST(MakePlacementPolicyTest, KnownNames) {
   for (const std::string& name : PlacementPolicyNames()) {
-    absl::StatusOr<std::unique_ptr<PlacementPolicy>> policy = MakePlacementPolicy(name);
+    absl::StatusOr<std::unique_ptr<PlacementPolicy>> policy = MakePlacementPolicy(name, TestOptions());
     ASSERT_TRUE(policy.ok()) << policy.status();
     EXPECT_EQ((*policy)->name(), name);
   }
@@ -62,7 +70,7 @@ TEST(RoundRobinPolicyTest, SkipsUnhealthy) {
 
 TEST(PlacementPolicyTest, NoHealthyWorkerRejectsWithReason) {
   for (const std::string& name : PlacementPolicyNames()) {
-    std::unique_ptr<PlacementPolicy> policy = *MakePlacementPolicy(name);
+    std::unique_ptr<PlacementPolicy> policy = *MakePlacementPolicy(name, TestOptions());
     ClusterSnapshot snapshot = MakeSnapshot(2, 1);
     snapshot.prefill[0].healthy = snapshot.prefill[1].healthy = false;
     PlacementDecision d = policy->Place({}, snapshot);

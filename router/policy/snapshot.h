@@ -20,6 +20,12 @@ struct PrefillWorkerState {
   int64_t queued_prompt_tokens = 0;  // sum of the waiting prompts' lengths
   int64_t running_tokens = 0;        // prompt tokens in the batch now running
   double predicted_free_ms = 0.0;    // predicted time until the running batch and the queue are done
+  int64_t running_requests = 0;      // prompts in the running batch (0 with running_tokens > 0: unknown)
+  // Observed prefill step time, for correcting a latency model online: a moving average of recent
+  // batch compute times, and the shape of a batch it describes (tokens 0: unknown, no correction).
+  double recent_step_ms = 0.0;
+  int64_t recent_batch_requests = 0;
+  int64_t recent_batch_tokens = 0;
 };
 
 // One decode worker as the router last saw it.
@@ -32,6 +38,12 @@ struct DecodeWorkerState {
   int64_t total_kv_blocks = 0;
   int64_t block_size = 16;           // tokens per KV block
   int64_t queued_requests = 0;       // waiting for admission or for their KV to arrive
+  // Observed decode step time (moving average) and the batch it describes (size 0: unknown, no
+  // online correction).
+  double recent_step_ms = 0.0;
+  int64_t recent_batch_size = 0;
+  int64_t recent_batch_context_tokens = 0;
+  double min_running_tpot_slo_ms = 0.0;  // tightest TPOT SLO among running requests; 0: unknown
 };
 
 struct ClusterSnapshot {
@@ -56,6 +68,9 @@ struct PlacementDecision {
   int prefill_index = -1;
   int decode_index = -1;
   std::string reject_reason;
+  // What a predicting policy (goodput) expects for an accepted request; 0 when it does not predict.
+  double predicted_ttft_ms = 0.0;
+  double predicted_tpot_ms = 0.0;
 
   static PlacementDecision Accept(int prefill_index, int decode_index);
   static PlacementDecision Reject(std::string reason);

@@ -1,0 +1,196 @@
+// tandem bench against a real cluster in this process: a prefill worker, a decode worker and a
+// router (PrefillServer / DecodeServer / RouterServer on loopback, port 0) serving the tiny random
+// model, as `tandem up` runs them as processes.
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "decode/decode_server.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "loadgen/bench.h"
+#include "model/random_model.h"
+#include "prefill/prefill_server.h"
+#include "router/router_server.h"
+#include "tokenizer/make_tokenizer.h"
+
+namespace tandem::loadgen {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Client TTFT vs the router's TTFT (router receipt -> first token queued for writing). The client's
+// clock starts before the router's (it sends, then the router receives) and stops after it (the
+// router queues, then the client reads), so client >= router up to clock reading order: the router
+// uses absl::Now() and the client the steady clock, read in different threads, hence 1 ms of slack
+// below. Above, the gap is one loopback request plus one response delivery and the gRPC callback
+// dispatch; a few ms on an idle loopback, but on a 2-core test machine the workers' compute threads
+// compete with the client's callback thread, so the bound is generous.
+constexpr double kBelowSlackMs = 1.0;
+constexpr double kAboveSlackMs = 25.0;
+
+class BenchE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(absl::StrCat(::testing::TempDir(), "/loadgen_e2e_", getpid(), "/tiny"));
+    std::filesystem::create_directories(*dir_);
+    absl::StatusOr<ModelConfig> config = PresetConfig("tiny");
+    ASSERT_TRUE(config.ok());
+    absl::StatusOr<std::string> tokenizer =
+        MakeByteLevelBpeTokenizerJson(static_cast<int>(config->vocab_size), kEnglishTrainingText, {"<s>", "</s>"});
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+    config->bos_token_ids = {config->vocab_size - 2};
+    config->eos_token_ids = {config->vocab_size - 1};
+    ASSERT_TRUE(WriteRandomModel(*config, DType::kF32, 0, *dir_).ok());
+    std::ofstream(*dir_ + "/tokenizer.json") << *tokenizer;
+
+    WorkerModelOptions worker{.model_dir = *dir_, .num_threads = 1, .kv_cache_mb = 16};
+    PrefillServerOptions prefill_options;
+    prefill_options.model = worker;
+    absl::StatusOr<std::unique_ptr<PrefillServer>> prefill = PrefillServer::Start(prefill_options);
+    ASSERT_TRUE(prefill.ok()) << prefill.status();
+    prefill_ = prefill->release();
+    DecodeServerOptions decode_options;
+    decode_options.model = worker;
+    absl::StatusOr<std::unique_ptr<DecodeServer>> decode = DecodeServer::Start(decode_options);
+    ASSERT_TRUE(decode.ok()) << decode.status();
+    decode_ = decode->release();
+    router::RouterOptions options;
+    options.model_dir = *dir_;
+    options.prefill_addresses = {prefill_->address()};
+    options.decode_addresses = {decode_->address()};
+    absl::StatusOr<std::unique_ptr<router::RouterServer>> router = router::RouterServer::Start(options);
+    ASSERT_TRUE(router.ok()) << router.status();
+    router_ = router->release();
+  }
+
+  static void TearDownTestSuite() {
+    if (router_ != nullptr) router_->Shutdown(absl::Seconds(1));
+    if (decode_ != nullptr) decode_->Shutdown(absl::Seconds(1));
+    if (prefill_ != nullptr) prefill_->Shutdown(absl::Seconds(1));
+    delete router_;
+    delete decode_;
+    delete prefill_;
+    delete dir_;
+  }
+
+  static BenchConfig Config() {
+    BenchConfig config;
+    config.router = router_->address();
+    config.dataset = "code";
+    config.max_total_tokens = 160;  // short requests keep the test fast on 2 cores
+    config.seed = 1;
+    return config;
+  }
+
+  static std::string* dir_;
+  static PrefillServer* prefill_;
+  static DecodeServer* decode_;
+  static router::RouterServer* router_;
+};
+
+std::string* BenchE2eTest::dir_ = nullptr;
+PrefillServer* BenchE2eTest::prefill_ = nullptr;
+DecodeServer* BenchE2eTest::decode_ = nullptr;
+router::RouterServer* BenchE2eTest::router_ = nullptr;
+
+TEST_F(BenchE2eTest, ClientTimingsAgreeWithTheRoutersBreakdown) {
+  BenchConfig config = Config();
+  config.num_prompts = 20;
+  config.rate = 8.0;
+  config.metric_percentiles = {50, 90, 99};
+  config.out_path = ::testing::TempDir() + "/loadgen_e2e.json";
+  absl::StatusOr<BenchPlan> plan = PlanBench(config);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  std::ostringstream out, err;
+  absl::StatusOr<BenchOutcome> outcome = RunBench(config, *plan, out, err);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_EQ(outcome->points.size(), 1u);
+  const sim::Summary& s = outcome->points[0].summary;
+  EXPECT_EQ(s.completed, 20) << err.str();
+  EXPECT_EQ(s.rejected + s.unfinished, 0);
+  EXPECT_THAT(out.str(), HasSubstr("Serving Benchmark Result"));
+  EXPECT_THAT(out.str(), HasSubstr("P90 ITL (ms):"));
+
+  std::ifstream file(config.out_path);
+  const nlohmann::json j = nlohmann::json::parse(file);
+  ASSERT_EQ(j["requests"].size(), 20u);
+  EXPECT_EQ(j["completed"], 20);
+  int64_t input_tokens = 0, output_tokens = 0;
+  double max_diff = -1e9, min_diff = 1e9;
+  for (const nlohmann::json& r : j["requests"]) {
+    ASSERT_EQ(r["status"], "OK") << r.dump();
+    ASSERT_FALSE(r["router"].is_null());
+    const nlohmann::json& router = r["router"];
+    // Counts add up: ignore_eos makes every output exactly as sampled, and the router agrees.
+    EXPECT_EQ(r["output_len"], r["requested_output_len"]);
+    EXPECT_EQ(router["completion_tokens"], r["output_len"]);
+    EXPECT_EQ(router["prompt_tokens"], r["input_len"]);
+    EXPECT_LE(r["input_len"].get<int64_t>() + r["output_len"].get<int64_t>(), 160);
+    EXPECT_LE(r["itls_ms"].size() + 1, r["output_len"].get<size_t>());
+    input_tokens += r["input_len"].get<int64_t>();
+    output_tokens += r["output_len"].get<int64_t>();
+
+    const double client_ttft = r["ttft_ms"].get<double>();
+    const double router_ttft = router["timing"]["ttft_ms"].get<double>();
+    EXPECT_GE(client_ttft, router_ttft - kBelowSlackMs) << r.dump();
+    EXPECT_LE(client_ttft, router_ttft + kAboveSlackMs) << r.dump();
+    max_diff = std::max(max_diff, client_ttft - router_ttft);
+    min_diff = std::min(min_diff, client_ttft - router_ttft);
+    // TPOT = (E2E - TTFT) / (n - 1) on both sides: the two ends each differ by at most the same
+    // one-way delays, so the TPOTs differ by at most (above + below slack) / (n - 1).
+    const int64_t n = r["output_len"].get<int64_t>();
+    if (n > 1) {
+      const double bound = (kAboveSlackMs + kBelowSlackMs) / static_cast<double>(n - 1);
+      EXPECT_NEAR(r["tpot_ms"].get<double>(), router["timing"]["tpot_ms"].get<double>(), bound) << r.dump();
+    }
+    EXPECT_GE(r["e2e_ms"].get<double>(), router["timing"]["e2e_ms"].get<double>() - kBelowSlackMs);
+  }
+  EXPECT_EQ(j["total_input_tokens"], input_tokens);
+  EXPECT_EQ(j["total_output_tokens"], output_tokens);
+  EXPECT_EQ(s.total_output_tokens, output_tokens);
+  std::printf("client TTFT - router TTFT: %.3f .. %.3f ms over 20 requests\n", min_diff, max_diff);
+}
+
+TEST_F(BenchE2eTest, SweepReportsTheHighestRateMeetingTheTarget) {
+  BenchConfig config = Config();
+  config.num_prompts = 6;
+  config.sweep_rates = {4, 8};
+  config.ttft_slo_ms = 10000;  // generous: both rates pass
+  config.tpot_slo_ms = 10000;
+  absl::StatusOr<BenchPlan> plan = PlanBench(config);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  std::ostringstream out, err;
+  absl::StatusOr<BenchOutcome> outcome = RunBench(config, *plan, out, err);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_EQ(outcome->points.size(), 2u);
+  EXPECT_EQ(outcome->goodput_rate, 8.0) << out.str();
+  EXPECT_THAT(out.str(), HasSubstr("Rate Sweep"));
+  EXPECT_EQ(outcome->json["runs"].size(), 2u);
+  EXPECT_EQ(outcome->json["goodput_rate"], 8.0);
+  // Common random numbers: the same requests at both rates.
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(outcome->json["runs"][0]["requests"][i]["input_len"], outcome->json["runs"][1]["requests"][i]["input_len"]);
+  }
+}
+
+TEST(BenchUnreachableTest, RouterUnreachableIsUnavailableNamingTheAddress) {
+  BenchConfig config;
+  config.router = "127.0.0.1:1";
+  config.num_prompts = 2;
+  config.connect_timeout = absl::Seconds(2);
+  absl::StatusOr<BenchPlan> plan = PlanBench(config);
+  ASSERT_TRUE(plan.ok());
+  std::ostringstream out, err;
+  absl::StatusOr<BenchOutcome> outcome = RunBench(config, *plan, out, err);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(outcome.status().message(), HasSubstr("cannot reach the router at 127.0.0.1:1"));
+}
+
+}  // namespace
+}  // namespace tandem::loadgen
