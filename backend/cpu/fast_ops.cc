@@ -9,27 +9,23 @@
 namespace tandem::cpu_fast {
 namespace {
 
-// Dot products of one weight row with up to kMaxStreamingRows rows of x. The weight row streams from
-// memory once; x rows stay in cache. Compiled for AVX-512, AVX2 and baseline, chosen at load time.
+// Decode at batch 1: y = W x streams every weight row from memory once (the floor is weight bytes /
+// memory bandwidth); 16 independent lanes keep the FMA units busy while the row streams in. Compiled
+// for AVX-512, AVX2 and baseline, chosen at load time.
 __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-void StreamRows(const float* x, int64_t rows, int64_t in, const float* w, int64_t out_begin,
-                int64_t out_end, int64_t out_stride, const float* bias, float* y) {
+void StreamRow(const float* x, int64_t in, const float* w, int64_t out_begin, int64_t out_end, const float* bias,
+               float* y) {
   for (int64_t o = out_begin; o < out_end; ++o) {
     const float* wr = w + o * in;
-    float acc[kMaxStreamingRows][16] = {};
+    float acc[16] = {};
     int64_t k = 0;
     for (; k + 16 <= in; k += 16) {
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* xr = x + r * in + k;
-        for (int l = 0; l < 16; ++l) acc[r][l] += xr[l] * wr[k + l];
-      }
+      for (int l = 0; l < 16; ++l) acc[l] += x[k + l] * wr[k + l];
     }
-    for (int64_t r = 0; r < rows; ++r) {
-      float sum = 0.0f;
-      for (int l = 0; l < 16; ++l) sum += acc[r][l];
-      for (int64_t kk = k; kk < in; ++kk) sum += x[r * in + kk] * wr[kk];
-      y[r * out_stride + o] = sum + (bias ? bias[o] : 0.0f);
-    }
+    float sum = 0.0f;
+    for (int l = 0; l < 16; ++l) sum += acc[l];
+    for (; k < in; ++k) sum += x[k] * wr[k];
+    y[o] = sum + (bias ? bias[o] : 0.0f);
   }
 }
 
@@ -67,9 +63,9 @@ void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, c
 void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
   const float* b = bias ? bias->as<float>() : nullptr;
-  if (n <= kMaxStreamingRows) {
+  if (n == 1) {
     pool.ParallelFor(out, [&](int64_t begin, int64_t end) {
-      StreamRows(x.as<float>(), n, in, w.as<float>(), begin, end, out, b, y.as<float>());
+      StreamRow(x.as<float>(), in, w.as<float>(), begin, end, b, y.as<float>());
     });
     return;
   }

@@ -1,8 +1,9 @@
 // Fast CPU paths, checked against backend/cpu/reference_ops.h by tests/backend_conformance_test.cc.
 //
-// Linear: for small batches (decode) a threaded matrix-vector kernel that reads each weight row once
-// for all rows of x (memory-bound: the floor is weight bytes / memory bandwidth); for larger batches
-// (prompts) BLAS sgemm. Attention: threaded over (token, head) with float accumulation and an online
+// Linear: for one row (decode at batch 1) a threaded matrix-vector kernel that streams each weight row
+// once (memory-bound: the floor is weight bytes / memory bandwidth); for more rows BLAS sgemm. (A
+// multi-row streaming kernel measured slower than OpenBLAS at 8 rows on the 2-core development machine,
+// bench/engine.md.) Attention: threaded over (token, head) with float accumulation and an online
 // softmax. Elementwise ops: threaded over rows.
 #ifndef TANDEM_BACKEND_CPU_FAST_OPS_H_
 #define TANDEM_BACKEND_CPU_FAST_OPS_H_
@@ -11,9 +12,6 @@
 #include "common/thread_pool.h"
 
 namespace tandem::cpu_fast {
-
-// Rows of x up to which Linear uses the weight-streaming kernel instead of BLAS.
-inline constexpr int64_t kMaxStreamingRows = 8;
 
 void RmsNorm(ThreadPool& pool, const Tensor& x, const Tensor& weight, float eps, const Tensor& out);
 void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, const Tensor& weight,
