@@ -17,13 +17,18 @@ model=$(mktemp -d)/small
 rates=${RATES:-2,4,6,8}
 slo=(--ttft-slo-ms 1000 --tpot-slo-ms 25)
 daemon_log=$(mktemp -t tandem-goodput-daemons.XXXXXX)  # the daemons' stderr, for a failed run
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+# start() runs inside $(...), a subshell, so the daemons' pids go through a file.
+pidfile=$(mktemp -t tandem-goodput-pids.XXXXXX)
+cleanup() {
+  while read -r p; do kill -TERM "$p" 2>/dev/null || true; done < "$pidfile"
+  while read -r p; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done < "$pidfile"
+  : > "$pidfile"
+}
 trap cleanup EXIT
 start() {  # name args... ; prints the address
   local log; log=$(mktemp)
   "$tandem" "$@" > "$log" 2>>"$daemon_log" &
-  pids+=($!)
+  echo $! >> "$pidfile"
   for _ in $(seq 1 200); do grep -q "listening on" "$log" && break; sleep 0.1; done
   sed -n 's/^listening on //p' "$log"
 }
