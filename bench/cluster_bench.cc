@@ -24,7 +24,7 @@
 #include "prefill/prefill_server.h"
 #include "proto/tandem.grpc.pb.h"
 #include "router/router_server.h"
-#include "tokenizer/make_tokenizer.h"
+#include "model/demo_model.h"
 
 namespace tandem {
 namespace {
@@ -57,15 +57,7 @@ Cluster& GetCluster() {
     auto config = PresetConfig("small");
     Check(config.status());
     struct stat st;
-    if (::stat((c->dir + "/tokenizer.json").c_str(), &st) != 0) {
-      auto json = MakeByteLevelBpeTokenizerJson(static_cast<int>(config->vocab_size), kEnglishTrainingText,
-                                                {"<s>", "</s>"});
-      Check(json.status());
-      config->bos_token_ids = {static_cast<int64_t>(config->vocab_size) - 2};
-      config->eos_token_ids = {static_cast<int64_t>(config->vocab_size) - 1};
-      Check(WriteRandomModel(*config, DType::kF32, 0, c->dir));
-      std::ofstream(c->dir + "/tokenizer.json") << *json;
-    }
+    if (::stat((c->dir + "/tokenizer.json").c_str(), &st) != 0) Check(WriteDemoModel(*config, DType::kF32, 0, c->dir));
     c->backend = std::make_unique<CpuBackend>(CpuBackendOptions{.fast = true, .num_threads = 1});
     auto model = Model::Load(c->dir, *c->backend);
     Check(model.status());

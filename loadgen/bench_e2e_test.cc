@@ -16,7 +16,7 @@
 #include "model/random_model.h"
 #include "prefill/prefill_server.h"
 #include "router/router_server.h"
-#include "tokenizer/make_tokenizer.h"
+#include "model/demo_model.h"
 
 namespace tandem::loadgen {
 namespace {
@@ -40,13 +40,7 @@ class BenchE2eTest : public ::testing::Test {
     std::filesystem::create_directories(*dir_);
     absl::StatusOr<ModelConfig> config = PresetConfig("tiny");
     ASSERT_TRUE(config.ok());
-    absl::StatusOr<std::string> tokenizer =
-        MakeByteLevelBpeTokenizerJson(static_cast<int>(config->vocab_size), kEnglishTrainingText, {"<s>", "</s>"});
-    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-    config->bos_token_ids = {config->vocab_size - 2};
-    config->eos_token_ids = {config->vocab_size - 1};
-    ASSERT_TRUE(WriteRandomModel(*config, DType::kF32, 0, *dir_).ok());
-    std::ofstream(*dir_ + "/tokenizer.json") << *tokenizer;
+    ASSERT_TRUE(WriteDemoModel(*config, DType::kF32, 0, *dir_).ok());
 
     WorkerModelOptions worker{.model_dir = *dir_, .num_threads = 1, .kv_cache_mb = 16};
     PrefillServerOptions prefill_options;

@@ -23,7 +23,7 @@
 #include "prefill/prefill_server.h"
 #include "proto/tandem.grpc.pb.h"
 #include "router/router_server.h"
-#include "tokenizer/make_tokenizer.h"
+#include "model/demo_model.h"
 
 namespace tandem {
 namespace {
@@ -57,13 +57,7 @@ class ClusterMetricsTest : public ::testing::Test {
     std::filesystem::create_directories(*dir_);
     absl::StatusOr<ModelConfig> config = PresetConfig("tiny");
     ASSERT_TRUE(config.ok());
-    absl::StatusOr<std::string> tokenizer =
-        MakeByteLevelBpeTokenizerJson(static_cast<int>(config->vocab_size), kEnglishTrainingText, {"<s>", "</s>"});
-    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
-    config->bos_token_ids = {config->vocab_size - 2};
-    config->eos_token_ids = {config->vocab_size - 1};
-    ASSERT_TRUE(WriteRandomModel(*config, DType::kF32, 0, *dir_).ok());
-    std::ofstream(*dir_ + "/tokenizer.json") << *tokenizer;
+    ASSERT_TRUE(WriteDemoModel(*config, DType::kF32, 0, *dir_).ok());
 
     WorkerModelOptions worker{.model_dir = *dir_, .num_threads = 1, .kv_cache_mb = 16};
     PrefillServerOptions prefill_options;
