@@ -165,33 +165,4 @@ nlohmann::json RunToJson(const RunInfo& info, const sim::Summary& summary, const
   return out;
 }
 
-std::optional<double> GoodputRate(std::span<const SweepPoint> points) {
-  std::optional<double> best;
-  for (const SweepPoint& p : points) {
-    if (p.summary.meets_target && (!best.has_value() || p.rate > *best)) best = p.rate;
-  }
-  return best;
-}
-
-std::string FormatSweepTable(std::span<const SweepPoint> points, const sim::SloSpec& slo) {
-  std::string out = "=================== Rate Sweep ===================\n";
-  absl::StrAppendFormat(&out, "%-12s %-12s %-14s %-14s %-12s %-12s\n", "Rate(req/s)", "Attain(%)", "P90 TTFT(ms)",
-                        "P90 TPOT(ms)", "Thru(req/s)", "Out(tok/s)");
-  for (const SweepPoint& p : points) {
-    const sim::Summary& s = p.summary;
-    absl::StrAppendFormat(&out, "%-12.2f %-12.2f %-14.2f %-14.2f %-12.2f %-12.2f%s\n", p.rate, 100 * s.attainment,
-                          s.ttft.p90, s.tpot.p90, s.request_throughput, s.output_throughput,
-                          s.meets_target ? "" : "  (below target)");
-  }
-  const std::optional<double> goodput = GoodputRate(points);
-  const std::string label = absl::StrFormat("Goodput (req/s, attainment >= %g%%):", 100 * slo.target);
-  if (goodput.has_value()) {
-    absl::StrAppendFormat(&out, "%-40s %-10.2f\n", label, *goodput);
-  } else {
-    absl::StrAppendFormat(&out, "%-40s %s\n", label, "none of the rates");
-  }
-  out += std::string(50, '=') + "\n";
-  return out;
-}
-
 }  // namespace tandem::loadgen

@@ -69,17 +69,10 @@ nlohmann::json RequestToJson(const RequestResult& result, const sim::SloSpec& sl
 nlohmann::json RunToJson(const RunInfo& info, const sim::Summary& summary, const sim::SloSpec& slo,
                          std::span<const RequestResult> results);
 
-struct SweepPoint {
-  double rate = 0;  // offered req/s
-  sim::Summary summary;
-};
-
-// Goodput: the highest offered rate whose run meets the attainment target (Summary::meets_target);
-// nullopt when none does.
-std::optional<double> GoodputRate(std::span<const SweepPoint> points);
-
-// Rate -> attainment, P90 TTFT, P90 TPOT, throughput, then the goodput line.
-std::string FormatSweepTable(std::span<const SweepPoint> points, const sim::SloSpec& slo);
+// The sweep table is the simulator's, so `tandem sim --rates` and `tandem bench --rates` print the same.
+using sim::SweepPoint;
+using sim::GoodputRate;
+using sim::FormatSweepTable;
 
 }  // namespace tandem::loadgen
 

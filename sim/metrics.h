@@ -13,6 +13,7 @@
 #define TANDEM_SIM_METRICS_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -93,6 +94,19 @@ std::string SummaryToJson(const Summary& summary, const SloSpec& slo, double req
 // The console block in `vllm bench serve`'s layout, plus attainment and per-GPU goodput lines
 // (omitted when num_gpus <= 0, i.e. unknown).
 std::string FormatSummary(const Summary& summary, const SloSpec& slo, double request_rate, int num_gpus);
+
+// One run of a rate sweep (tandem sim --rates, tandem bench --rates).
+struct SweepPoint {
+  double rate = 0;  // offered req/s
+  Summary summary;
+};
+
+// Goodput: the highest offered rate whose run meets the attainment target (Summary::meets_target);
+// nullopt when none does.
+std::optional<double> GoodputRate(std::span<const SweepPoint> points);
+
+// Rate -> attainment, P90 TTFT, P90 TPOT, throughput, then the goodput line.
+std::string FormatSweepTable(std::span<const SweepPoint> points, const SloSpec& slo);
 
 }  // namespace tandem::sim
 

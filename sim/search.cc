@@ -28,7 +28,8 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
     absl::StatusOr<policy::LatencyModel> model =
         FindProfile(setup.colocated_profiles, setup.model, placement.colocated_tp);
     if (!model.ok()) return model.status();
-    const int64_t capacity = model->params().kv_capacity_tokens;
+    const int64_t capacity =
+        setup.kv_capacity_tokens > 0 ? setup.kv_capacity_tokens : model->params().kv_capacity_tokens;
     for (int i = 0; i < placement.num_colocated; ++i) {
       cluster.colocated.push_back(
           {.latency = *model,
@@ -43,7 +44,10 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
   if (!prefill.ok()) return prefill.status();
   absl::StatusOr<policy::LatencyModel> decode = FindProfile(setup.profiles, setup.model, placement.decode_tp);
   if (!decode.ok()) return decode.status();
-  const int64_t prefill_capacity = prefill->params().kv_capacity_tokens;
+  const int64_t prefill_capacity =
+      setup.kv_capacity_tokens > 0 ? setup.kv_capacity_tokens : prefill->params().kv_capacity_tokens;
+  const int64_t decode_capacity =
+      setup.kv_capacity_tokens > 0 ? setup.kv_capacity_tokens : decode->params().kv_capacity_tokens;
   for (int i = 0; i < placement.num_prefill; ++i) {
     cluster.prefill.push_back(
         {.latency = *prefill,
@@ -57,9 +61,22 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
     cluster.decode.push_back({.latency = *decode,
                               .num_gpus = placement.decode_tp,
                               .max_batch_size = setup.decode_max_batch_size,
-                              .kv_capacity_tokens = setup.decode_kv_limit ? decode->params().kv_capacity_tokens : 0});
+                              .kv_capacity_tokens = setup.decode_kv_limit ? decode_capacity : 0});
   }
   return cluster;
+}
+
+absl::StatusOr<std::unique_ptr<policy::PlacementPolicy>> MakeSimPolicy(const SimSetup& setup,
+                                                                       const ClusterConfig& cluster) {
+  policy::PlacementPolicyOptions options;
+  const auto add = [&options](const std::string& prefix, size_t i, const policy::LatencyModel& model) {
+    if (!options.latency_model.has_value()) options.latency_model = model;
+    options.worker_latency_models.emplace(absl::StrCat(prefix, i), model);
+  };
+  for (size_t i = 0; i < cluster.prefill.size(); ++i) add("prefill-", i, cluster.prefill[i].latency);
+  for (size_t i = 0; i < cluster.decode.size(); ++i) add("decode-", i, cluster.decode[i].latency);
+  for (size_t i = 0; i < cluster.colocated.size(); ++i) add("colocated-", i, cluster.colocated[i].latency);
+  return policy::MakePlacementPolicy(setup.policy_name, options);
 }
 
 absl::StatusOr<Summary> EvaluateRate(const SimSetup& setup, const Placement& placement,
@@ -68,8 +85,7 @@ absl::StatusOr<Summary> EvaluateRate(const SimSetup& setup, const Placement& pla
   if (!cluster.ok()) return cluster.status();
   std::vector<RequestRecord> pooled;
   for (const Workload& seed : seeds) {
-    absl::StatusOr<std::unique_ptr<policy::PlacementPolicy>> policy =
-        policy::MakePlacementPolicy(setup.policy_name);
+    absl::StatusOr<std::unique_ptr<policy::PlacementPolicy>> policy = MakeSimPolicy(setup, *cluster);
     if (!policy.ok()) return policy.status();
     Simulator simulator(*cluster, policy->get(), setup.sim_options);
     absl::StatusOr<std::vector<RequestRecord>> records = simulator.Run(ScaleToRate(seed, rate));

@@ -40,16 +40,26 @@ struct SimSetup {
   std::vector<policy::LatencyModel> colocated_profiles;  // colocated baseline, by tp
   double kv_bytes_per_token = 0.0;
   std::string policy_name = "least_loaded";
+  // Placement requests carry the SLOs (as the router's do when a client sets them); best_effort asks
+  // the goodput policy to place a request even when no pair is predicted to meet them.
+  bool best_effort = false;
   int64_t prefill_max_batch_tokens = 0;  // 0: the profile's kv_capacity_tokens (DistServe's sim)
   int64_t prefill_max_batch_size = 0;    // 0: no limit
   int64_t decode_max_batch_size = 0;     // 0: no limit
   bool prefill_backpressure = false;     // limit held prefill KV to the profile's kv_capacity_tokens
   bool decode_kv_limit = true;           // reserve_full admission against kv_capacity_tokens
+  int64_t kv_capacity_tokens = 0;        // > 0: every instance's KV capacity, instead of the profile's
   SloSpec slo;
   SimOptions sim_options;
 };
 
 absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placement& placement);
+
+// A fresh policy named setup.policy_name for `cluster`. The goodput policy predicts with each
+// instance's own latency model, keyed by the worker ids the simulator's snapshots use
+// ("prefill-0", "decode-1", "colocated-0"), as the router's --latency-model gives it one model.
+absl::StatusOr<std::unique_ptr<policy::PlacementPolicy>> MakeSimPolicy(const SimSetup& setup,
+                                                                       const ClusterConfig& cluster);
 
 // Simulates every seed's workload scaled to `rate` (req/s, whole cluster) and summarizes the pooled
 // records.

@@ -1,13 +1,16 @@
 #include "sim/sim_command.h"
 
+#include <cmath>
 #include <fstream>
 #include <iostream>
+#include <algorithm>
 #include <map>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "router/policy/placement_policy.h"
@@ -27,13 +30,18 @@ struct FlagInfo {
 constexpr FlagInfo kFlags[] = {
     {"mode", "simulate", "simulate: one run at --rate; goodput: bisect the rate for one placement; "
                          "search: goodput of every placement under --gpus"},
-    {"model", "opt-13b", "model shape (KV bytes per token) and profile key: opt-13b, opt-66b, opt-175b, "
-                         "llama-3-8b, llama-3-70b"},
+    {"model", "", "profile key (the profiles' \"model\"), and the shape KV bytes per token come from "
+                         "when it is a built-in one: opt-13b, opt-66b, opt-175b, llama-3-8b, llama-3-70b "
+                         "(other names take KV bytes per token from their profile); empty: the profiles' only model, "
+                  "else opt-13b"},
     {"profiles", "distserve-a100", "latency profiles of prefill/decode instances: a built-in set "
                                    "(distserve-a100, vllm-a100) or a `tandem profile` JSON file"},
     {"colocated_profiles", "vllm-a100", "latency profiles of colocated (baseline) instances"},
     {"kv_bytes_per_token", "0", "override KV bytes per token (0: from --model's shape)"},
-    {"placement_policy", "least_loaded", "router placement policy: round_robin, least_loaded"},
+    {"placement_policy", "least_loaded", "router placement policy: round_robin, least_loaded, goodput (each "
+                                         "instance predicted with its own profile; requests carry the SLOs)"},
+    {"best_effort", "false", "goodput policy: place requests even when no pair is predicted to meet the SLOs "
+                             "(otherwise they are rejected and count as misses)"},
     {"num_prefill", "1", "prefill instances (simulate, goodput)"},
     {"prefill_tp", "1", "tensor-parallel degree of each prefill instance"},
     {"num_decode", "1", "decode instances"},
@@ -50,6 +58,8 @@ constexpr FlagInfo kFlags[] = {
     {"arrival", "poisson", "arrival process: poisson, gamma, fixed"},
     {"cv", "1", "coefficient of variation of gamma inter-arrival gaps (burstiness)"},
     {"rate", "0", "request rate of the whole cluster, req/s (simulate; 0 with --trace: the trace's own)"},
+    {"rates", "", "simulate: comma-separated rates to sweep (same requests at each); prints `tandem bench "
+                  "--rates`'s table"},
     {"ttft_slo_ms", "200", "TTFT SLO in ms"},
     {"tpot_slo_ms", "100", "TPOT SLO in ms"},
     {"target", "0.9", "attainment target (fraction) for goodput"},
@@ -62,6 +72,8 @@ constexpr FlagInfo kFlags[] = {
     {"prefill_backpressure", "false", "hold prefilled KV on the prefill instance (up to its capacity) until "
                                       "decode pulls it; stop admitting when full"},
     {"decode_kv_limit", "true", "admit to decode only when prompt+output KV fits its capacity"},
+    {"kv_capacity_tokens", "0", "> 0: KV tokens each instance holds, instead of its profile's (a tandem worker: "
+                                "--kv-cache-mb * 2^20 / KV bytes per token)"},
     {"horizon_s", "0", "> 0: stop simulating at this time; unfinished requests count as misses"},
     {"gpus", "4", "GPU budget (search)"},
     {"tensor_parallel", "1,2,4", "tensor-parallel degrees to search"},
@@ -145,6 +157,31 @@ absl::StatusOr<std::vector<policy::LatencyModel>> LoadProfiles(const std::string
   return models;
 }
 
+// The profile key: --model, or the profiles' only model when --model is empty (else opt-13b).
+absl::StatusOr<std::string> ChooseModel(const std::string& flag, const std::vector<policy::LatencyModel>& profiles) {
+  if (!flag.empty()) return flag;
+  std::string only;
+  for (const policy::LatencyModel& m : profiles) {
+    if (only.empty()) {
+      only = m.params().model;
+    } else if (m.params().model != only) {
+      return std::string("opt-13b");
+    }
+  }
+  return only.empty() ? std::string("opt-13b") : only;
+}
+
+// KV bytes per token of `model`: its built-in shape, else the first of its profiles that gives them.
+absl::StatusOr<double> KvBytesPerToken(const std::string& model, const std::vector<policy::LatencyModel>& profiles) {
+  if (absl::StatusOr<ModelShape> shape = BuiltinModelShape(model); shape.ok()) return shape->KvBytesPerToken();
+  for (const policy::LatencyModel& m : profiles) {
+    if (m.params().model == model && m.params().kv_bytes_per_token > 0) return m.params().kv_bytes_per_token;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("--model: \"", model,
+                                                 "\" is not a built-in shape and no profile of it gives "
+                                                 "kv_bytes_per_token; pass --kv_bytes_per_token"));
+}
+
 absl::Status WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot open for writing"));
@@ -161,14 +198,24 @@ std::string ProgressBar(int done, int total) {
 
 absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   SimSetup setup;
-  setup.model = flags.Str("model");
-  TANDEM_ASSIGN_OR_RETURN(ModelShape shape, BuiltinModelShape(setup.model));
-  TANDEM_ASSIGN_OR_RETURN(setup.kv_bytes_per_token, flags.Double("kv_bytes_per_token"));
-  if (setup.kv_bytes_per_token <= 0) setup.kv_bytes_per_token = shape.KvBytesPerToken();
   TANDEM_ASSIGN_OR_RETURN(setup.profiles, LoadProfiles("profiles", flags.Str("profiles")));
   TANDEM_ASSIGN_OR_RETURN(setup.colocated_profiles, LoadProfiles("colocated_profiles", flags.Str("colocated_profiles")));
+  TANDEM_ASSIGN_OR_RETURN(setup.model, ChooseModel(flags.Str("model"), setup.profiles));
+  TANDEM_ASSIGN_OR_RETURN(setup.kv_bytes_per_token, flags.Double("kv_bytes_per_token"));
+  if (setup.kv_bytes_per_token <= 0) {
+    TANDEM_ASSIGN_OR_RETURN(setup.kv_bytes_per_token, KvBytesPerToken(setup.model, setup.profiles));
+  }
   setup.policy_name = flags.Str("placement_policy");
-  TANDEM_RETURN_IF_ERROR(policy::MakePlacementPolicy(setup.policy_name).status());
+  if (const std::vector<std::string> names = policy::PlacementPolicyNames();
+      std::find(names.begin(), names.end(), setup.policy_name) == names.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("--placement_policy: unknown policy \"", setup.policy_name,
+                                                   "\" (known: ", absl::StrJoin(names, ", "), ")"));
+  }
+  TANDEM_ASSIGN_OR_RETURN(setup.best_effort, flags.Bool("best_effort"));
+  TANDEM_ASSIGN_OR_RETURN(setup.kv_capacity_tokens, flags.Int("kv_capacity_tokens"));
+  if (setup.kv_capacity_tokens < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--kv_capacity_tokens: ", setup.kv_capacity_tokens, " must be >= 0"));
+  }
   TANDEM_ASSIGN_OR_RETURN(setup.prefill_max_batch_tokens, flags.Int("prefill_max_batch_tokens"));
   TANDEM_ASSIGN_OR_RETURN(setup.prefill_max_batch_size, flags.Int("prefill_max_batch_size"));
   TANDEM_ASSIGN_OR_RETURN(setup.decode_max_batch_size, flags.Int("decode_max_batch_size"));
@@ -183,6 +230,12 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   }
   TANDEM_ASSIGN_OR_RETURN(setup.slo.tpot_definition, ParseTpotDefinition(flags.Str("tpot_definition")));
   TANDEM_ASSIGN_OR_RETURN(setup.slo.mode, ParseAttainmentMode(flags.Str("attainment")));
+  if (!(setup.slo.ttft_ms > 0) || !(setup.slo.tpot_ms > 0)) {
+    return absl::InvalidArgumentError("--ttft_slo_ms and --tpot_slo_ms must be > 0");
+  }
+  setup.sim_options.ttft_slo_ms = setup.slo.ttft_ms;
+  setup.sim_options.tpot_slo_ms = setup.slo.tpot_ms;
+  setup.sim_options.best_effort = setup.best_effort;
 
   // Workloads: one unit-rate workload per seed.
   TANDEM_ASSIGN_OR_RETURN(int64_t num_requests, flags.Int("num_requests"));
@@ -232,6 +285,29 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   TANDEM_ASSIGN_OR_RETURN(goodput.tolerance, flags.Double("tolerance"));
 
   const std::string mode = flags.Str("mode");
+  if (mode == "simulate" && !flags.Str("rates").empty()) {
+    std::vector<double> rates;
+    for (absl::string_view text : absl::StrSplit(flags.Str("rates"), ',', absl::SkipEmpty())) {
+      double rate;
+      if (!absl::SimpleAtod(text, &rate) || !(rate > 0) || std::isinf(rate)) {
+        return absl::InvalidArgumentError(absl::StrCat("--rates: \"", flags.Str("rates"),
+                                                       "\" is not a list of positive finite rates"));
+      }
+      rates.push_back(rate);
+    }
+    std::vector<SweepPoint> points;
+    std::string json = "[\n";
+    for (double rate : rates) {
+      TANDEM_ASSIGN_OR_RETURN(Summary summary, EvaluateRate(setup, placement, seeds, rate));
+      absl::StrAppend(&json, points.empty() ? "" : ",\n", SummaryToJson(summary, setup.slo, rate));
+      points.push_back({.rate = rate, .summary = std::move(summary)});
+    }
+    json += "\n]\n";
+    out << "Placement: " << placement.Label() << "\n" << FormatSweepTable(points, setup.slo);
+    if (!flags.Str("output_summary").empty()) TANDEM_RETURN_IF_ERROR(WriteFile(flags.Str("output_summary"), json));
+    return absl::OkStatus();
+  }
+
   if (mode == "simulate") {
     TANDEM_ASSIGN_OR_RETURN(double rate, flags.Double("rate"));
     if (rate <= 0 && native_rate > 0) rate = native_rate;
@@ -239,12 +315,15 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
     TANDEM_ASSIGN_OR_RETURN(ClusterConfig cluster, BuildCluster(setup, placement));
     std::vector<RequestRecord> pooled;
     for (const Workload& seed : seeds) {
-      TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<policy::PlacementPolicy> policy,
-                              policy::MakePlacementPolicy(setup.policy_name));
+      TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<policy::PlacementPolicy> policy, MakeSimPolicy(setup, cluster));
       Simulator simulator(cluster, policy.get(), setup.sim_options);
       TANDEM_ASSIGN_OR_RETURN(std::vector<RequestRecord> records, simulator.Run(ScaleToRate(seed, rate)));
-      for (const auto& [reason, count] : simulator.reject_reasons()) {
-        err << "rejected " << count << " requests: " << reason << "\n";
+      // Reasons carry numbers, so most are distinct: the total and the first few.
+      int64_t rejected = 0;
+      for (const auto& entry : simulator.reject_reasons()) rejected += entry.second;
+      if (rejected > 0) err << "the policy rejected " << rejected << " of " << records.size() << " requests, e.g.:\n";
+      for (size_t i = 0; i < simulator.reject_reasons().size() && i < 3; ++i) {
+        err << "  " << simulator.reject_reasons()[i].first << "\n";
       }
       pooled.insert(pooled.end(), records.begin(), records.end());
       if (seeds.size() > 1) break;  // records/console describe the first seed; goodput uses all

@@ -1,5 +1,6 @@
 #include "sim/sim_command.h"
 
+#include <fstream>
 #include <sstream>
 
 #include "gtest/gtest.h"
@@ -56,6 +57,78 @@ TEST(SimCommandTest, SmallSearch) {
       << err;
   EXPECT_NE(out.find("Best config:"), std::string::npos);
   EXPECT_NE(out.find("xColocated(tp1)"), std::string::npos);
+}
+
+TEST(SimCommandTest, RateSweepMatchesSingleRunsAndWritesEachSummary) {
+  std::string out, err;
+  const std::string summary = ::testing::TempDir() + "/sim_command_sweep.json";
+  ASSERT_EQ(RunCommand({"--rates=1,40", "--num_requests=300", "--seeds=1", "--prefill_tp=2",
+                        "--output_summary=" + summary},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_NE(out.find("Rate Sweep"), std::string::npos) << out;
+  EXPECT_NE(out.find("Goodput (req/s, attainment >= 90%):      1.00"), std::string::npos) << out;
+  EXPECT_NE(out.find("(below target)"), std::string::npos) << out;
+  std::ifstream in(summary);
+  std::stringstream json;
+  json << in.rdbuf();
+  EXPECT_NE(json.str().find("\"request_rate\": 40"), std::string::npos) << json.str();
+
+  // The sweep's row at 1 req/s is the single run at 1 req/s.
+  std::string single;
+  ASSERT_EQ(RunCommand({"--rate=1", "--num_requests=300", "--seeds=1", "--prefill_tp=2"}, &single, &err), 0) << err;
+  const size_t at = single.find("Attainment both (%):");
+  ASSERT_NE(at, std::string::npos);
+  const std::string both = single.substr(at + 40, single.find('\n', at) - at - 40);
+  const size_t row = out.find("\n1.00 ");
+  ASSERT_NE(row, std::string::npos) << out;
+  EXPECT_NE(out.substr(row, 40).find(both.substr(0, both.find(' '))), std::string::npos)
+      << "sweep row: " << out.substr(row, 40) << " single: " << both;
+
+  EXPECT_EQ(RunCommand({"--rates=1,x"}, &out, &err), 2);
+  EXPECT_NE(err.find("--rates"), std::string::npos);
+}
+
+TEST(SimCommandTest, GoodputPolicyRejectsWithTheReasonUnlessBestEffort) {
+  std::string out, err;
+  ASSERT_EQ(RunCommand({"--rate=1", "--num_requests=100", "--seeds=1", "--placement_policy=goodput",
+                        "--ttft_slo_ms=1"},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_NE(err.find("the policy rejected 100 of 100 requests, e.g.:\n  predicted TTFT"), std::string::npos) << err;
+  ASSERT_EQ(RunCommand({"--rate=1", "--num_requests=100", "--seeds=1", "--placement_policy=goodput",
+                        "--ttft_slo_ms=1", "--best_effort"},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(err.find("rejected"), std::string::npos) << err;
+}
+
+TEST(SimCommandTest, ProfileFileOfAnotherModel) {
+  const std::string path = ::testing::TempDir() + "/sim_command_profile.json";
+  const auto write = [&path](const std::string& kv) {
+    std::ofstream(path) << "{\"model\": \"toy\", \"gpu\": \"cpu\", \"engine\": \"tandem\", \"tp\": 1, "
+                           "\"prefill\": {\"a\": 2, \"b\": 0.05, \"c\": 0}, "
+                           "\"decode_small\": {\"a\": 1, \"b\": 0.001, \"c\": 0.1}, "
+                           "\"decode_large\": {\"a\": 1, \"b\": 0.001, \"c\": 0.1}, \"bs_threshold\": 8"
+                        << kv << "}";
+  };
+  std::string out, err;
+  write(", \"kv_transfer\": {\"kv_bytes_per_token\": 4096, \"bandwidth_bytes_per_s\": 1e9, \"latency_ms\": 0.5}");
+  // --model left empty: the profile's only model.
+  ASSERT_EQ(RunCommand({"--rate=5", "--num_requests=100", "--seeds=1", "--profiles=" + path}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("Successful requests:                     100"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand({"--rate=5", "--profiles=" + path, "--model=other"}, &out, &err), 2);
+  EXPECT_NE(err.find("other"), std::string::npos) << err;
+  write("");  // no KV bytes per token anywhere
+  EXPECT_EQ(RunCommand({"--rate=5", "--profiles=" + path}, &out, &err), 2);
+  EXPECT_NE(err.find("--kv_bytes_per_token"), std::string::npos) << err;
+  EXPECT_EQ(RunCommand({"--rate=5", "--num_requests=50", "--seeds=1", "--profiles=" + path, "--kv_bytes_per_token=4096"},
+                       &out, &err),
+            0)
+      << err;
 }
 
 }  // namespace

@@ -328,7 +328,10 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
     fill_snapshot();
     policy::PlacementRequest placement{.prompt_len = req.prompt_len,
                                        .max_output_len = req.output_len,
-                                       .expected_output_len = req.output_len};
+                                       .expected_output_len = req.output_len,
+                                       .ttft_slo_ms = options_.ttft_slo_ms,
+                                       .tpot_slo_ms = options_.tpot_slo_ms,
+                                       .best_effort = options_.best_effort};
     const policy::PlacementDecision decision = policy_->Place(placement, s.snapshot);
     RequestRecord& rec = s.records[r];
     if (!decision.accepted || decision.prefill_index < 0 ||

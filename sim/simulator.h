@@ -63,6 +63,10 @@ struct ClusterConfig {
 
 struct SimOptions {
   double horizon_s = 0.0;  // > 0: stop at this simulated time; unfinished requests are misses
+  // What every placement request carries, as a client's request to the router does (0: no SLO).
+  double ttft_slo_ms = 0.0;
+  double tpot_slo_ms = 0.0;
+  bool best_effort = false;
 };
 
 // One request's life. Times are seconds from the start of the run; -1 where the stage never happened.
