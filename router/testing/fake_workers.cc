@@ -1,6 +1,7 @@
 #include "router/testing/fake_workers.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -55,6 +56,10 @@ class FakePrefillWorker::Service final : public wv1::PrefillWorker::CallbackServ
   void set_options(const FakePrefillOptions& options) {
     absl::MutexLock lock(&mu_);
     options_ = options;
+  }
+  void set_load_report(const wv1::LoadReport& report) {
+    absl::MutexLock lock(&mu_);
+    load_report_ = report;
   }
 
   grpc::ServerUnaryReactor* Prefill(grpc::CallbackServerContext* context, const wv1::PrefillRequest* request,
@@ -120,11 +125,15 @@ class FakePrefillWorker::Service final : public wv1::PrefillWorker::CallbackServ
                                     wv1::LoadReport* report) override {
     {
       absl::MutexLock lock(&mu_);
-      report->set_role("prefill");
-      report->set_leases_held(static_cast<int32_t>(issued_.size() - std::min(issued_.size(), released_.size())));
-      report->set_kv_blocks_free(100);
-      report->set_kv_blocks_total(100);
-      report->set_block_size(16);
+      if (load_report_.has_value()) {
+        *report = *load_report_;
+      } else {
+        report->set_role("prefill");
+        report->set_leases_held(static_cast<int32_t>(issued_.size() - std::min(issued_.size(), released_.size())));
+        report->set_kv_blocks_free(100);
+        report->set_kv_blocks_total(100);
+        report->set_block_size(16);
+      }
     }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
@@ -161,6 +170,7 @@ class FakePrefillWorker::Service final : public wv1::PrefillWorker::CallbackServ
  private:
   mutable absl::Mutex mu_;
   FakePrefillOptions options_ ABSL_GUARDED_BY(mu_);
+  std::optional<wv1::LoadReport> load_report_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int next_lease_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<wv1::PrefillRequest> requests_ ABSL_GUARDED_BY(mu_);
@@ -180,6 +190,8 @@ std::unique_ptr<FakePrefillWorker> FakePrefillWorker::Start(FakePrefillOptions o
 FakePrefillWorker::~FakePrefillWorker() { Shutdown(); }
 
 void FakePrefillWorker::set_options(const FakePrefillOptions& options) { service_->set_options(options); }
+
+void FakePrefillWorker::set_load_report(const wv1::LoadReport& report) { service_->set_load_report(report); }
 
 void FakePrefillWorker::Shutdown() {
   if (shut_down_) return;
@@ -321,6 +333,10 @@ class FakeDecodeWorker::Service final : public wv1::DecodeWorker::CallbackServic
     absl::MutexLock lock(&mu_);
     options_ = options;
   }
+  void set_load_report(const wv1::LoadReport& report) {
+    absl::MutexLock lock(&mu_);
+    load_report_ = report;
+  }
 
   grpc::ServerWriteReactor<wv1::DecodeResponse>* Decode(grpc::CallbackServerContext* context,
                                                        const wv1::DecodeRequest* request) override {
@@ -340,10 +356,17 @@ class FakeDecodeWorker::Service final : public wv1::DecodeWorker::CallbackServic
 
   grpc::ServerUnaryReactor* GetLoad(grpc::CallbackServerContext* context, const wv1::LoadRequest* request,
                                     wv1::LoadReport* report) override {
-    report->set_role("decode");
-    report->set_kv_blocks_free(100);
-    report->set_kv_blocks_total(100);
-    report->set_block_size(16);
+    {
+      absl::MutexLock lock(&mu_);
+      if (load_report_.has_value()) {
+        *report = *load_report_;
+      } else {
+        report->set_role("decode");
+        report->set_kv_blocks_free(100);
+        report->set_kv_blocks_total(100);
+        report->set_block_size(16);
+      }
+    }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
@@ -379,6 +402,7 @@ class FakeDecodeWorker::Service final : public wv1::DecodeWorker::CallbackServic
  private:
   mutable absl::Mutex mu_;
   FakeDecodeOptions options_ ABSL_GUARDED_BY(mu_);
+  std::optional<wv1::LoadReport> load_report_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<wv1::DecodeRequest> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<DecodeStream>> streams_ ABSL_GUARDED_BY(mu_);
@@ -398,6 +422,8 @@ std::unique_ptr<FakeDecodeWorker> FakeDecodeWorker::Start(FakeDecodeOptions opti
 FakeDecodeWorker::~FakeDecodeWorker() { Shutdown(); }
 
 void FakeDecodeWorker::set_options(const FakeDecodeOptions& options) { service_->set_options(options); }
+
+void FakeDecodeWorker::set_load_report(const wv1::LoadReport& report) { service_->set_load_report(report); }
 
 void FakeDecodeWorker::Shutdown() {
   if (shut_down_) return;

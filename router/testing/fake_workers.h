@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +42,8 @@ class FakePrefillWorker {
 
   const std::string& address() const { return address_; }
   void set_options(const FakePrefillOptions& options);
+  // GetLoad answers `report` from now on (until then: an idle report, 100 free blocks of 16 tokens).
+  void set_load_report(const worker::v1::LoadReport& report);
   // Stops the server (its port then refuses connections). Idempotent.
   void Shutdown();
 
@@ -79,6 +82,8 @@ class FakeDecodeWorker {
 
   const std::string& address() const { return address_; }
   void set_options(const FakeDecodeOptions& options);
+  // GetLoad answers `report` from now on (until then: an idle report, 100 free blocks of 16 tokens).
+  void set_load_report(const worker::v1::LoadReport& report);
   void Shutdown();
 
   std::vector<worker::v1::DecodeRequest> decode_requests() const;
