@@ -37,12 +37,20 @@ double ModelShape::KvBytesPerToken() const {
   return 2.0 * num_layers * num_kv_heads * head_dim * dtype_bytes;
 }
 
+// Hugging Face config.json of each checkpoint: facebook/opt-13b and facebook/opt-66b (num_hidden_layers,
+// hidden_size, num_attention_heads, ffn_dim, vocab_size 50272; OPT ties the LM head to the embedding);
+// OPT-175B is not on the Hub: Zhang et al., "OPT: Open Pre-trained Transformer Language Models" (2022),
+// Table 1 (96 layers, 96 heads, d_model 12288) with the OPT family's ffn_dim = 4 * d_model and vocabulary;
+// meta-llama/Meta-Llama-3-8B and meta-llama/Meta-Llama-3-70B (intermediate_size 14336 / 28672,
+// num_key_value_heads 8, vocab_size 128256, tie_word_embeddings false, SwiGLU MLP).
 absl::StatusOr<ModelShape> BuiltinModelShape(std::string_view name) {
-  if (name == "opt-13b") return ModelShape{"opt-13b", 40, 5120, 40, 40, 128, 2};
-  if (name == "opt-66b") return ModelShape{"opt-66b", 64, 9216, 72, 72, 128, 2};
-  if (name == "opt-175b") return ModelShape{"opt-175b", 96, 12288, 96, 96, 128, 2};
-  if (name == "llama-3-8b") return ModelShape{"llama-3-8b", 32, 4096, 32, 8, 128, 2};
-  if (name == "llama-3-70b") return ModelShape{"llama-3-70b", 80, 8192, 64, 8, 128, 2};
+  // Fields in ModelShape's order: name, layers, hidden, heads, kv_heads, head_dim, dtype_bytes,
+  // intermediate_size, vocab_size, gated_mlp, tied_embeddings.
+  if (name == "opt-13b") return ModelShape{"opt-13b", 40, 5120, 40, 40, 128, 2, 20480, 50272, false, true};
+  if (name == "opt-66b") return ModelShape{"opt-66b", 64, 9216, 72, 72, 128, 2, 36864, 50272, false, true};
+  if (name == "opt-175b") return ModelShape{"opt-175b", 96, 12288, 96, 96, 128, 2, 49152, 50272, false, true};
+  if (name == "llama-3-8b") return ModelShape{"llama-3-8b", 32, 4096, 32, 8, 128, 2, 14336, 128256, true, false};
+  if (name == "llama-3-70b") return ModelShape{"llama-3-70b", 80, 8192, 64, 8, 128, 2, 28672, 128256, true, false};
   return absl::InvalidArgumentError(absl::StrCat(
       "--model: unknown model \"", std::string(name),
       "\" (known: opt-13b, opt-66b, opt-175b, llama-3-8b, llama-3-70b)"));

@@ -17,6 +17,7 @@
 
 namespace tandem::sim {
 
+// A decoder-only transformer's shape: what KV bytes per token and the roofline (sim/roofline.h) need.
 struct ModelShape {
   std::string name;
   int num_layers = 0;
@@ -25,12 +26,16 @@ struct ModelShape {
   int num_kv_heads = 0;
   int head_dim = 0;
   int dtype_bytes = 2;
+  int intermediate_size = 0;     // MLP inner width (OPT: ffn_dim; LLaMA: intermediate_size)
+  int vocab_size = 0;
+  bool gated_mlp = false;        // true: gate, up and down matrices (LLaMA SwiGLU); false: fc1, fc2 (OPT)
+  bool tied_embeddings = false;  // the LM head shares the input embedding matrix (OPT) or not (LLaMA-3)
 
   // 2 (K and V) * layers * kv_heads * head_dim * dtype_bytes.
   double KvBytesPerToken() const;
 };
 
-// "opt-13b", "opt-66b", "opt-175b", "llama-3-8b", "llama-3-70b".
+// "opt-13b", "opt-66b", "opt-175b", "llama-3-8b", "llama-3-70b". Sources of the figures in profiles.cc.
 absl::StatusOr<ModelShape> BuiltinModelShape(std::string_view name);
 
 // The built-in profile set: "distserve-a100" (engine distserve, OPT-13B TP1/2/4, OPT-66B TP2/4/8) or

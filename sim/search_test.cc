@@ -77,5 +77,194 @@ TEST(SearchTest, DistServeOpt13bFourGpus) {
   EXPECT_EQ(distserve_defs.front().placement.decode_tp, 1);
 }
 
+// The rate bound is above the goodput the bisection finds, for disaggregated and colocated placements,
+// under the default SLOs (where TP1 colocated cannot reach the target at all) and with decode batches
+// capped (decode throughput binds harder).
+TEST(RateBoundTest, BoundsGoodput) {
+  const std::vector<Workload> seeds = ShareGptSeeds(400, 2);
+  const GoodputOptions options{.max_per_gpu_rate = 8, .tolerance = 0.05};
+  const std::vector<Placement> placements = {
+      {.prefill_tp = 2, .num_prefill = 1, .num_decode = 1},
+      {.prefill_tp = 1, .num_prefill = 1, .num_decode = 1},
+      {.prefill_tp = 1, .num_prefill = 2, .num_decode = 1},
+      {.prefill_tp = 2, .num_prefill = 1, .num_decode = 2},
+      {.prefill_tp = 1, .num_prefill = 1, .decode_tp = 2, .num_decode = 1},
+      {.colocated_tp = 1, .num_colocated = 1},
+      {.colocated_tp = 1, .num_colocated = 2},
+  };
+  SimSetup strict = DistServeSetup();
+  SimSetup capped = DistServeSetup();
+  capped.decode_max_batch_size = 16;
+  for (const SimSetup* setup : {&strict, &capped}) {
+    for (const Placement& p : placements) {
+      const RateBound bound = *RateUpperBound(*setup, p, seeds);
+      const GoodputResult found = *FindGoodput(*setup, p, seeds, options);
+      std::printf("%-20s ttft %4.0f batch %2lld: goodput %6.2f bound %6.2f (%-9s prefill %6.2f decode %6.2f "
+                  "link %4.0f)\n",
+                  p.Label().c_str(), setup->slo.ttft_ms, static_cast<long long>(setup->decode_max_batch_size),
+                  found.goodput, bound.rate, bound.limit.c_str(), bound.prefill_rate, bound.decode_rate,
+                  bound.transfer_rate);
+      EXPECT_GE(bound.rate, found.goodput) << p.Label() << " ttft " << setup->slo.ttft_ms;
+      EXPECT_GT(bound.decode_rate, 0) << p.Label();
+      EXPECT_GT(bound.prefill_rate, 0) << p.Label();
+    }
+  }
+}
+
+// The bound is on sustained throughput: a short run with loose SLOs beats it (the header's example),
+// and a pruned search still finds what the exhaustive one does, because it checks before it prunes.
+TEST(RateBoundTest, ShortRunWithLooseSlosBeatsTheBoundButNotThePruning) {
+  SimSetup setup = DistServeSetup();
+  setup.slo.ttft_ms = 2000;
+  setup.slo.tpot_ms = 200;
+  const std::vector<Workload> seeds = ShareGptSeeds(400, 2);
+  const Placement p{.prefill_tp = 2, .num_prefill = 1, .num_decode = 2};
+  const RateBound bound = *RateUpperBound(setup, p, seeds);
+  const GoodputResult found = *FindGoodput(setup, p, seeds, {.max_per_gpu_rate = 8, .tolerance = 0.05});
+  EXPECT_GT(found.goodput, bound.rate * 1.1);
+
+  PlacementSearchOptions options;
+  options.gpu_budget = 4;
+  options.include_colocated = true;
+  options.num_threads = 2;
+  options.goodput = {.max_per_gpu_rate = 8, .tolerance = 0.05};
+  options.prune = false;
+  const std::vector<GoodputResult> all = *SearchPlacements(setup, seeds, options);
+  options.prune = true;
+  options.prune_slack = 0.0;  // prune as eagerly as possible: every candidate is checked
+  SearchStats stats;
+  const std::vector<GoodputResult> pruned = *SearchPlacements(setup, seeds, options, &stats);
+  std::printf("exhaustive:\n%spruned, slack 0:\n%s", FormatSearchTable(all).c_str(),
+              FormatSearchTable(pruned).c_str());
+  EXPECT_EQ(pruned.front().placement.Label(), all.front().placement.Label());
+  EXPECT_EQ(pruned.front().per_gpu_goodput, all.front().per_gpu_goodput);
+}
+
+// A TTFT SLO that a quarter of ShareGPT's prompts miss even on an idle TP1 prefill instance: the bound
+// says the target is out of reach, and the bisection agrees.
+TEST(RateBoundTest, UnreachableSloBoundsToZero) {
+  SimSetup setup = DistServeSetup();
+  setup.slo.ttft_ms = 100;
+  const std::vector<Workload> seeds = ShareGptSeeds(300, 1);
+  const Placement p{.prefill_tp = 1, .num_prefill = 2, .num_decode = 2};
+  const RateBound bound = *RateUpperBound(setup, p, seeds);
+  EXPECT_FALSE(bound.slo_reachable);
+  EXPECT_LT(bound.feasible_share, 0.9);
+  EXPECT_EQ(bound.rate, 0.0);
+  EXPECT_EQ(bound.limit, "slo");
+  EXPECT_EQ(FindGoodput(setup, p, seeds, {.tolerance = 0.1})->goodput, 0.0);
+  // With TP4 prefill it is within reach.
+  EXPECT_TRUE(RateUpperBound(setup, {.prefill_tp = 4, .num_prefill = 1, .num_decode = 1}, seeds)->slo_reachable);
+}
+
+// A policy that may reject (goodput) only has to serve the cheapest target share of the requests, so
+// its bound is higher than least_loaded's.
+TEST(RateBoundTest, RejectingPolicyChargesOnlyTheServedShare) {
+  SimSetup setup = DistServeSetup();
+  const std::vector<Workload> seeds = ShareGptSeeds(300, 1);
+  const Placement p{.prefill_tp = 2, .num_prefill = 1, .num_decode = 1};
+  const double all = RateUpperBound(setup, p, seeds)->rate;
+  setup.policy_name = "goodput";
+  EXPECT_GT(RateUpperBound(setup, p, seeds)->rate, all);
+}
+
+// Skipping the probes above a hint leaves the bisection's answer unchanged, with fewer simulations; a
+// wrong hint (below the goodput) is detected and costs a rerun, not a wrong answer.
+TEST(SearchTest, GoodputHintKeepsTheAnswer) {
+  const SimSetup setup = DistServeSetup();
+  const std::vector<Workload> seeds = ShareGptSeeds(300, 1);
+  const Placement p{.prefill_tp = 2, .num_prefill = 1, .num_decode = 1};
+  const GoodputOptions plain{.max_per_gpu_rate = 8, .tolerance = 0.02};
+  const GoodputResult full = *FindGoodput(setup, p, seeds, plain);
+  ASSERT_GT(full.per_gpu_goodput, 0.5);
+  const double bound_per_gpu = RateUpperBound(setup, p, seeds)->rate / p.NumGpus();
+  const double g = full.per_gpu_goodput;
+  for (double hint : {bound_per_gpu * 1.25, g + 0.3, g + 0.01, g - 0.01, g / 3, 0.01, 7.9, 9.0}) {
+    GoodputOptions hinted = plain;
+    hinted.assume_fail_above = hint;
+    const GoodputResult r = *FindGoodput(setup, p, seeds, hinted);
+    EXPECT_EQ(r.per_gpu_goodput, full.per_gpu_goodput) << "hint " << hint;
+    EXPECT_EQ(r.limiting, full.limiting) << "hint " << hint;
+    EXPECT_EQ(r.at_goodput.attainment, full.at_goodput.attainment) << "hint " << hint;
+    if (hint > g && hint < 4) {
+      EXPECT_LT(r.num_simulations, full.num_simulations) << "hint " << hint;
+    }
+  }
+}
+
+PlacementSearchOptions SmallSearch(bool prune, int threads) {
+  PlacementSearchOptions options;
+  options.gpu_budget = 4;
+  options.include_colocated = true;
+  options.num_threads = threads;
+  options.goodput = {.max_per_gpu_rate = 5, .tolerance = 0.05};
+  options.prune = prune;
+  return options;
+}
+
+// Pruning finds the same best placement and goodput as the exhaustive search, with fewer simulations,
+// and every placement it did bisect has the exhaustive search's result. With a 200 ms TTFT SLO the
+// pruned placements are those that cannot reach it (bound 0, no simulation); with 400 ms, those a
+// check at the scaled bound rules out (one simulation each).
+TEST(SearchTest, PruningKeepsTheBestWithFewerSimulations) {
+  const std::vector<Workload> seeds = ShareGptSeeds(300, 1);
+  for (double ttft_ms : {200.0, 400.0}) {
+    SimSetup setup = DistServeSetup();
+    setup.slo.ttft_ms = ttft_ms;
+    SearchStats all_stats, pruned_stats;
+    const std::vector<GoodputResult> all = *SearchPlacements(setup, seeds, SmallSearch(false, 2), &all_stats);
+    const std::vector<GoodputResult> pruned = *SearchPlacements(setup, seeds, SmallSearch(true, 2), &pruned_stats);
+    std::printf("TTFT %.0f ms, exhaustive (%d simulations):\n%s", ttft_ms, all_stats.num_simulations,
+                FormatSearchTable(all).c_str());
+    std::printf("pruned (%d simulations):\n%s", pruned_stats.num_simulations, FormatSearchTable(pruned).c_str());
+    ASSERT_EQ(all.size(), pruned.size());
+    EXPECT_EQ(all_stats.num_pruned, 0);
+    EXPECT_GT(pruned_stats.num_pruned, 0);
+    EXPECT_LT(pruned_stats.num_simulations, all_stats.num_simulations);
+    EXPECT_EQ(pruned.front().placement.Label(), all.front().placement.Label());
+    EXPECT_EQ(pruned.front().per_gpu_goodput, all.front().per_gpu_goodput);
+    bool seen_pruned = false;
+    for (const GoodputResult& r : pruned) {
+      const GoodputResult* a = nullptr;
+      for (const GoodputResult& candidate : all) {
+        if (candidate.placement.Label() == r.placement.Label()) a = &candidate;
+      }
+      ASSERT_NE(a, nullptr) << r.placement.Label();
+      if (r.pruned) {
+        seen_pruned = true;
+        // Below the best, as the exhaustive search confirms, and below its scaled bound.
+        EXPECT_LT(a->per_gpu_goodput, all.front().per_gpu_goodput) << r.placement.Label();
+        if (ttft_ms == 200.0) {
+          EXPECT_EQ(r.bound.limit, "slo") << r.placement.Label();
+          EXPECT_EQ(a->per_gpu_goodput, 0.0) << r.placement.Label();
+          EXPECT_EQ(r.num_simulations, 0) << r.placement.Label();
+        } else {
+          EXPECT_LT(a->per_gpu_goodput, r.bound.rate / r.placement.NumGpus() * 1.25) << r.placement.Label();
+          EXPECT_EQ(r.num_simulations, 1) << r.placement.Label();
+        }
+        continue;
+      }
+      EXPECT_FALSE(seen_pruned) << "pruned placements come last";
+      EXPECT_EQ(r.per_gpu_goodput, a->per_gpu_goodput) << r.placement.Label();
+      EXPECT_EQ(r.limiting, a->limiting) << r.placement.Label();
+      EXPECT_EQ(r.at_goodput.attainment, a->at_goodput.attainment) << r.placement.Label();
+    }
+  }
+}
+
+// Which placements are pruned, and every number in the table, do not depend on the thread count.
+TEST(SearchTest, PrunedSearchIsThreadIndependent) {
+  SimSetup setup = DistServeSetup();
+  setup.slo.ttft_ms = 400;
+  const std::vector<Workload> seeds = ShareGptSeeds(300, 1);
+  const std::string one = FormatSearchTable(*SearchPlacements(setup, seeds, SmallSearch(true, 1)));
+  for (int threads : {2, 3, 8}) {
+    SearchStats stats;  // how much ran ahead varies with timing; the table may not
+    EXPECT_EQ(FormatSearchTable(*SearchPlacements(setup, seeds, SmallSearch(true, threads), &stats)), one) << threads;
+    std::printf("%d threads: %d simulations, %d of them dropped\n", threads, stats.num_simulations,
+                stats.num_discarded_simulations);
+  }
+}
+
 }  // namespace
 }  // namespace tandem::sim

@@ -14,7 +14,9 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "router/policy/placement_policy.h"
+#include "sim/plot.h"
 #include "sim/profiles.h"
+#include "sim/roofline.h"
 #include "sim/search.h"
 
 namespace tandem::sim {
@@ -35,8 +37,11 @@ constexpr FlagInfo kFlags[] = {
                          "(other names take KV bytes per token from their profile); empty: the profiles' only model, "
                   "else opt-13b"},
     {"profiles", "distserve-a100", "latency profiles of prefill/decode instances: a built-in set "
-                                   "(distserve-a100, vllm-a100) or a `tandem profile` JSON file"},
-    {"colocated_profiles", "vllm-a100", "latency profiles of colocated (baseline) instances"},
+                                   "(distserve-a100, vllm-a100), roofline-<gpu> (analytic estimate for "
+                                   "--model, or opt-13b when empty, at tp 1/2/4/8 where it fits; gpu: a100-80g, "
+                                   "h100-sxm, h200, l40s) or a `tandem profile` JSON file"},
+    {"colocated_profiles", "vllm-a100", "latency profiles of colocated (baseline) instances (same forms as "
+                                        "--profiles)"},
     {"kv_bytes_per_token", "0", "override KV bytes per token (0: from --model's shape)"},
     {"placement_policy", "least_loaded", "router placement policy: round_robin, least_loaded, goodput (each "
                                          "instance predicted with its own profile; requests carry the SLOs)"},
@@ -84,6 +89,18 @@ constexpr FlagInfo kFlags[] = {
     {"tolerance", "0.02", "bisection stops when the per-GPU rate interval is narrower than this"},
     {"threads", "0", "search threads (0: hardware concurrency)"},
     {"progress", "true", "progress bar on stderr during search"},
+    {"prune", "true", "search: bisect placements in falling order of a rate bound (prefill, decode and KV-link "
+                      "throughput from the cost model; 0 when too few requests meet the SLOs even alone), and "
+                      "when a placement's bound per GPU x (1 + --prune_slack) is below the best goodput found, "
+                      "run one simulation there instead and prune it if that misses the target; bisections also "
+                      "start below the bound. The bound holds for sustained load only (short runs with loose "
+                      "SLOs beat it), hence the check. Results do not depend on --threads"},
+    {"prune_slack", "0.25", "search: margin on the rate bound for --prune; it trades checks that fail against "
+                            "bisections cut short, not results"},
+    {"plot_svg", "", "search: write an SVG of joint attainment against per-GPU rate for the best --plot_top "
+                     "disaggregated placements and the best colocated one (with --include_colocated); the "
+                     "curves' points go to the same path with .json for .svg"},
+    {"plot_top", "3", "search: disaggregated placements in --plot_svg"},
     {"output_records", "", "write per-request JSONL here (simulate)"},
     {"output_summary", "", "write the summary (simulate) or the search table as JSON here"},
     {"help", "false", "print this help"},
@@ -148,8 +165,16 @@ class Flags {
   std::map<std::string, std::string> values_;
 };
 
-absl::StatusOr<std::vector<policy::LatencyModel>> LoadProfiles(const std::string& flag, const std::string& value) {
+// `model` is --model, which only roofline sets need (they are computed for one model; empty: opt-13b).
+absl::StatusOr<std::vector<policy::LatencyModel>> LoadProfiles(const std::string& flag, const std::string& value,
+                                                               const std::string& model) {
   if (value == "distserve-a100" || value == "vllm-a100") return BuiltinProfiles(value);
+  if (IsRooflineProfileSet(value)) {
+    absl::StatusOr<std::vector<policy::LatencyModel>> models =
+        RooflineProfileSet(value, model.empty() ? "opt-13b" : model);
+    if (!models.ok()) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", models.status().message()));
+    return models;
+  }
   absl::StatusOr<std::vector<policy::LatencyModel>> models = policy::LatencyModel::ListFromFile(value);
   if (!models.ok()) {
     return absl::Status(models.status().code(), absl::StrCat("--", flag, ": ", models.status().message()));
@@ -198,8 +223,9 @@ std::string ProgressBar(int done, int total) {
 
 absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   SimSetup setup;
-  TANDEM_ASSIGN_OR_RETURN(setup.profiles, LoadProfiles("profiles", flags.Str("profiles")));
-  TANDEM_ASSIGN_OR_RETURN(setup.colocated_profiles, LoadProfiles("colocated_profiles", flags.Str("colocated_profiles")));
+  TANDEM_ASSIGN_OR_RETURN(setup.profiles, LoadProfiles("profiles", flags.Str("profiles"), flags.Str("model")));
+  TANDEM_ASSIGN_OR_RETURN(setup.colocated_profiles,
+                          LoadProfiles("colocated_profiles", flags.Str("colocated_profiles"), flags.Str("model")));
   TANDEM_ASSIGN_OR_RETURN(setup.model, ChooseModel(flags.Str("model"), setup.profiles));
   TANDEM_ASSIGN_OR_RETURN(setup.kv_bytes_per_token, flags.Double("kv_bytes_per_token"));
   if (setup.kv_bytes_per_token <= 0) {
@@ -373,23 +399,83 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
         err << ProgressBar(done, total) << (done == total ? "\n" : "") << std::flush;
       };
     }
-    TANDEM_ASSIGN_OR_RETURN(std::vector<GoodputResult> results, SearchPlacements(setup, seeds, options));
+    TANDEM_ASSIGN_OR_RETURN(options.prune, flags.Bool("prune"));
+    TANDEM_ASSIGN_OR_RETURN(options.prune_slack, flags.Double("prune_slack"));
+    if (!(options.prune_slack >= 0)) {
+      return absl::InvalidArgumentError(absl::StrCat("--prune_slack: ", options.prune_slack, " must be >= 0"));
+    }
+    const std::string plot_svg = flags.Str("plot_svg");
+    TANDEM_ASSIGN_OR_RETURN(int64_t plot_top, flags.Int("plot_top"));
+    if (plot_top < 0) return absl::InvalidArgumentError(absl::StrCat("--plot_top: ", plot_top, " must be >= 0"));
+    if (!plot_svg.empty()) {
+      // Fail before the search, not after it.
+      if (PlotDataPath(plot_svg) == flags.Str("output_summary")) {
+        return absl::InvalidArgumentError(absl::StrCat("--plot_svg: its data file ", PlotDataPath(plot_svg),
+                                                       " is --output_summary; choose another path"));
+      }
+      for (const std::string& path : {plot_svg, PlotDataPath(plot_svg)}) {
+        if (absl::Status s = WriteFile(path, ""); !s.ok()) {
+          return absl::Status(s.code(), absl::StrCat("--plot_svg: ", s.message()));
+        }
+      }
+    }
+    SearchStats stats;
+    TANDEM_ASSIGN_OR_RETURN(std::vector<GoodputResult> results, SearchPlacements(setup, seeds, options, &stats));
     out << FormatSearchTable(results);
     const GoodputResult& best = results.front();
     out << absl::StrFormat("Best per GPU rate: %.3f req/s/GPU\nBest config: %s (%d GPUs, %.3f req/s total)\n",
                            best.per_gpu_goodput, best.placement.Label(), best.placement.NumGpus(), best.goodput);
+    if (options.prune) {
+      out << absl::StrFormat("Pruned %d of %d placements (rate bound x %.2f below the best goodput); %d simulations\n",
+                             stats.num_pruned, stats.num_placements, 1 + options.prune_slack,
+                             stats.num_simulations - stats.num_discarded_simulations);
+      if (stats.num_discarded_simulations > 0) {
+        err << "note: " << stats.num_discarded_simulations
+            << " more simulations ran on spare threads for placements later pruned; their results were dropped\n";
+      }
+    } else {
+      out << absl::StrFormat("%d simulations\n", stats.num_simulations);
+    }
     if (!flags.Str("output_summary").empty()) {
       std::string json = "[\n";
       for (size_t i = 0; i < results.size(); ++i) {
         const GoodputResult& r = results[i];
+        const double bound_per_gpu = r.bound.rate / r.placement.NumGpus();
+        const std::string bound_json = std::isfinite(bound_per_gpu) ? absl::StrFormat("%.6f", bound_per_gpu) : "null";
+        if (r.pruned) {
+          json += absl::StrFormat(
+              "  {\"placement\": \"%s\", \"gpus\": %d, \"pruned\": true, \"per_gpu_bound\": %s, "
+              "\"bound_limit\": \"%s\", \"simulations\": %d}%s\n",
+              r.placement.Label(), r.placement.NumGpus(), bound_json, r.bound.limit, r.num_simulations,
+              i + 1 < results.size() ? "," : "");
+          continue;
+        }
         json += absl::StrFormat(
             "  {\"placement\": \"%s\", \"gpus\": %d, \"per_gpu_goodput\": %.6f, \"goodput\": %.6f, "
-            "\"attainment\": %.6f, \"p90_ttft_ms\": %.3f, \"p90_tpot_ms\": %.3f, \"limiting\": \"%s\"}%s\n",
+            "\"attainment\": %.6f, \"p90_ttft_ms\": %.3f, \"p90_tpot_ms\": %.3f, \"limiting\": \"%s\", "
+            "\"pruned\": false, \"per_gpu_bound\": %s, \"bound_limit\": \"%s\", \"simulations\": %d}%s\n",
             r.placement.Label(), r.placement.NumGpus(), r.per_gpu_goodput, r.goodput, r.at_goodput.attainment,
-            r.at_goodput.ttft.p90, r.at_goodput.tpot.p90, r.limiting, i + 1 < results.size() ? "," : "");
+            r.at_goodput.ttft.p90, r.at_goodput.tpot.p90, r.limiting, bound_json, r.bound.limit, r.num_simulations,
+            i + 1 < results.size() ? "," : "");
       }
       json += "]\n";
       TANDEM_RETURN_IF_ERROR(WriteFile(flags.Str("output_summary"), json));
+    }
+    if (!plot_svg.empty()) {
+      CurveOptions curve_options{.top = static_cast<int>(plot_top),
+                                 .include_colocated = options.include_colocated,
+                                 .fallback_max_rate = goodput.max_per_gpu_rate,
+                                 .num_threads = options.num_threads};
+      const std::vector<GoodputResult> chosen = ChooseCurvePlacements(results, curve_options);
+      AttainmentPlot plot;
+      plot.title = absl::StrFormat("%s: SLO attainment vs rate (TTFT %g ms, TPOT %g ms)", setup.model,
+                                   setup.slo.ttft_ms, setup.slo.tpot_ms);
+      plot.target = setup.slo.target;
+      TANDEM_ASSIGN_OR_RETURN(plot.curves, AttainmentCurves(setup, seeds, chosen, curve_options));
+      if (absl::Status s = WriteAttainmentPlot(plot_svg, plot); !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("--plot_svg: ", s.message()));
+      }
+      out << "Plot: " << plot_svg << " (data: " << PlotDataPath(plot_svg) << ")\n";
     }
     return absl::OkStatus();
   }

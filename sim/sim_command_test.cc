@@ -1,6 +1,7 @@
 #include "sim/sim_command.h"
 
 #include <fstream>
+#include <fstream>
 #include <sstream>
 
 #include "gtest/gtest.h"
@@ -20,7 +21,8 @@ TEST(SimCommandTest, HelpDocumentsEveryFlag) {
   std::string out, err;
   EXPECT_EQ(RunCommand({"--help"}, &out, &err), 0);
   for (const char* flag : {"--mode", "--rate", "--gpus", "--placement_policy", "--trace", "--tpot_definition",
-                           "--prefill_backpressure", "--output_records"}) {
+                           "--prefill_backpressure", "--output_records", "--prune", "--prune_slack", "--plot_svg",
+                           "--plot_top"}) {
     EXPECT_NE(out.find(flag), std::string::npos) << flag;
   }
 }
@@ -129,6 +131,58 @@ TEST(SimCommandTest, ProfileFileOfAnotherModel) {
                        &out, &err),
             0)
       << err;
+}
+
+TEST(SimCommandTest, SearchPrunesAndPlots) {
+  std::string out, err;
+  const std::string svg = ::testing::TempDir() + "/sim_command_test_plot.svg";
+  const std::string summary = ::testing::TempDir() + "/sim_command_test_search.json";
+  ASSERT_EQ(RunCommand({"--mode=search", "--gpus=3", "--num_requests=200", "--seeds=1", "--tolerance=0.1",
+                        "--include_colocated", "--threads=2", "--progress=false", "--plot_svg=" + svg,
+                        "--plot_top=2", "--output_summary=" + summary},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_NE(out.find("Pruned "), std::string::npos) << out;
+  EXPECT_NE(out.find("bound/GPU"), std::string::npos) << out;
+  EXPECT_NE(out.find("Plot: " + svg), std::string::npos) << out;
+  std::ifstream in(svg);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str().rfind("<svg", 0), 0u);
+  EXPECT_NE(text.str().find("Colocated"), std::string::npos);
+  std::ifstream data(::testing::TempDir() + "/sim_command_test_plot.json");
+  EXPECT_TRUE(data.good());
+  std::ifstream table(summary);
+  std::stringstream table_text;
+  table_text << table.rdbuf();
+  EXPECT_NE(table_text.str().find("\"per_gpu_bound\""), std::string::npos);
+
+  // Without pruning: the same best config.
+  std::string plain;
+  ASSERT_EQ(RunCommand({"--mode=search", "--gpus=3", "--num_requests=200", "--seeds=1", "--tolerance=0.1",
+                        "--include_colocated", "--threads=2", "--progress=false", "--prune=false"},
+                       &plain, &err),
+            0)
+      << err;
+  const auto best_line = [](const std::string& text) {
+    const size_t at = text.find("Best config:");
+    return at == std::string::npos ? std::string() : text.substr(at, text.find('\n', at) - at);
+  };
+  EXPECT_FALSE(best_line(out).empty());
+  EXPECT_EQ(best_line(plain), best_line(out));
+}
+
+TEST(SimCommandTest, BadPlotPathFailsBeforeSearching) {
+  std::string out, err;
+  EXPECT_EQ(RunCommand({"--mode=search", "--gpus=2", "--num_requests=100", "--seeds=1", "--progress=false",
+                        "--plot_svg=/nonexistent-dir/plot.svg"},
+                       &out, &err),
+            1);
+  EXPECT_NE(err.find("--plot_svg: /nonexistent-dir/plot.svg: cannot open for writing"), std::string::npos) << err;
+  EXPECT_EQ(out.find("Best config"), std::string::npos);
+  EXPECT_EQ(RunCommand({"--mode=search", "--prune_slack=-1"}, &out, &err), 2);
+  EXPECT_NE(err.find("--prune_slack"), std::string::npos) << err;
 }
 
 }  // namespace
