@@ -183,7 +183,9 @@ absl::StatusOr<DecodeFit> FitDecode(std::span<const DecodeSample> samples, doubl
   const FitQuality single = best.quality;
 
   const std::vector<int64_t> sizes(batch_sizes.begin(), batch_sizes.end());
-  for (size_t split = 2; split + 2 <= sizes.size(); ++split) {
+  // A regime may hold a single batch size (split 1: batch 1 alone, as on a CPU whose batch-1 step takes a
+  // matrix-vector path and larger batches a GEMM); its fit then has no batch term (c = 0).
+  for (size_t split = 1; split + 2 <= sizes.size(); ++split) {
     const int64_t threshold = sizes[split];
     std::vector<DecodeSample> below, above;
     for (const DecodeSample& s : samples) (s.batch_size < threshold ? below : above).push_back(s);

@@ -64,8 +64,8 @@ absl::StatusOr<policy::QuadraticCoefficients> FitRelativeNonNegative(std::span<c
 
 absl::StatusOr<PrefillFit> FitPrefill(std::span<const PrefillSample> samples);
 
-// Tries one regime and every split at a measured batch size that leaves >= 2 distinct batch sizes on
-// each side; keeps a split only when it cuts the mean relative error by >= 30% (`min_improvement`)
+// Tries one regime and every split at a measured batch size that leaves >= 1 distinct batch size below
+// and >= 2 above (a regime of one batch size has no batch term); keeps a split only when it cuts the mean relative error by >= 30% (`min_improvement`)
 // and by >= 0.5 points, does not raise the max error, and keeps step time non-decreasing across the
 // threshold.
 absl::StatusOr<DecodeFit> FitDecode(std::span<const DecodeSample> samples, double min_improvement = 0.3);

@@ -103,5 +103,20 @@ TEST(FitTest, DecodeFindsTwoRegimes) {
   EXPECT_LT(fit->quality.max_rel_err, 1e-9);
 }
 
+TEST(FitTest, DecodeSplitsOffBatchOne) {
+  // This machine's shape: batch 1 takes a matrix-vector path (0.5 ms + context), every larger batch a
+  // GEMM whose fixed cost is four times higher; one line through both misses batch 2 by ~2x.
+  DecodeFit truth{{0.5, 1.4e-3, 0.0}, {2.0, 1.6e-3, 0.1}, 2, true, {}};
+  absl::StatusOr<DecodeFit> fit = FitDecode(DecodeSamples(truth));
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_TRUE(fit->two_regimes);
+  EXPECT_EQ(fit->bs_threshold, 2);
+  EXPECT_NEAR(fit->small.a + fit->small.c, 0.5, 1e-6);  // one batch size: a and c are not separable
+  EXPECT_NEAR(fit->small.b, 1.4e-3, 1e-9);
+  EXPECT_NEAR(fit->large.a, 2.0, 1e-6);
+  EXPECT_NEAR(fit->large.c, 0.1, 1e-8);
+  EXPECT_LT(fit->quality.max_rel_err, 1e-6);
+}
+
 }  // namespace
 }  // namespace tandem::profiler
