@@ -15,6 +15,7 @@ packages=(
   libopenblas-dev                     # CPU GEMM fast path
   libcpp-httplib-dev                  # GET /metrics on the router and workers
   python3 python3-numpy               # tests/reference (Debian's own python3)
+  curl                                # bench scripts read the daemons' /metrics
 )
 
 missing=()
