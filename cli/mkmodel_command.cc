@@ -62,7 +62,7 @@ int MkmodelCommand(const std::vector<std::string>& args) {
   int64_t seed = 0;
   FlagParser parser("tandem mkmodel --out DIR [--preset NAME] [--seed S] [--dtype f32|f16|bf16]");
   parser.AddString("out", &out, "directory to write config.json, model.safetensors, tokenizer.json");
-  parser.AddString("preset", &preset, "tiny, small, tinyllama-1.1b, llama3.2-1b or llama3-8b");
+  parser.AddString("preset", &preset, "tiny, small, medium, tinyllama-1.1b, llama3.2-1b or llama3-8b");
   parser.AddInt("seed", &seed, "weights seed: the same seed writes the same bytes");
   parser.AddString("dtype", &dtype, "weight dtype on disk: f32, f16 or bf16");
   absl::Status status = parser.Parse(args);

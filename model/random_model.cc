@@ -38,11 +38,16 @@ ModelConfig Base(std::string arch, int64_t vocab, int64_t hidden, int64_t inter,
 
 }  // namespace
 
-std::vector<std::string> PresetNames() { return {"tiny", "small", "tinyllama-1.1b", "llama3.2-1b", "llama3-8b"}; }
+std::vector<std::string> PresetNames() {
+  return {"tiny", "small", "medium", "tinyllama-1.1b", "llama3.2-1b", "llama3-8b"};
+}
 
 absl::StatusOr<ModelConfig> PresetConfig(const std::string& preset) {
   if (preset == "tiny") return Base("LlamaForCausalLM", 512, 64, 176, 2, 4, 2, 512, 10000.0);
   if (preset == "small") return Base("LlamaForCausalLM", 1024, 256, 688, 4, 8, 4, 2048, 10000.0);
+  // ~25M parameters (~100 MB in f32): past the L3 cache, so decode streams weights from memory and a step
+  // costs a few ms on one core, as on real hardware, while prefill stays compute-bound.
+  if (preset == "medium") return Base("LlamaForCausalLM", 2048, 512, 1376, 8, 8, 4, 2048, 10000.0);
   if (preset == "tinyllama-1.1b") return Base("LlamaForCausalLM", 32000, 2048, 5632, 22, 32, 4, 2048, 10000.0);
   if (preset == "llama3.2-1b") {
     ModelConfig c = Base("LlamaForCausalLM", 128256, 2048, 8192, 16, 32, 8, 131072, 500000.0);

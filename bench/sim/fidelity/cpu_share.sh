@@ -20,7 +20,7 @@ ra=$(sed -n 's/^listening on //p' $w/r.out)
 cpu() { awk '{print $14+$15}' /proc/$1/stat; }
 p0=$(cpu $P); d0=$(cpu $D); r0=$(cpu $R); s0=$(date +%s.%N)
 TIMEFORMAT="bench cpu user %U sys %S wall %R"
-{ time $t bench --router $ra --trace bench/sim/fidelity/trace.csv --max-total-tokens 512 --rates ${RATE:-8} --num-prompts 200 > $w/b.out 2>&1; } 2>$w/time.out
+{ time $t bench --router $ra --trace bench/sim/fidelity/small/trace.csv --max-total-tokens 512 --rates ${RATE:-8} --num-prompts 200 > $w/b.out 2>&1; } 2>$w/time.out
 s1=$(date +%s.%N)
 echo "wall $(awk "BEGIN{print $s1 - $s0}")  cpu ticks(1/100s): prefill $(( $(cpu $P)-p0 )) decode $(( $(cpu $D)-d0 )) router $(( $(cpu $R)-r0 ))"; tail -1 $w/time.out
 curl -s http://$dm/metrics | grep -E "step_seconds_(sum|count)|tokens_total" | grep -v "^#"

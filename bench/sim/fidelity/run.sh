@@ -7,40 +7,45 @@
 #              instances' latency model and the workers' limits (batch tokens, batch size, KV capacity)
 # and compare.py puts attainment and P90 TTFT/TPOT side by side.
 #
-#   bash bench/sim/fidelity/run.sh [build-dir]     # writes bench/sim/fidelity/{*.txt,*.json,*.csv}
+#   bash bench/sim/fidelity/run.sh [build-dir]     # writes bench/sim/fidelity/$PRESET/
 #
-# Knobs (environment): RATES, NUM (requests per rate), TTFT_SLO_MS, TPOT_SLO_MS, MAX_TOTAL, SEED,
+# Knobs (environment): PRESET (the model: medium, or small), RATES, NUM (requests per rate),
+# TTFT_SLO_MS, TPOT_SLO_MS, KV_CACHE_MB, MAX_TOTAL, SEED,
 # KV_GBPS / KV_LATENCY_MS (the KV link the simulator charges per pull: gRPC over loopback, from
 # bench/kv_transfer.md, since `tandem profile` alone would time an in-process memcpy).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 build=${1:-build}
 tandem=$build/cli/tandem
-out=bench/sim/fidelity
-rates=${RATES:-2,4,6,8,10,12}
+preset=${PRESET:-medium}
+out=bench/sim/fidelity/$preset
+mkdir -p "$out"
+case $preset in  # defaults that put the knee mid-sweep (chosen from a simulation, before measuring)
+  small) rates=${RATES:-4,6,8,9,10,11,12}; ttft_slo=${TTFT_SLO_MS:-500}; tpot_slo=${TPOT_SLO_MS:-25}
+         kv_cache_mb=${KV_CACHE_MB:-64}; profile_max_prompt=1024 ;;
+  *) rates=${RATES:-1,1.5,1.75,2,2.25,2.5}; ttft_slo=${TTFT_SLO_MS:-1500}; tpot_slo=${TPOT_SLO_MS:-50}
+     kv_cache_mb=${KV_CACHE_MB:-256}; profile_max_prompt=512 ;;
+esac
 num=${NUM:-200}
-ttft_slo=${TTFT_SLO_MS:-500}
-tpot_slo=${TPOT_SLO_MS:-25}
 max_total=${MAX_TOTAL:-512}
 seed=${SEED:-1}
 kv_gbps=${KV_GBPS:-1.0}
 kv_latency=${KV_LATENCY_MS:-0.5}
-kv_cache_mb=64
 max_batch_tokens=2048  # the prefill worker's --max-batch-tokens
 max_prefill_batch=64   # its prompts per forward pass (PrefillEngineOptions::max_batch)
 max_batch=256
 python=/usr/bin/python3  # Debian's (the first python3 on PATH may be another one)
 
 work=$(mktemp -d -t tandem-fidelity.XXXXXX)
-model=$work/small
-"$tandem" mkmodel --preset small --out "$model" --seed 0 2>/dev/null
+model=$work/$preset
+"$tandem" mkmodel --preset "$preset" --out "$model" --seed 0 2>/dev/null
 
 # 1. Profile: one thread, as each worker runs, twice —
 #    alone:      nothing else running (what `tandem profile` measures on an idle machine), and
 #    co-located: while another `tandem profile` loops on the other core, as the prefill and the decode
 #                worker share this 2-core machine (and its L3 cache and memory bus) in the cluster.
 profile=("$tandem" profile --model "$model" --threads 1 --kv-bandwidth-gbps "$kv_gbps" --kv-latency-ms "$kv_latency"
-         --quiet)
+         --max-prompt "$profile_max_prompt" --max-batch 32 --quiet)
 "${profile[@]}" --out "$out/latency_model_alone.json" > "$out/profile_alone.txt" 2>&1
 ( while :; do "${profile[@]}" --out "$work/co-runner.json" > /dev/null 2>&1; done ) &
 co_runner=$!
@@ -114,8 +119,8 @@ pids=()
 # 5. Side by side.
 {
   echo "== simulated with the co-located profile (latency_model.json)"
-  "$python" "$out/compare.py" "$out/measured.json" "$out/simulated.json"
+  "$python" bench/sim/fidelity/compare.py "$out/measured.json" "$out/simulated.json"
   echo
   echo "== simulated with the profile taken alone (latency_model_alone.json)"
-  "$python" "$out/compare.py" "$out/measured.json" "$out/simulated_alone.json"
+  "$python" bench/sim/fidelity/compare.py "$out/measured.json" "$out/simulated_alone.json"
 } | tee "$out/comparison.txt"
