@@ -25,6 +25,8 @@ struct RouterFlags {
   int64_t metrics_port = -1;
   std::string policy = "round_robin";
   std::string latency_model;
+  std::string prefill_latency_model;
+  std::string decode_latency_model;
   int64_t max_queue = 256;
   int64_t default_max_tokens = 64;
   int64_t health_interval_ms = 1000;
@@ -55,6 +57,8 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
   TANDEM_ASSIGN_OR_RETURN(options.decode_addresses, router::ParseWorkerAddresses("--decode", f.decode));
   options.policy = f.policy;
   options.latency_model_path = f.latency_model;
+  options.prefill_latency_model_path = f.prefill_latency_model;
+  options.decode_latency_model_path = f.decode_latency_model;
   options.max_queue = static_cast<int>(f.max_queue);
   options.default_max_tokens = static_cast<int>(f.default_max_tokens);
   options.health_interval = absl::Milliseconds(f.health_interval_ms);
@@ -89,6 +93,10 @@ int RouterCommand(const std::vector<std::string>& args) {
   parser.AddString("policy", &f.policy, "placement policy: round_robin, least_loaded or goodput (SLO-aware)");
   parser.AddString("latency-model", &f.latency_model,
                    "latency model JSON from `tandem profile` (required by --policy goodput)");
+  parser.AddString("prefill-latency-model", &f.prefill_latency_model,
+                   "latency model of every prefill worker, instead of --latency-model (devices differ by role)");
+  parser.AddString("decode-latency-model", &f.decode_latency_model,
+                   "latency model of every decode worker, instead of --latency-model");
   parser.AddInt("max-queue", &f.max_queue, "Generate calls in flight before RESOURCE_EXHAUSTED");
   parser.AddInt("default-max-tokens", &f.default_max_tokens, "max_tokens for requests that leave it 0");
   parser.AddInt("health-interval-ms", &f.health_interval_ms, "worker health check period");

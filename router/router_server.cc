@@ -48,6 +48,38 @@ std::string JoinHostPort(const std::string& host, int port) {
   return absl::StrCat(host, ":", port);
 }
 
+absl::StatusOr<policy::PlacementPolicyOptions> LoadPolicyOptions(const RouterOptions& options) {
+  const auto load = [](const char* flag, const std::string& path) -> absl::StatusOr<policy::LatencyModel> {
+    absl::StatusOr<policy::LatencyModel> model = policy::LatencyModel::FromFile(path);
+    if (!model.ok()) return absl::Status(model.status().code(), absl::StrCat(flag, ": ", model.status().message()));
+    return model;
+  };
+  policy::PlacementPolicyOptions result;
+  if (!options.latency_model_path.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(result.latency_model, load("--latency-model", options.latency_model_path));
+  }
+  const bool by_role = !options.prefill_latency_model_path.empty() || !options.decode_latency_model_path.empty();
+  if (by_role && !result.latency_model.has_value() &&
+      (options.prefill_latency_model_path.empty() || options.decode_latency_model_path.empty())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.prefill_latency_model_path.empty() ? "--prefill-latency-model" : "--decode-latency-model",
+        ": missing; with one role's latency model, give the other role's or --latency-model for both"));
+  }
+  const auto add_role = [&](const char* flag, const std::string& path,
+                            const std::vector<std::string>& addresses) -> absl::Status {
+    if (path.empty()) return absl::OkStatus();
+    TANDEM_ASSIGN_OR_RETURN(policy::LatencyModel model, load(flag, path));
+    if (!result.latency_model.has_value()) result.latency_model = model;
+    for (const std::string& address : addresses) result.worker_latency_models.insert_or_assign(address, model);
+    return absl::OkStatus();
+  };
+  TANDEM_RETURN_IF_ERROR(add_role("--prefill-latency-model", options.prefill_latency_model_path,
+                                  options.prefill_addresses));
+  TANDEM_RETURN_IF_ERROR(add_role("--decode-latency-model", options.decode_latency_model_path,
+                                  options.decode_addresses));
+  return result;
+}
+
 absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions options) {
   if (options.model_dir.empty()) return absl::InvalidArgumentError("model_dir is required");
   if (options.port < 0 || options.port > 65535) {
@@ -64,14 +96,7 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
     return absl::InvalidArgumentError(
         absl::StrCat("metrics_port must be -1 (off) or in [0, 65535], got ", options.metrics_port));
   }
-  policy::PlacementPolicyOptions policy_options;
-  if (!options.latency_model_path.empty()) {
-    absl::StatusOr<policy::LatencyModel> latency = policy::LatencyModel::FromFile(options.latency_model_path);
-    if (!latency.ok()) {
-      return absl::Status(latency.status().code(), absl::StrCat("--latency-model: ", latency.status().message()));
-    }
-    policy_options.latency_model = *std::move(latency);
-  }
+  TANDEM_ASSIGN_OR_RETURN(policy::PlacementPolicyOptions policy_options, LoadPolicyOptions(options));
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<policy::PlacementPolicy> policy,
                           policy::MakePlacementPolicy(options.policy, policy_options));
   TANDEM_ASSIGN_OR_RETURN(ServedModel model, LoadServedModel(options));

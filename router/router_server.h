@@ -24,6 +24,7 @@
 #include "common/metrics.h"
 #include "common/metrics_http.h"
 #include "grpcpp/server.h"
+#include "router/policy/placement_policy.h"
 
 namespace tandem::router {
 
@@ -40,6 +41,10 @@ struct RouterOptions {
   std::vector<std::string> decode_addresses;
   std::string policy = "round_robin";        // policy::PlacementPolicyNames()
   std::string latency_model_path;            // `tandem profile` JSON; required by policy "goodput"
+  // Per role, overriding latency_model_path for every worker of that role (prefill workers on one kind
+  // of device, decode workers on another), keyed by worker address as the snapshot ids are.
+  std::string prefill_latency_model_path;
+  std::string decode_latency_model_path;
   int default_max_tokens = 64;               // for requests with max_tokens 0
   int max_queue = 256;                       // Generate calls in flight before RESOURCE_EXHAUSTED
   absl::Duration health_interval = absl::Seconds(1);
@@ -47,6 +52,11 @@ struct RouterOptions {
   absl::Duration load_interval = absl::Milliseconds(200);
   int metrics_port = -1;                     // HTTP /metrics: -1 off, 0 any free port
 };
+
+// The placement policy's inputs from the options: --latency-model for every worker, and
+// --prefill-latency-model / --decode-latency-model for every worker of one role (keyed by address).
+// With a role file and no --latency-model, both roles must be covered. Errors name the flag.
+absl::StatusOr<policy::PlacementPolicyOptions> LoadPolicyOptions(const RouterOptions& options);
 
 class RouterServer {
  public:

@@ -39,15 +39,20 @@
 // request, as a client's request to the router carries them; the replay sends the recorded request.
 // Goodput runs twice: strict (its refusals are checked, reasons included) and best-effort.
 //
-// Goodput's latency model: the router has one (`--latency-model`, LatencyModel::FromFile) for every
-// worker and no per-worker models; both sides get exactly that. The simulator's instances still run
-// their own, different models, so the model is wrong for some of them, as it can be in production.
-// (`tandem sim` itself, through MakeSimPolicy in sim/search.h, gives goodput each instance's model
-// keyed by the simulator's ids, which the router cannot express: that is not what this test runs.)
+// Goodput's latency models, two ways:
+//   - one model for every worker (`--latency-model`): both sides get exactly that, while the
+//     simulator's instances run their own, different models (wrong for some of them, as it can be in
+//     production);
+//   - one model per role (the *_per_role cases): the simulator's policy comes from MakeSimPolicy, as in
+//     `tandem sim` (each instance's own model, keyed by the simulator's ids), the router's from
+//     --prefill-latency-model / --decode-latency-model through LoadPolicyOptions (keyed by address).
+//     Their decisions agree when the instances of a role share a model, which is what those flags can
+//     express; instances of one role on different devices need per-worker files the router lacks.
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -68,9 +73,11 @@
 #include "router/policy/latency_model.h"
 #include "router/policy/placement_policy.h"
 #include "router/policy/snapshot.h"
+#include "router/router_server.h"
 #include "router/router_state.h"
 #include "router/testing/fake_workers.h"
 #include "router/worker_registry.h"
+#include "sim/search.h"
 #include "sim/simulator.h"
 #include "sim/workload.h"
 #include "tokenizer/make_tokenizer.h"
@@ -153,6 +160,19 @@ sim::ClusterConfig ParityCluster() {
   c.decode.push_back({.latency = Opt13b(1, 1.5), .max_batch_size = 16, .kv_capacity_tokens = 6000});
   c.decode.push_back({.latency = Opt13b(1), .kv_capacity_tokens = 16000});
   c.decode.push_back({.latency = Opt13b(2), .kv_capacity_tokens = 40000, .block_size = 32});
+  c.kv_bytes_per_token = 819200;
+  return c;
+}
+
+// One model per role (prefill on a TP2 device, decode on a slower TP1 one), the instances of a role
+// still unequal in batch limits and KV room.
+sim::ClusterConfig PerRoleCluster() {
+  sim::ClusterConfig c;
+  c.prefill.push_back({.latency = Opt13b(2), .max_batch_tokens = 2048});
+  c.prefill.push_back({.latency = Opt13b(2), .max_batch_tokens = 4096, .kv_buffer_tokens = 8192});
+  c.decode.push_back({.latency = Opt13b(1, 1.5), .max_batch_size = 16, .kv_capacity_tokens = 6000});
+  c.decode.push_back({.latency = Opt13b(1, 1.5), .kv_capacity_tokens = 16000});
+  c.decode.push_back({.latency = Opt13b(1, 1.5), .kv_capacity_tokens = 40000, .block_size = 32});
   c.kv_bytes_per_token = 819200;
   return c;
 }
@@ -279,8 +299,12 @@ std::string Describe(const policy::PlacementRequest& r) {
 // the registry holds is exactly what the last PollLoadNow fetched.
 class ReplayRouter {
  public:
+  // `make_policy` gets the fake workers' addresses (prefill, decode), as router_server.cc's options hold
+  // them before it makes its policy.
+  using PolicyFactory = std::function<absl::StatusOr<std::unique_ptr<policy::PlacementPolicy>>(
+      const std::vector<std::string>&, const std::vector<std::string>&)>;
   static absl::StatusOr<std::unique_ptr<ReplayRouter>> Start(int num_prefill, int num_decode,
-                                                             std::unique_ptr<policy::PlacementPolicy> policy) {
+                                                             const PolicyFactory& make_policy) {
     std::unique_ptr<ReplayRouter> router(new ReplayRouter);
     WorkerRegistryOptions options;
     for (int i = 0; i < num_prefill; ++i) {
@@ -293,6 +317,9 @@ class ReplayRouter {
       if (router->decode_.back() == nullptr) return absl::UnavailableError("cannot start a fake decode worker");
       options.decode_addresses.push_back(router->decode_.back()->address());
     }
+    absl::StatusOr<std::unique_ptr<policy::PlacementPolicy>> policy =
+        make_policy(options.prefill_addresses, options.decode_addresses);
+    if (!policy.ok()) return policy.status();
     options.health_interval = absl::Hours(1);
     options.load_interval = absl::Hours(1);
     absl::StatusOr<std::unique_ptr<WorkerRegistry>> registry = WorkerRegistry::Create(options);
@@ -306,7 +333,7 @@ class ReplayRouter {
     if (!tokenizer.ok()) return tokenizer.status();
     ServedModel model{.name = "parity", .max_context = 4096, .vocab_size = 256, .eos_token_ids = {}};
     router->state_ = std::make_unique<RouterState>(std::move(model), *std::move(tokenizer), *std::move(registry),
-                                                   std::move(policy), /*max_in_flight=*/256);
+                                                   *std::move(policy), /*max_in_flight=*/256);
     return router;
   }
 
@@ -327,10 +354,13 @@ class ReplayRouter {
 struct ParityCase {
   std::string policy_name;
   bool best_effort = false;
+  // Goodput with one latency model per role, as `tandem sim` (MakeSimPolicy: each instance's own model)
+  // and the router (--prefill-latency-model / --decode-latency-model through LoadPolicyOptions) give it.
+  bool per_role_models = false;
 };
 
 void PrintTo(const ParityCase& c, std::ostream* out) {
-  *out << c.policy_name << (c.best_effort ? " (best effort)" : "");
+  *out << c.policy_name << (c.best_effort ? " (best effort)" : "") << (c.per_role_models ? " (per role)" : "");
 }
 
 class RouterSimParityTest : public ::testing::TestWithParam<ParityCase> {};
@@ -338,7 +368,8 @@ class RouterSimParityTest : public ::testing::TestWithParam<ParityCase> {};
 TEST_P(RouterSimParityTest, RouterReplaysTheSimulatorsDecisions) {
   const std::string& policy_name = GetParam().policy_name;
   const bool best_effort = GetParam().best_effort;
-  const sim::ClusterConfig cluster = ParityCluster();
+  const bool per_role = GetParam().per_role_models;
+  const sim::ClusterConfig cluster = per_role ? PerRoleCluster() : ParityCluster();
   const policy::LatencyModel latency_model = Opt13b(1);
 
   // --- The simulator, recording every placement. ---
@@ -346,8 +377,11 @@ TEST_P(RouterSimParityTest, RouterReplaysTheSimulatorsDecisions) {
   ASSERT_TRUE(lengths.ok()) << lengths.status();
   absl::StatusOr<sim::Workload> unit = sim::MakeSyntheticWorkload(*lengths, {}, kNumRequests, kSeed);
   ASSERT_TRUE(unit.ok()) << unit.status();
+  sim::SimSetup setup;
+  setup.policy_name = policy_name;
   absl::StatusOr<std::unique_ptr<policy::PlacementPolicy>> sim_policy =
-      policy::MakePlacementPolicy(policy_name, {.latency_model = latency_model});
+      per_role ? sim::MakeSimPolicy(setup, cluster)
+               : policy::MakePlacementPolicy(policy_name, {.latency_model = latency_model});
   ASSERT_TRUE(sim_policy.ok()) << sim_policy.status();
   RecordingPolicy recording(*std::move(sim_policy));
   sim::Simulator simulator(cluster, &recording,
@@ -395,19 +429,30 @@ TEST_P(RouterSimParityTest, RouterReplaysTheSimulatorsDecisions) {
     EXPECT_EQ(rejected, 0);
   }
 
-  // --- The router, as router_server.cc builds it: the latency model comes from a file. ---
-  const std::string model_path = absl::StrCat(::testing::TempDir(), "/parity_latency_model_", getpid(), ".json");
-  ASSERT_TRUE(latency_model.SaveToFile(model_path).ok());
-  absl::StatusOr<policy::LatencyModel> loaded = policy::LatencyModel::FromFile(model_path);
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  policy::PlacementPolicyOptions router_options;
-  router_options.latency_model = *std::move(loaded);
-  absl::StatusOr<std::unique_ptr<policy::PlacementPolicy>> router_policy =
-      policy::MakePlacementPolicy(policy_name, router_options);
-  ASSERT_TRUE(router_policy.ok()) << router_policy.status();
-  absl::StatusOr<std::unique_ptr<ReplayRouter>> router =
-      ReplayRouter::Start(static_cast<int>(cluster.prefill.size()), static_cast<int>(cluster.decode.size()),
-                          *std::move(router_policy));
+  // --- The router, as router_server.cc builds it: latency models come from files, through
+  // LoadPolicyOptions (--latency-model, or one file per role). ---
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/parity_", getpid());
+  RouterOptions router_options;
+  router_options.policy = policy_name;
+  if (per_role) {
+    router_options.prefill_latency_model_path = dir + "_prefill.json";
+    router_options.decode_latency_model_path = dir + "_decode.json";
+    ASSERT_TRUE(cluster.prefill[0].latency.SaveToFile(router_options.prefill_latency_model_path).ok());
+    ASSERT_TRUE(cluster.decode[0].latency.SaveToFile(router_options.decode_latency_model_path).ok());
+  } else {
+    router_options.latency_model_path = dir + "_latency_model.json";
+    ASSERT_TRUE(latency_model.SaveToFile(router_options.latency_model_path).ok());
+  }
+  absl::StatusOr<std::unique_ptr<ReplayRouter>> router = ReplayRouter::Start(
+      static_cast<int>(cluster.prefill.size()), static_cast<int>(cluster.decode.size()),
+      [&router_options](const std::vector<std::string>& prefill, const std::vector<std::string>& decode)
+          -> absl::StatusOr<std::unique_ptr<policy::PlacementPolicy>> {
+        router_options.prefill_addresses = prefill;
+        router_options.decode_addresses = decode;
+        absl::StatusOr<policy::PlacementPolicyOptions> options = LoadPolicyOptions(router_options);
+        if (!options.ok()) return options.status();
+        return policy::MakePlacementPolicy(router_options.policy, *options);
+      });
   ASSERT_TRUE(router.ok()) << router.status();
   WorkerRegistry& registry = (*router)->registry();
 
@@ -463,16 +508,53 @@ TEST_P(RouterSimParityTest, RouterReplaysTheSimulatorsDecisions) {
             << rejected << " rejected, " << placed_past_the_slo << " placed past the SLO) in " << replay << "\n";
 }
 
+TEST(LoadPolicyOptionsTest, RoleFilesOverrideByAddressAndMissingRolesAreNamed) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/load_policy_options_", getpid());
+  ASSERT_TRUE(Opt13b(2).SaveToFile(dir + "_prefill.json").ok());
+  ASSERT_TRUE(Opt13b(1, 1.5).SaveToFile(dir + "_decode.json").ok());
+  RouterOptions options;
+  options.prefill_addresses = {"10.0.0.1:7001", "10.0.0.2:7001"};
+  options.decode_addresses = {"10.0.0.3:7002"};
+  options.prefill_latency_model_path = dir + "_prefill.json";
+  options.decode_latency_model_path = dir + "_decode.json";
+  absl::StatusOr<policy::PlacementPolicyOptions> loaded = LoadPolicyOptions(options);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(loaded->worker_latency_models.size(), 3u);
+  EXPECT_EQ(loaded->worker_latency_models.at("10.0.0.2:7001").params().tp, 2);
+  EXPECT_EQ(loaded->worker_latency_models.at("10.0.0.3:7002").params().tp, 1);
+  EXPECT_GT(loaded->worker_latency_models.at("10.0.0.3:7002").DecodeStepMs(1, 512),
+            Opt13b(1).DecodeStepMs(1, 512));
+
+  options.decode_latency_model_path.clear();  // one role only, and no --latency-model for the other
+  loaded = LoadPolicyOptions(options);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(loaded.status().message(), "--decode-latency-model")) << loaded.status();
+
+  options.latency_model_path = dir + "_decode.json";  // --latency-model covers the decode workers
+  loaded = LoadPolicyOptions(options);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->worker_latency_models.size(), 2u);
+  EXPECT_EQ(loaded->latency_model->params().tp, 1);
+
+  options.prefill_latency_model_path = dir + "_missing.json";
+  loaded = LoadPolicyOptions(options);
+  EXPECT_FALSE(loaded.ok());
+  EXPECT_TRUE(absl::StrContains(loaded.status().message(), "--prefill-latency-model")) << loaded.status();
+}
+
 std::vector<ParityCase> ParityCases() {
   std::vector<ParityCase> cases;
   for (const std::string& name : policy::PlacementPolicyNames()) cases.push_back({.policy_name = name});
   cases.push_back({.policy_name = "goodput", .best_effort = true});
+  cases.push_back({.policy_name = "goodput", .per_role_models = true});
+  cases.push_back({.policy_name = "goodput", .best_effort = true, .per_role_models = true});
   return cases;
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, RouterSimParityTest, ::testing::ValuesIn(ParityCases()),
                          [](const ::testing::TestParamInfo<ParityCase>& info) {
-                           return info.param.policy_name + (info.param.best_effort ? "_best_effort" : "");
+                           return info.param.policy_name + (info.param.best_effort ? "_best_effort" : "") +
+                                  (info.param.per_role_models ? "_per_role" : "");
                          });
 
 }  // namespace
