@@ -1,5 +1,7 @@
 #include "sim/profiles.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 
 namespace tandem::sim {
@@ -98,6 +100,25 @@ absl::StatusOr<policy::LatencyModel> FindProfile(const std::vector<policy::Laten
   }
   return absl::NotFoundError(
       absl::StrCat("no latency profile for model ", std::string(model), " at tp=", tp, " pp=1"));
+}
+
+absl::StatusOr<policy::LatencyModel> WithCorrection(const policy::LatencyModel& model, double prefill, double decode) {
+  if (!(prefill > 0) || !(decode > 0) || std::isinf(prefill) || std::isinf(decode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("correction factors must be finite and > 0, got prefill ", prefill, ", decode ", decode));
+  }
+  policy::LatencyModelParams p = model.params();
+  const auto scale = [](policy::QuadraticCoefficients& q, double f) {
+    q.a *= f;
+    q.b *= f;
+    q.c *= f;
+  };
+  scale(p.prefill, prefill);
+  scale(p.decode_small, decode);
+  scale(p.decode_large, decode);
+  p.prefill_overhead_ms *= prefill;
+  p.decode_overhead_ms *= decode;
+  return policy::LatencyModel::Create(std::move(p));
 }
 
 }  // namespace tandem::sim

@@ -46,6 +46,12 @@ absl::StatusOr<std::vector<policy::LatencyModel>> BuiltinProfiles(std::string_vi
 absl::StatusOr<policy::LatencyModel> FindProfile(const std::vector<policy::LatencyModel>& profiles,
                                                  std::string_view model, int tp);
 
+// `model` with every prefill step time multiplied by `prefill` and every decode step time by `decode`
+// (coefficients and per-step constants; the per-context-token overhead, shared by both phases, is
+// left as is): the correction factors observed / predicted step time of a running worker, as
+// Dynamo's planner applies them. InvalidArgument unless both are > 0.
+absl::StatusOr<policy::LatencyModel> WithCorrection(const policy::LatencyModel& model, double prefill, double decode);
+
 }  // namespace tandem::sim
 
 #endif  // TANDEM_SIM_PROFILES_H_

@@ -42,6 +42,9 @@ constexpr FlagInfo kFlags[] = {
                                    "h100-sxm, h200, l40s) or a `tandem profile` JSON file"},
     {"colocated_profiles", "vllm-a100", "latency profiles of colocated (baseline) instances (same forms as "
                                         "--profiles)"},
+    {"prefill_correction", "1", "multiply every prefill step time of the profiles by this (observed / predicted "
+                                "step time of a running worker; 1: the profile as measured)"},
+    {"decode_correction", "1", "the same for decode steps"},
     {"kv_bytes_per_token", "0", "override KV bytes per token (0: from --model's shape)"},
     {"placement_policy", "least_loaded", "router placement policy: round_robin, least_loaded, goodput (each "
                                          "instance predicted with its own profile; requests carry the SLOs)"},
@@ -227,6 +230,20 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   TANDEM_ASSIGN_OR_RETURN(setup.colocated_profiles,
                           LoadProfiles("colocated_profiles", flags.Str("colocated_profiles"), flags.Str("model")));
   TANDEM_ASSIGN_OR_RETURN(setup.model, ChooseModel(flags.Str("model"), setup.profiles));
+  TANDEM_ASSIGN_OR_RETURN(const double prefill_correction, flags.Double("prefill_correction"));
+  TANDEM_ASSIGN_OR_RETURN(const double decode_correction, flags.Double("decode_correction"));
+  if (prefill_correction != 1 || decode_correction != 1) {
+    for (std::vector<policy::LatencyModel>* set : {&setup.profiles, &setup.colocated_profiles}) {
+      for (policy::LatencyModel& m : *set) {
+        absl::StatusOr<policy::LatencyModel> corrected = WithCorrection(m, prefill_correction, decode_correction);
+        if (!corrected.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat("--prefill_correction/--decode_correction: ",
+                                                         corrected.status().message()));
+        }
+        m = *std::move(corrected);
+      }
+    }
+  }
   TANDEM_ASSIGN_OR_RETURN(setup.kv_bytes_per_token, flags.Double("kv_bytes_per_token"));
   if (setup.kv_bytes_per_token <= 0) {
     TANDEM_ASSIGN_OR_RETURN(setup.kv_bytes_per_token, KvBytesPerToken(setup.model, setup.profiles));

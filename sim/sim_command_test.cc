@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
+#include "sim/profiles.h"
 
 namespace tandem::sim {
 namespace {
@@ -183,6 +184,34 @@ TEST(SimCommandTest, BadPlotPathFailsBeforeSearching) {
   EXPECT_EQ(out.find("Best config"), std::string::npos);
   EXPECT_EQ(RunCommand({"--mode=search", "--prune_slack=-1"}, &out, &err), 2);
   EXPECT_NE(err.find("--prune_slack"), std::string::npos) << err;
+}
+
+TEST(SimCommandTest, CorrectionFactorsScaleStepTimes) {
+  absl::StatusOr<std::vector<policy::LatencyModel>> profiles = BuiltinProfiles("distserve-a100");
+  ASSERT_TRUE(profiles.ok()) << profiles.status();
+  const policy::LatencyModel& m = profiles->front();
+  absl::StatusOr<policy::LatencyModel> c = WithCorrection(m, 1.5, 2.0);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::vector<int64_t> prompt = {512};
+  EXPECT_NEAR(c->PrefillMs(prompt), 1.5 * m.PrefillMs(prompt), 1e-9);
+  EXPECT_NEAR(c->DecodeStepMs(8, 4096), 2.0 * m.DecodeStepMs(8, 4096), 1e-9);
+  EXPECT_NEAR(c->DecodeStepMs(128, 65536), 2.0 * m.DecodeStepMs(128, 65536), 1e-9);
+  EXPECT_EQ(c->KvTransferMs(1e6), m.KvTransferMs(1e6));
+
+  // Through the command: slower decode steps, higher TPOT; a bad factor names both flags.
+  std::string plain, slow, err;
+  ASSERT_EQ(RunCommand({"--rate=1", "--num_requests=200", "--seeds=1", "--prefill_tp=2"}, &plain, &err), 0) << err;
+  ASSERT_EQ(RunCommand({"--rate=1", "--num_requests=200", "--seeds=1", "--prefill_tp=2", "--decode_correction=2"},
+                       &slow, &err),
+            0)
+      << err;
+  const auto mean_tpot = [](const std::string& text) {
+    const size_t at = text.find("Mean TPOT (ms):");
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + 40, 12));
+  };
+  EXPECT_GT(mean_tpot(slow), 1.8 * mean_tpot(plain)) << plain << slow;
+  EXPECT_EQ(RunCommand({"--rate=1", "--prefill_correction=0"}, &plain, &err), 2);
+  EXPECT_NE(err.find("--prefill_correction"), std::string::npos) << err;
 }
 
 }  // namespace
