@@ -27,6 +27,7 @@ struct UpFlags {
   int64_t threads = 1;
   int64_t kv_cache_mb = 256;
   std::string policy = "least_loaded";
+  std::string latency_model;  // passed to the router as is (the goodput policy needs one)
   std::string log_level = "info";
   bool metrics = false;
 };
@@ -79,6 +80,7 @@ int Up(const UpFlags& f) {
       absl::StrJoin(prefill_addresses, ","), "--decode", absl::StrJoin(decode_addresses, ","),
       "--policy", f.policy, "--log-level", f.log_level};
   if (f.metrics) router_args.insert(router_args.end(), {"--metrics-port", "0"});
+  if (!f.latency_model.empty()) router_args.insert(router_args.end(), {"--latency-model", f.latency_model});
   absl::StatusOr<Subprocess> router = SpawnProcess("router", "/proc/self/exe", router_args);
   if (!router.ok()) return fail(router.status());
   children.push_back(std::move(*router));
@@ -135,7 +137,9 @@ int UpCommand(const std::vector<std::string>& args) {
   parser.AddString("backend", &f.backend, "worker backend: cpu or cuda");
   parser.AddInt("threads", &f.threads, "CPU threads per worker");
   parser.AddInt("kv-cache-mb", &f.kv_cache_mb, "KV cache per worker in MiB");
-  parser.AddString("policy", &f.policy, "router placement policy");
+  parser.AddString("policy", &f.policy, "router placement policy: round_robin, least_loaded or goodput");
+  parser.AddString("latency-model", &f.latency_model,
+                   "latency model JSON from `tandem profile`, for --policy goodput (every worker runs one backend)");
   parser.AddString("log-level", &f.log_level, "debug, info, warning or error");
   parser.AddBool("metrics", &f.metrics,
                  "serve GET /metrics (Prometheus) on a free port in every process and print the addresses");
