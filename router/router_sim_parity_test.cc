@@ -77,6 +77,7 @@
 #include "router/router_state.h"
 #include "router/testing/fake_workers.h"
 #include "router/worker_registry.h"
+#include "sim/profiles.h"
 #include "sim/search.h"
 #include "sim/simulator.h"
 #include "sim/workload.h"
@@ -127,23 +128,13 @@ class RecordingPolicy : public policy::PlacementPolicy {
 // OPT-13B on A100s (DistServe's fits, as sim/profiles.cc), scaled by `slowdown` to make instances of
 // unequal speed.
 policy::LatencyModel Opt13b(int tp, double slowdown = 1.0) {
-  policy::LatencyModelParams p;
-  p.model = "opt-13b";
-  p.tp = tp;
-  if (tp == 1) {
-    p.prefill = {18.1025, 0.101912, 7.1223e-6};
-    p.decode_small = {19.9347, 6.26936e-4, 0.038507};
-    p.decode_large = {7.16619, 5.798e-4, 0.158311};
-  } else {
-    p.prefill = {14.7430, 0.0685772, 2.44957e-6};
-    p.decode_small = {13.2948, 3.41092e-4, 0.0629639};
-    p.decode_large = {10.6387, 3.11834e-4, 0.0856291};
-  }
-  for (policy::QuadraticCoefficients* q : {&p.prefill, &p.decode_small, &p.decode_large}) {
-    q->a *= slowdown;
-    q->b *= slowdown;
-    q->c *= slowdown;
-  }
+  absl::StatusOr<std::vector<policy::LatencyModel>> builtin = sim::BuiltinProfiles("distserve-a100");
+  EXPECT_TRUE(builtin.ok()) << builtin.status();
+  absl::StatusOr<policy::LatencyModel> fits = sim::FindProfile(*builtin, "opt-13b", tp);
+  EXPECT_TRUE(fits.ok()) << fits.status();
+  absl::StatusOr<policy::LatencyModel> slowed = sim::WithCorrection(*fits, slowdown, slowdown);
+  EXPECT_TRUE(slowed.ok()) << slowed.status();
+  policy::LatencyModelParams p = slowed->params();
   p.kv_bytes_per_token = 819200;
   p.link_bandwidth_bytes_per_s = 25e9;
   p.link_latency_ms = 0.5;

@@ -4,26 +4,13 @@
 
 #include "gtest/gtest.h"
 #include "sim/profiles.h"
+#include "sim/testing/distserve_setup.h"
 
 namespace tandem::sim {
 namespace {
 
-SimSetup DistServeSetup() {
-  SimSetup setup;
-  setup.model = "opt-13b";
-  setup.profiles = *BuiltinProfiles("distserve-a100");
-  setup.colocated_profiles = *BuiltinProfiles("vllm-a100");
-  setup.kv_bytes_per_token = BuiltinModelShape("opt-13b")->KvBytesPerToken();
-  setup.slo = SloSpec{.ttft_ms = 200, .tpot_ms = 100, .target = 0.9};
-  return setup;
-}
-
-std::vector<Workload> ShareGptSeeds(int n, int num_seeds) {
-  std::vector<Workload> seeds;
-  const LengthSpec spec = *BuiltinLengthSpec("sharegpt");
-  for (int s = 0; s < num_seeds; ++s) seeds.push_back(*MakeSyntheticWorkload(spec, {}, n, s));
-  return seeds;
-}
+using fixtures::DistServeSetup;
+using fixtures::ShareGptSeeds;
 
 TEST(ProfilesTest, KvBytesPerToken) {
   EXPECT_EQ(BuiltinModelShape("opt-13b")->KvBytesPerToken(), 819200);
