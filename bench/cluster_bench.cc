@@ -7,7 +7,7 @@
 //   BM_FirstTokenCluster   client -> router -> prefill worker -> first token streamed back (TTFT)
 //   BM_SecondTokenCluster  ... + KV pull to the decode worker + one decode step (time to 2nd token)
 //
-//   build/bench/cluster_bench --benchmark_enable_random_interleaving=true --benchmark_repetitions=5 \
+//   build/bench/cluster_bench --benchmark_enable_random_interleaving=true --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true
 #include <chrono>
 #include <cstdlib>
@@ -65,10 +65,14 @@ Cluster& GetCluster() {
     c->cache = *KvCache::Create(*c->backend, c->model->MakeKvSpec(16, 64));
 
     WorkerModelOptions worker{.model_dir = c->dir, .num_threads = 1, .kv_cache_mb = 64};
-    auto prefill = PrefillServer::Start({.model = worker});
+    PrefillServerOptions prefill_options;
+    prefill_options.model = worker;
+    auto prefill = PrefillServer::Start(prefill_options);
     Check(prefill.status());
     c->prefill = std::move(*prefill);
-    auto decode = DecodeServer::Start({.model = worker});
+    DecodeServerOptions decode_options;
+    decode_options.model = worker;
+    auto decode = DecodeServer::Start(decode_options);
     Check(decode.status());
     c->decode = std::move(*decode);
     router::RouterOptions options;
