@@ -192,7 +192,7 @@ void BM_Prefill(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Decode)
-    ->ArgsProduct({{0, 1}, {1, 8, 32}})
+    ->ArgsProduct({{0, 1}, {1, 2, 4, 8, 32}})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2.0)
     ->UseRealTime();

@@ -111,6 +111,33 @@ TEST_P(ConformanceTest, LinearOverShapesWithAndWithoutBias) {
   }
 }
 
+// The CPU fast path streams weights for up to 8 rows and sums each output as its batch-1 kernel does,
+// so a row's result is bit-identical whatever batch it is in (decode output independent of batching).
+TEST(CpuFastPathTest, LinearRowDoesNotDependOnTheBatch) {
+  auto cpu = MakeBackend({.name = "cpu", .num_threads = 2});
+  ASSERT_TRUE(cpu.ok()) << cpu.status();
+  Rng rng(7);
+  for (auto [n, in, out] : std::vector<std::tuple<int, int, int>>{{2, 256, 96}, {5, 70, 33}, {8, 688, 256}}) {
+    HostTensor x = RandomF({n, in}, rng), w = RandomF({out, in}, rng), b = RandomF({out}, rng);
+    Placer p(**cpu);
+    Tensor wt = p.Put(w), bt = p.Put(b);
+    Tensor batch_out = p.Put(RandomF({n, out}, rng));
+    ASSERT_TRUE((*cpu)->Linear(p.Put(x), wt, &bt, batch_out).ok());
+    const std::vector<float> batched = p.Get(batch_out);
+    for (int r = 0; r < n; ++r) {
+      HostTensor row;
+      row.shape = {1, in};
+      row.f.assign(x.f.begin() + r * in, x.f.begin() + (r + 1) * in);
+      Tensor row_out = p.Put(RandomF({1, out}, rng));
+      ASSERT_TRUE((*cpu)->Linear(p.Put(row), wt, &bt, row_out).ok());
+      const std::vector<float> alone = p.Get(row_out);
+      for (int o = 0; o < out; ++o) {
+        ASSERT_EQ(alone[o], batched[r * out + o]) << n << "x" << in << "->" << out << " row " << r << " out " << o;
+      }
+    }
+  }
+}
+
 TEST_P(ConformanceTest, NormsSiluAndGather) {
   Rng rng(2);
   for (int n : {1, 5, 17}) {

@@ -29,6 +29,47 @@ void StreamRow(const float* x, int64_t in, const float* w, int64_t out_begin, in
   }
 }
 
+// Decode at small batches: each weight row is loaded once for up to 4 activation rows (groups of 4 over
+// the batch reuse it from L1), instead of a GEMM whose packing costs several times a batch-1 step at
+// these sizes. Each output is summed exactly as StreamRow sums it (16 lanes, lanes in order, then the
+// tail), so a sequence's logits do not depend on the batch it decodes in.
+template <int N>
+__attribute__((always_inline)) inline void DotGroup(const float* x, int64_t in, const float* wr, float* sums) {
+  float acc[N][16] = {};
+  int64_t k = 0;
+  for (; k + 16 <= in; k += 16) {
+    for (int i = 0; i < N; ++i) {
+      for (int l = 0; l < 16; ++l) acc[i][l] += x[i * in + k + l] * wr[k + l];
+    }
+  }
+  for (int i = 0; i < N; ++i) {
+    float sum = 0.0f;
+    for (int l = 0; l < 16; ++l) sum += acc[i][l];
+    for (int64_t t = k; t < in; ++t) sum += x[i * in + t] * wr[t];
+    sums[i] = sum;
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2,fma", "default")))
+void StreamRows(const float* x, int64_t n, int64_t in, const float* w, int64_t out_begin, int64_t out_end,
+                const float* bias, int64_t out, float* y) {
+  float sums[4];
+  for (int64_t o = out_begin; o < out_end; ++o) {
+    const float* wr = w + o * in;
+    for (int64_t r = 0; r < n; r += 4) {
+      const int64_t rows = std::min<int64_t>(4, n - r);
+      const float* xr = x + r * in;
+      switch (rows) {
+        case 1: DotGroup<1>(xr, in, wr, sums); break;
+        case 2: DotGroup<2>(xr, in, wr, sums); break;
+        case 3: DotGroup<3>(xr, in, wr, sums); break;
+        default: DotGroup<4>(xr, in, wr, sums); break;
+      }
+      for (int64_t i = 0; i < rows; ++i) y[(r + i) * out + o] = sums[i] + (bias ? bias[o] : 0.0f);
+    }
+  }
+}
+
 void NormRow(const float* x, const float* w, float eps, int64_t hidden, float* out) {
   float sum_squares = 0.0f;
   for (int64_t j = 0; j < hidden; ++j) sum_squares += x[j] * x[j];
@@ -66,6 +107,12 @@ void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bi
   if (n == 1) {
     pool.ParallelFor(out, [&](int64_t begin, int64_t end) {
       StreamRow(x.as<float>(), in, w.as<float>(), begin, end, b, y.as<float>());
+    });
+    return;
+  }
+  if (n <= kMaxStreamedRows) {
+    pool.ParallelFor(out, [&](int64_t begin, int64_t end) {
+      StreamRows(x.as<float>(), n, in, w.as<float>(), begin, end, b, out, y.as<float>());
     });
     return;
   }

@@ -1,9 +1,9 @@
 // Fast CPU paths, checked against backend/cpu/reference_ops.h by tests/backend_conformance_test.cc.
 //
 // Linear: for one row (decode at batch 1) a threaded matrix-vector kernel that streams each weight row
-// once (memory-bound: the floor is weight bytes / memory bandwidth); for more rows BLAS sgemm. (A
-// multi-row streaming kernel measured slower than OpenBLAS at 8 rows on the 2-core development machine,
-// bench/engine.md.) Attention: threaded over (token, head) with float accumulation and an online
+// once (memory-bound: the floor is weight bytes / memory bandwidth); for 2..kMaxStreamedRows rows the same
+// streaming with each weight row reused from L1 for groups of 4 rows (OpenBLAS's small-M sgemm cost 3-4x
+// a batch-1 step there, bench/engine.md); for more rows BLAS sgemm. Attention: threaded over (token, head) with float accumulation and an online
 // softmax. Elementwise ops: threaded over rows.
 #ifndef TANDEM_BACKEND_CPU_FAST_OPS_H_
 #define TANDEM_BACKEND_CPU_FAST_OPS_H_
@@ -12,6 +12,9 @@
 #include "common/thread_pool.h"
 
 namespace tandem::cpu_fast {
+
+// Rows up to which Linear streams weights instead of calling sgemm.
+inline constexpr int64_t kMaxStreamedRows = 8;
 
 void RmsNorm(ThreadPool& pool, const Tensor& x, const Tensor& weight, float eps, const Tensor& out);
 void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, const Tensor& weight,
