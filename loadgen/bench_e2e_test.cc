@@ -1,22 +1,17 @@
 // tandem bench against a real cluster in this process: a prefill worker, a decode worker and a
 // router (PrefillServer / DecodeServer / RouterServer on loopback, port 0) serving the tiny random
 // model, as `tandem up` runs them as processes.
-#include <unistd.h>
 
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "decode/decode_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "loadgen/bench.h"
-#include "model/random_model.h"
-#include "prefill/prefill_server.h"
 #include "router/router_server.h"
-#include "model/demo_model.h"
+#include "tests/testing/local_cluster.h"
 
 namespace tandem::loadgen {
 namespace {
@@ -36,61 +31,27 @@ constexpr double kAboveSlackMs = 25.0;
 class BenchE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(absl::StrCat(::testing::TempDir(), "/loadgen_e2e_", getpid(), "/tiny"));
-    std::filesystem::create_directories(*dir_);
-    absl::StatusOr<ModelConfig> config = PresetConfig("tiny");
-    ASSERT_TRUE(config.ok());
-    ASSERT_TRUE(WriteDemoModel(*config, DType::kF32, 0, *dir_).ok());
-
-    WorkerModelOptions worker{.model_dir = *dir_, .num_threads = 1, .kv_cache_mb = 16};
-    PrefillServerOptions prefill_options;
-    prefill_options.model = worker;
-    absl::StatusOr<std::unique_ptr<PrefillServer>> prefill = PrefillServer::Start(prefill_options);
-    ASSERT_TRUE(prefill.ok()) << prefill.status();
-    prefill_ = prefill->release();
-    DecodeServerOptions decode_options;
-    decode_options.model = worker;
-    absl::StatusOr<std::unique_ptr<DecodeServer>> decode = DecodeServer::Start(decode_options);
-    ASSERT_TRUE(decode.ok()) << decode.status();
-    decode_ = decode->release();
-    router::RouterOptions options;
-    options.model_dir = *dir_;
-    options.prefill_addresses = {prefill_->address()};
-    options.decode_addresses = {decode_->address()};
-    absl::StatusOr<std::unique_ptr<router::RouterServer>> router = router::RouterServer::Start(options);
-    ASSERT_TRUE(router.ok()) << router.status();
-    router_ = router->release();
+    absl::StatusOr<std::unique_ptr<test_support::LocalCluster>> cluster =
+        test_support::LocalCluster::Start({.name = "loadgen_e2e"});
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = cluster->release();
   }
 
-  static void TearDownTestSuite() {
-    if (router_ != nullptr) router_->Shutdown(absl::Seconds(1));
-    if (decode_ != nullptr) decode_->Shutdown(absl::Seconds(1));
-    if (prefill_ != nullptr) prefill_->Shutdown(absl::Seconds(1));
-    delete router_;
-    delete decode_;
-    delete prefill_;
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete cluster_; }
 
   static BenchConfig Config() {
     BenchConfig config;
-    config.router = router_->address();
+    config.router = cluster_->router().address();
     config.dataset = "code";
     config.max_total_tokens = 160;  // short requests keep the test fast on 2 cores
     config.seed = 1;
     return config;
   }
 
-  static std::string* dir_;
-  static PrefillServer* prefill_;
-  static DecodeServer* decode_;
-  static router::RouterServer* router_;
+  static test_support::LocalCluster* cluster_;
 };
 
-std::string* BenchE2eTest::dir_ = nullptr;
-PrefillServer* BenchE2eTest::prefill_ = nullptr;
-DecodeServer* BenchE2eTest::decode_ = nullptr;
-router::RouterServer* BenchE2eTest::router_ = nullptr;
+test_support::LocalCluster* BenchE2eTest::cluster_ = nullptr;
 
 TEST_F(BenchE2eTest, ClientTimingsAgreeWithTheRoutersBreakdown) {
   BenchConfig config = Config();

@@ -2,9 +2,7 @@
 // (port 0 everywhere) serving the tiny random model. Requests go through the router; every process is
 // then scraped over HTTP, and the counters and histogram counts must have moved by exactly what the
 // requests did, the KV gauges must be back at idle.
-#include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -14,16 +12,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
 #include "common/metrics_http.h"
-#include "decode/decode_server.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
-#include "model/random_model.h"
-#include "prefill/prefill_server.h"
 #include "proto/tandem.grpc.pb.h"
 #include "router/router_server.h"
-#include "model/demo_model.h"
+#include "tests/testing/local_cluster.h"
 
 namespace tandem {
 namespace {
@@ -53,48 +48,18 @@ double Delta(const Samples& before, const Samples& after, const std::string& ser
 class ClusterMetricsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(absl::StrCat(::testing::TempDir(), "/cluster_metrics_", getpid(), "/tiny"));
-    std::filesystem::create_directories(*dir_);
-    absl::StatusOr<ModelConfig> config = PresetConfig("tiny");
-    ASSERT_TRUE(config.ok());
-    ASSERT_TRUE(WriteDemoModel(*config, DType::kF32, 0, *dir_).ok());
-
-    WorkerModelOptions worker{.model_dir = *dir_, .num_threads = 1, .kv_cache_mb = 16};
-    PrefillServerOptions prefill_options;
-    prefill_options.metrics_port = 0;
-    prefill_options.model = worker;
-    absl::StatusOr<std::unique_ptr<PrefillServer>> prefill = PrefillServer::Start(prefill_options);
-    ASSERT_TRUE(prefill.ok()) << prefill.status();
-    prefill_ = prefill->release();
-    DecodeServerOptions decode_options;
-    decode_options.metrics_port = 0;
-    decode_options.model = worker;
-    absl::StatusOr<std::unique_ptr<DecodeServer>> decode = DecodeServer::Start(decode_options);
-    ASSERT_TRUE(decode.ok()) << decode.status();
-    decode_ = decode->release();
-    router::RouterOptions options;
-    options.model_dir = *dir_;
-    options.prefill_addresses = {prefill_->address()};
-    options.decode_addresses = {decode_->address()};
-    options.metrics_port = 0;
-    absl::StatusOr<std::unique_ptr<router::RouterServer>> router = router::RouterServer::Start(options);
-    ASSERT_TRUE(router.ok()) << router.status();
-    router_ = router->release();
+    absl::StatusOr<std::unique_ptr<test_support::LocalCluster>> cluster =
+        test_support::LocalCluster::Start({.name = "cluster_metrics", .metrics = true});
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = cluster->release();
   }
 
-  static void TearDownTestSuite() {
-    if (router_ != nullptr) router_->Shutdown(absl::Seconds(1));
-    if (decode_ != nullptr) decode_->Shutdown(absl::Seconds(1));
-    if (prefill_ != nullptr) prefill_->Shutdown(absl::Seconds(1));
-    delete router_;
-    delete decode_;
-    delete prefill_;
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete cluster_; }
 
   // One Generate call to completion; its final message.
   static v1::Final Generate(const std::string& prompt, int max_tokens) {
-    auto stub = v1::Tandem::NewStub(grpc::CreateChannel(router_->address(), grpc::InsecureChannelCredentials()));
+    auto stub =
+        v1::Tandem::NewStub(grpc::CreateChannel(cluster_->router().address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     v1::GenerateRequest request;
@@ -112,24 +77,18 @@ class ClusterMetricsTest : public ::testing::Test {
     return final;
   }
 
-  static std::string* dir_;
-  static PrefillServer* prefill_;
-  static DecodeServer* decode_;
-  static router::RouterServer* router_;
+  static test_support::LocalCluster* cluster_;
 };
 
-std::string* ClusterMetricsTest::dir_ = nullptr;
-PrefillServer* ClusterMetricsTest::prefill_ = nullptr;
-DecodeServer* ClusterMetricsTest::decode_ = nullptr;
-router::RouterServer* ClusterMetricsTest::router_ = nullptr;
+test_support::LocalCluster* ClusterMetricsTest::cluster_ = nullptr;
 
 TEST_F(ClusterMetricsTest, CountersAndHistogramsMoveByWhatTheRequestsDid) {
-  ASSERT_FALSE(router_->metrics_address().empty());
-  ASSERT_FALSE(prefill_->metrics_address().empty());
-  ASSERT_FALSE(decode_->metrics_address().empty());
-  const Samples router_before = Scrape(router_->metrics_address());
-  const Samples prefill_before = Scrape(prefill_->metrics_address());
-  const Samples decode_before = Scrape(decode_->metrics_address());
+  ASSERT_FALSE(cluster_->router().metrics_address().empty());
+  ASSERT_FALSE(cluster_->prefill().metrics_address().empty());
+  ASSERT_FALSE(cluster_->decode().metrics_address().empty());
+  const Samples router_before = Scrape(cluster_->router().metrics_address());
+  const Samples prefill_before = Scrape(cluster_->prefill().metrics_address());
+  const Samples decode_before = Scrape(cluster_->decode().metrics_address());
 
   constexpr int kRequests = 3;
   constexpr int kMaxTokens = 5;
@@ -141,7 +100,8 @@ TEST_F(ClusterMetricsTest, CountersAndHistogramsMoveByWhatTheRequestsDid) {
   }
   // Refused before placement: an empty prompt.
   {
-    auto stub = v1::Tandem::NewStub(grpc::CreateChannel(router_->address(), grpc::InsecureChannelCredentials()));
+    auto stub =
+        v1::Tandem::NewStub(grpc::CreateChannel(cluster_->router().address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     v1::GenerateRequest request;
     request.set_prompt("");
@@ -153,7 +113,7 @@ TEST_F(ClusterMetricsTest, CountersAndHistogramsMoveByWhatTheRequestsDid) {
   }
 
   // Router.
-  const Samples router_after = Scrape(router_->metrics_address());
+  const Samples router_after = Scrape(cluster_->router().metrics_address());
   EXPECT_EQ(Delta(router_before, router_after, "tandem_requests_total{outcome=\"ok\"}"), kRequests);
   EXPECT_EQ(Delta(router_before, router_after, "tandem_requests_total{outcome=\"error\"}"), 0);
   EXPECT_EQ(Delta(router_before, router_after, "tandem_requests_total{outcome=\"rejected\"}"), 1);
@@ -168,14 +128,16 @@ TEST_F(ClusterMetricsTest, CountersAndHistogramsMoveByWhatTheRequestsDid) {
   // No SLOs were set: every completed request attained them.
   EXPECT_EQ(Delta(router_before, router_after, "tandem_slo_attained_total"), kRequests);
   EXPECT_EQ(Get(router_after, "tandem_router_inflight_requests"), 0);
-  const std::string prefill_labels = absl::StrCat("{role=\"prefill\",worker=\"", prefill_->address(), "\"}");
-  const std::string decode_labels = absl::StrCat("{role=\"decode\",worker=\"", decode_->address(), "\"}");
+  const std::string prefill_labels =
+      absl::StrCat("{role=\"prefill\",worker=\"", cluster_->prefill().address(), "\"}");
+  const std::string decode_labels =
+      absl::StrCat("{role=\"decode\",worker=\"", cluster_->decode().address(), "\"}");
   EXPECT_EQ(Get(router_after, "tandem_worker_healthy" + prefill_labels), 1);
   EXPECT_EQ(Get(router_after, "tandem_worker_healthy" + decode_labels), 1);
   EXPECT_GT(Get(router_after, "tandem_worker_kv_blocks_free" + decode_labels), 0);
 
   // Prefill: every prompt token went through one forward pass, one step per batch.
-  const Samples prefill_after = Scrape(prefill_->metrics_address());
+  const Samples prefill_after = Scrape(cluster_->prefill().metrics_address());
   EXPECT_EQ(Delta(prefill_before, prefill_after, "tandem_prefill_tokens_total"), prompt_tokens);
   const double batches = Delta(prefill_before, prefill_after, "tandem_prefill_batches_total");
   EXPECT_GE(batches, 1);
@@ -186,12 +148,12 @@ TEST_F(ClusterMetricsTest, CountersAndHistogramsMoveByWhatTheRequestsDid) {
 
   // Decode: one KV pull per request of exactly its prompt's KV; kMaxTokens - 1 tokens each (the first
   // comes from prefill).
-  const Samples decode_after = Scrape(decode_->metrics_address());
+  const Samples decode_after = Scrape(cluster_->decode().metrics_address());
   EXPECT_EQ(Delta(decode_before, decode_after, "tandem_kv_transfers_total{outcome=\"ok\"}"), kRequests);
   EXPECT_EQ(Delta(decode_before, decode_after, "tandem_kv_transfers_total{outcome=\"error\"}"), 0);
   EXPECT_EQ(Delta(decode_before, decode_after, "tandem_kv_transfer_seconds_count"), kRequests);
   EXPECT_EQ(Delta(decode_before, decode_after, "tandem_kv_transfer_bytes_total"),
-            static_cast<double>(prompt_tokens * prefill_->engine().layout().bytes_per_token()));
+            static_cast<double>(prompt_tokens * cluster_->prefill().engine().layout().bytes_per_token()));
   EXPECT_EQ(Delta(decode_before, decode_after, "tandem_decode_tokens_total"), kRequests * (kMaxTokens - 1));
   EXPECT_GE(Delta(decode_before, decode_after, "tandem_engine_step_seconds_count{phase=\"decode\"}"),
             kMaxTokens - 1);
@@ -203,7 +165,7 @@ TEST_F(ClusterMetricsTest, CountersAndHistogramsMoveByWhatTheRequestsDid) {
   // The prefill worker frees each lease when the decode worker's ReleaseKv arrives (asynchronously).
   Samples prefill_idle;
   for (int i = 0; i < 100; ++i) {
-    prefill_idle = Scrape(prefill_->metrics_address());
+    prefill_idle = Scrape(cluster_->prefill().metrics_address());
     if (Get(prefill_idle, "tandem_prefill_leases_held") == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
