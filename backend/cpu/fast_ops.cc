@@ -9,30 +9,12 @@
 namespace tandem::cpu_fast {
 namespace {
 
-// Decode at batch 1: y = W x streams every weight row from memory once (the floor is weight bytes /
-// memory bandwidth); 16 independent lanes keep the FMA units busy while the row streams in. Compiled
-// for AVX-512, AVX2 and baseline, chosen at load time.
-__attribute__((target_clones("avx512f", "avx2,fma", "default")))
-void StreamRow(const float* x, int64_t in, const float* w, int64_t out_begin, int64_t out_end, const float* bias,
-               float* y) {
-  for (int64_t o = out_begin; o < out_end; ++o) {
-    const float* wr = w + o * in;
-    float acc[16] = {};
-    int64_t k = 0;
-    for (; k + 16 <= in; k += 16) {
-      for (int l = 0; l < 16; ++l) acc[l] += x[k + l] * wr[k + l];
-    }
-    float sum = 0.0f;
-    for (int l = 0; l < 16; ++l) sum += acc[l];
-    for (; k < in; ++k) sum += x[k] * wr[k];
-    y[o] = sum + (bias ? bias[o] : 0.0f);
-  }
-}
-
-// Decode at small batches: each weight row is loaded once for up to 4 activation rows (groups of 4 over
-// the batch reuse it from L1), instead of a GEMM whose packing costs several times a batch-1 step at
-// these sizes. Each output is summed exactly as StreamRow sums it (16 lanes, lanes in order, then the
-// tail), so a sequence's logits do not depend on the batch it decodes in.
+// Decode: y = W x streams every weight row from memory once (the floor is weight bytes / memory
+// bandwidth); 16 independent lanes per activation row keep the FMA units busy while the row streams in,
+// and a row is reused from L1 for groups of up to 4 activation rows, instead of a GEMM whose packing
+// costs several times a batch-1 step at these sizes. Every output is summed the same way (16 lanes,
+// lanes in order, then the tail) whatever the group, so a sequence's logits do not depend on the batch
+// it decodes in. Compiled for AVX-512, AVX2 and baseline, chosen at load time.
 template <int N>
 __attribute__((always_inline)) inline void DotGroup(const float* x, int64_t in, const float* wr, float* sums) {
   float acc[N][16] = {};
@@ -104,12 +86,6 @@ void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, c
 void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
   const float* b = bias ? bias->as<float>() : nullptr;
-  if (n == 1) {
-    pool.ParallelFor(out, [&](int64_t begin, int64_t end) {
-      StreamRow(x.as<float>(), in, w.as<float>(), begin, end, b, y.as<float>());
-    });
-    return;
-  }
   if (n <= kMaxStreamedRows) {
     pool.ParallelFor(out, [&](int64_t begin, int64_t end) {
       StreamRows(x.as<float>(), n, in, w.as<float>(), begin, end, b, out, y.as<float>());

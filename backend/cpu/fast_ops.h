@@ -1,9 +1,8 @@
 // Fast CPU paths, checked against backend/cpu/reference_ops.h by tests/backend_conformance_test.cc.
 //
-// Linear: for one row (decode at batch 1) a threaded matrix-vector kernel that streams each weight row
-// once (memory-bound: the floor is weight bytes / memory bandwidth); for 2..kMaxStreamedRows rows the same
-// streaming with each weight row reused from L1 for groups of 4 rows (OpenBLAS's small-M sgemm cost 3-4x
-// a batch-1 step there, bench/engine.md); for more rows BLAS sgemm. Attention: threaded over (token, head) with float accumulation and an online
+// Linear: for up to kMaxStreamedRows rows (decode) a threaded kernel that streams each weight row once
+// (memory-bound: the floor is weight bytes / memory bandwidth), reusing it from L1 for groups of 4 rows
+// (OpenBLAS's small-M sgemm cost 3-4x a batch-1 step there, bench/engine.md); for more rows BLAS sgemm. Attention: threaded over (token, head) with float accumulation and an online
 // softmax. Elementwise ops: threaded over rows.
 #ifndef TANDEM_BACKEND_CPU_FAST_OPS_H_
 #define TANDEM_BACKEND_CPU_FAST_OPS_H_
