@@ -1,46 +1,45 @@
 // The op interface the transformer is written against, once, for every device.
 //
-// A Backend owns device memory and runs the ops of one LLaMA-family forward pass. The CPU backend
-// (backend/cpu) is the reference for every other backend: each op has a plain-loop reference, and every
-// faster path is checked against it by tests/backend_conformance_test.cc.
+// A Backend owns device memory and runs the ops of one LLaMA-family forward pass plus sampling. The CPU
+// backend (backend/cpu) is the reference for every other backend: each op has a plain-loop reference,
+// and every faster path is checked against it by tests/backend_conformance_test.cc (and, on a GPU,
+// tests/gpu/cuda_conformance_test.cc).
 //
-// Tensors are non-owning, row-major, contiguous views of device memory (for the CPU backend, host
-// memory). Index tensors (token ids, positions, slot mapping, block tables) are int32 device tensors.
-// Activations are float32 on the CPU backend; a backend reports the dtypes it wants for weights and
-// activations and the model converts at load.
+// Tensors (types/tensor.h) are non-owning, row-major, contiguous views of device memory (for the CPU
+// backend, host memory). Index tensors (token ids, positions, slot mapping, block tables) are kI32.
+// Activations and the KV cache are in activation_dtype(); weights in weight_dtype(); norms' weights in
+// weight_dtype(); biases, the RoPE table and logits are float32.
 //
-// Thread safety: a Backend instance is used by one engine thread at a time. Ops are issued in order
-// and may run asynchronously; Synchronize() waits for all of them. Errors are returned, never thrown.
+// Streams. Every op runs, in order, on the backend's engine stream and may run asynchronously;
+// Synchronize() waits for all of them. Ops on the engine stream are issued by one thread at a time (the
+// engine's). Transfers of KV between the cache and the host run on a Stream the caller made with
+// NewStream(), through CopyAsync / SynchronizeStream; those two may be called from any thread, each
+// Stream by one thread at a time. Ordering between streams is the caller's: KV a transfer reads must
+// have been written by a step that completed (engines synchronize at the end of each step), and KV a
+// transfer writes is used only after SynchronizeStream returned.
+//
+// Workspaces. Reserve() is called once, before the first op, with the engine's limits; a backend sizes
+// its scratch (attention partials, sampling buffers, GEMM workspace) from them so that no step
+// allocates, which is what lets decode steps be captured as graphs.
+//
+// Errors are returned, never thrown.
 #ifndef TANDEM_BACKEND_BACKEND_H_
 #define TANDEM_BACKEND_BACKEND_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "model/dtype.h"
+#include "types/dtype.h"
+#include "types/sampling.h"
+#include "types/tensor.h"
 
 namespace tandem {
-
-struct Tensor {
-  void* data = nullptr;
-  DType dtype = DType::kF32;
-  std::vector<int64_t> shape;
-
-  int64_t num_elements() const {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    return n;
-  }
-  int64_t num_bytes() const { return num_elements() * DTypeSize(dtype); }
-  int64_t dim(int i) const { return shape[i]; }
-  template <typename T>
-  T* as() const { return static_cast<T*>(data); }
-};
 
 // Device memory owned by a backend; freed on destruction.
 class DeviceBuffer {
@@ -50,22 +49,41 @@ class DeviceBuffer {
   virtual int64_t size() const = 0;
 };
 
+// An ordered queue of copies, independent of the engine stream (see the header comment).
+class Stream {
+ public:
+  virtual ~Stream() = default;
+};
+
+// A recorded sequence of ops on the engine stream, replayed as one launch (a CUDA graph). The buffers
+// and scalar arguments it was recorded with are baked in: replays read new inputs only through the
+// device memory those buffers point at.
+class Graph {
+ public:
+  virtual ~Graph() = default;
+  virtual absl::Status Launch() = 0;
+};
+
 // The layout of one forward step over several sequences (a batch of prompts, decode tokens, or both).
 // Sequence s contributes new tokens [query_start[s], query_start[s+1]) of the batch; after the step
 // its KV holds context_lens[s] tokens, so its new tokens sit at positions
 // context_lens[s] - q_len .. context_lens[s] - 1, and each attends causally to positions <= its own.
+// A token whose slot_mapping is negative is padding: its KV is not stored. A sequence whose
+// context_lens is 0 is padding: its attention output is zero.
+// max_query_len and max_context_len are upper bounds (a graph is recorded with the largest values it
+// may be replayed with); kernels read the exact lengths from the tensors.
 struct BatchLayout {
   int32_t num_seqs = 0;
   int32_t num_tokens = 0;
   int32_t max_blocks_per_seq = 0;
   int32_t max_query_len = 0;
   int32_t max_context_len = 0;
-  Tensor positions;      // int32 [num_tokens]
-  Tensor slot_mapping;   // int32 [num_tokens]: block_id * block_size + offset of each new token's KV
-  Tensor query_start;    // int32 [num_seqs + 1]
-  Tensor context_lens;   // int32 [num_seqs]
-  Tensor block_tables;   // int32 [num_seqs, max_blocks_per_seq]; entries past a sequence's end unused
-  Tensor last_token_rows;  // int32 [num_seqs]: row in the batch of each sequence's last new token
+  Tensor positions;        // kI32 [num_tokens]
+  Tensor slot_mapping;     // kI32 [num_tokens]: block_id * block_size + offset of each new token's KV
+  Tensor query_start;      // kI32 [num_seqs + 1]
+  Tensor context_lens;     // kI32 [num_seqs]
+  Tensor block_tables;     // kI32 [num_seqs, max_blocks_per_seq]; entries past a sequence's end unused
+  Tensor last_token_rows;  // kI32 [num_seqs]: row in the batch of each sequence's last new token
 };
 
 // Paged KV storage of one layer.
@@ -82,6 +100,23 @@ struct AttentionShape {
   float scale = 0.0f;  // usually 1/sqrt(head_dim)
 };
 
+// The largest step an engine will run, given to Reserve().
+struct WorkspaceLimits {
+  int64_t max_tokens = 0;   // new tokens per step
+  int32_t max_seqs = 0;     // sequences per step (and rows per Sample call)
+  int32_t max_context = 0;  // tokens of one sequence
+  int32_t num_heads = 0;
+  int32_t num_kv_heads = 0;
+  int32_t head_dim = 0;
+  int64_t vocab_size = 0;
+  int64_t max_linear_out = 0;  // widest Linear output (for split-K or staging scratch)
+};
+
+struct DeviceMemoryInfo {
+  int64_t free_bytes = 0;
+  int64_t total_bytes = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -90,16 +125,39 @@ class Backend {
   // The dtype the model should store weights in, and the dtype of activations and the KV cache.
   virtual DType weight_dtype() const = 0;
   virtual DType activation_dtype() const = 0;
+  // True when device memory is host memory (the CPU backends): KV can be read and written in place.
+  virtual bool host_memory() const = 0;
 
   // --- memory ---
   virtual absl::StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(int64_t bytes) = 0;
+  // Page-locked host memory for staging copies (plain host memory on the CPU backends).
+  virtual absl::StatusOr<std::unique_ptr<DeviceBuffer>> AllocateHost(int64_t bytes) = 0;
+  // Synchronous copies on the engine stream (they wait for the ops before them).
   virtual absl::Status CopyHostToDevice(void* device_dst, const void* host_src, int64_t bytes) = 0;
   virtual absl::Status CopyDeviceToHost(void* host_dst, const void* device_src, int64_t bytes) = 0;
+  // Copy on the engine stream without waiting (host memory must be from AllocateHost and stay valid
+  // until the next Synchronize()).
+  virtual absl::Status CopyToDeviceAsync(void* device_dst, const void* host_src, int64_t bytes) = 0;
   virtual absl::Status Synchronize() = 0;
+  // Free and total device memory (UnimplementedError on the CPU backends).
+  virtual absl::StatusOr<DeviceMemoryInfo> MemoryInfo() = 0;
+  // Sizes the backend's scratch for steps within `limits`; called once, before any op.
+  virtual absl::Status Reserve(const WorkspaceLimits& limits) = 0;
+
+  // --- transfer streams (any thread; see the header comment) ---
+  virtual absl::StatusOr<std::unique_ptr<Stream>> NewStream() = 0;
+  // Any direction between device memory and host memory.
+  virtual absl::Status CopyAsync(void* dst, const void* src, int64_t bytes, Stream& stream) = 0;
+  virtual absl::Status SynchronizeStream(Stream& stream) = 0;
+
+  // --- graphs ---
+  // Records the ops `record` issues on the engine stream without running them. UnimplementedError
+  // where the backend has no graphs (the model then runs every step eagerly).
+  virtual absl::StatusOr<std::unique_ptr<Graph>> CaptureGraph(const std::function<absl::Status()>& record) = 0;
 
   // --- ops (shapes in comments; n = num_tokens) ---
   // out[i] = table[tokens[i]]. Token ids were validated by the caller against vocab.
-  virtual absl::Status Embedding(const Tensor& tokens,  // int32 [n]
+  virtual absl::Status Embedding(const Tensor& tokens,  // kI32 [n]
                                  const Tensor& table,   // [vocab, hidden]
                                  const Tensor& out) = 0;  // [n, hidden]
   // out = x / sqrt(mean(x^2) + eps) * weight, per row.
@@ -113,15 +171,15 @@ class Backend {
                                   const Tensor& weight,    // [hidden]
                                   float eps,
                                   const Tensor& out) = 0;  // [n, hidden]
-  // y = x · wᵀ (+ bias).
+  // y = x · wᵀ (+ bias). y is in the activation dtype or float32 (logits).
   virtual absl::Status Linear(const Tensor& x,      // [n, in]
                               const Tensor& w,      // [out, in]
-                              const Tensor* bias,   // [out] or null
+                              const Tensor* bias,   // f32 [out] or null
                               const Tensor& y) = 0;  // [n, out]
   // Rotates the q and k parts of qkv in place (HF rotate-half convention) with the precomputed table,
   // then writes k and v of every token into the paged cache at slot_mapping.
   virtual absl::Status RopeAndStoreKv(const Tensor& qkv,        // [n, (heads + 2 kv_heads) * head_dim]
-                                      const Tensor& rope,       // [max_pos, head_dim]: cos | sin halves
+                                      const Tensor& rope,       // f32 [max_pos, head_dim]: cos | sin
                                       const BatchLayout& layout,
                                       const AttentionShape& shape,
                                       const LayerKv& kv) = 0;
@@ -136,8 +194,18 @@ class Backend {
                                const Tensor& out) = 0;  // [n, inter]
   // out[j] = x[rows[j]].
   virtual absl::Status GatherRows(const Tensor& x,     // [n, hidden]
-                                  const Tensor& rows,  // int32 [m]
+                                  const Tensor& rows,  // kI32 [m]
                                   const Tensor& out) = 0;  // [m, hidden]
+  // One token per row of logits (SampleRowReference is the spec), copied to host_tokens; when
+  // host_logprobs is not null, log softmax(logits)[token] at temperature 1 too. Waits for the step.
+  virtual absl::Status Sample(const Tensor& logits,             // f32 [rows.size(), vocab]
+                              std::span<const SampleRow> rows,  // host
+                              int32_t* host_tokens,             // [rows.size()]
+                              float* host_logprobs) = 0;        // [rows.size()] or null
+  // Fills a floating tensor with offset + uniform values in [-scale, scale] from `seed` (random-weight
+  // models for benchmarks, made on the device without host files). Deterministic per backend, not
+  // across backends.
+  virtual absl::Status FillUniform(const Tensor& t, uint64_t seed, float offset, float scale) = 0;
 };
 
 }  // namespace tandem

@@ -16,6 +16,10 @@ std::vector<std::string> AvailableBackends() {
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const BackendOptions& options) {
   if (options.name == "cpu" || options.name == "cpu-reference") {
+    if (!options.dtype.empty() && options.dtype != "float32") {
+      return absl::InvalidArgumentError(absl::StrCat("--dtype ", options.dtype, ": the ", options.name,
+                                                     " backend computes in float32 only"));
+    }
     CpuBackendOptions cpu;
     cpu.fast = options.name == "cpu";
     cpu.num_threads = options.num_threads;
@@ -23,7 +27,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const BackendOptions& optio
   }
   if (options.name == "cuda") {
 #if TANDEM_WITH_CUDA
-    return absl::UnimplementedError("--backend cuda: the CUDA backend is not written yet (issue 4)");
+    return absl::UnimplementedError("--backend cuda: the CUDA backend is not written yet (issue 10)");
 #else
     return absl::UnimplementedError("--backend cuda: built without CUDA");
 #endif

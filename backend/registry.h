@@ -2,7 +2,8 @@
 //
 //   "cpu"           threaded / BLAS CPU backend (default)
 //   "cpu-reference" plain-loop CPU reference
-//   "cuda"          the CUDA backend; UnimplementedError where it was not built
+//   "cuda"          the CUDA backend; UnimplementedError where it was not built, FailedPrecondition
+//                   when no CUDA device is found
 #ifndef TANDEM_BACKEND_REGISTRY_H_
 #define TANDEM_BACKEND_REGISTRY_H_
 
@@ -19,6 +20,10 @@ struct BackendOptions {
   std::string name = "cpu";
   int num_threads = 0;  // CPU backends: 0 means one per hardware thread
   int device = 0;       // CUDA: device ordinal
+  // CUDA: weights, activations and KV in "bfloat16" (default when empty), "float16" or "float32"
+  // (TF32 off: the mode that matches the CPU backend token for token). The CPU backends are float32
+  // and accept only "" or "float32".
+  std::string dtype;
 };
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const BackendOptions& options);

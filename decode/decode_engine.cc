@@ -288,26 +288,27 @@ void DecodeEngine::Loop() {
     if (batch.empty()) continue;
 
     const absl::Time start = absl::Now();
-    absl::StatusOr<std::vector<float>> logits = model_.Forward(steps, cache_);
+    std::vector<SampleRow> rows;
+    for (Sequence* seq : batch) rows.push_back(seq->sampler->NextRow());
+    absl::StatusOr<StepResult> sampled = model_.Step(steps, cache_, rows);
     const double step_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
     {
       std::lock_guard<std::mutex> lock(mu_);
       recent_step_ms_ = recent_step_ms_ == 0 ? step_ms : 0.8 * recent_step_ms_ + 0.2 * step_ms;
     }
-    if (options_.on_step && logits.ok()) {
+    if (options_.on_step && sampled.ok()) {
       options_.on_step(absl::Milliseconds(step_ms), static_cast<int32_t>(batch.size()));
     }
-    if (!logits.ok()) {
-      TANDEM_LOG(ERROR, "decode") << "step failed: " << logits.status();
-      for (auto& seq : running) Finish(std::move(seq), logits.status());
+    if (!sampled.ok()) {
+      TANDEM_LOG(ERROR, "decode") << "step failed: " << sampled.status();
+      for (auto& seq : running) Finish(std::move(seq), sampled.status());
       running.clear();
       continue;
     }
-    const int64_t vocab = model_.vocab_size();
     for (size_t i = 0; i < batch.size(); ++i) {
       Sequence& seq = *batch[i];
       seq.num_cached += 1;
-      const int32_t token = seq.sampler->Sample(std::span<const float>(*logits).subspan(i * vocab, vocab));
+      const int32_t token = sampled->tokens[i];
       seq.tokens.push_back(token);
       seq.generated += 1;
       seq.job.on_tokens({token});

@@ -74,7 +74,11 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(const DecodeSe
     TANDEM_ASSIGN_OR_RETURN(state->owned_transport, MakeKvTransport(options.kv_transport));
     transport = state->owned_transport.get();
   }
-  TANDEM_ASSIGN_OR_RETURN(state->worker, LoadWorkerModel(options.model));
+  // Decode steps bring one token per sequence.
+  WorkerModelOptions model_options = options.model;
+  model_options.max_batch_tokens = options.engine.max_batch;
+  model_options.max_seqs = options.engine.max_batch;
+  TANDEM_ASSIGN_OR_RETURN(state->worker, LoadWorkerModel(model_options));
   WorkerModel& w = state->worker;
   State* raw = state.get();
   DecodeEngineOptions engine_options = options.engine;

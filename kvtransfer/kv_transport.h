@@ -28,7 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "model/dtype.h"
+#include "types/dtype.h"
 
 namespace tandem {
 

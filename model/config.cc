@@ -369,6 +369,7 @@ const char* TorchDTypeName(DType dtype) {
     case DType::kF32: return "float32";
     case DType::kF16: return "float16";
     case DType::kBF16: return "bfloat16";
+    case DType::kI32: return "int32";
   }
   return "float32";
 }

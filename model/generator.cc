@@ -137,17 +137,18 @@ absl::StatusOr<std::vector<GenerationOutput>> Generator::Generate(
       return absl::InternalError("generator: nothing runnable but requests are waiting");
     }
 
-    absl::StatusOr<std::vector<float>> logits = model_.Forward(steps, cache_);
-    if (!logits.ok()) {
+    std::vector<SampleRow> rows;
+    for (Sequence* seq : batch) rows.push_back(seq->sampler->NextRow());
+    absl::StatusOr<StepResult> sampled = model_.Step(steps, cache_, rows);
+    if (!sampled.ok()) {
       for (auto& seq : admitted) allocator.Free(seq->blocks).IgnoreError();
       release_all();
-      return logits.status();
+      return sampled.status();
     }
-    const int64_t vocab = model_.vocab_size();
     for (size_t i = 0; i < batch.size(); ++i) {
       Sequence& seq = *batch[i];
       seq.num_cached += static_cast<int64_t>(steps[i].tokens.size());
-      const int32_t token = seq.sampler->Sample(std::span<const float>(*logits).subspan(i * vocab, vocab));
+      const int32_t token = sampled->tokens[i];
       if (accept(seq, token)) {
         seq.request = nullptr;  // marks finished
       }

@@ -1,6 +1,7 @@
 #include "model/kv_cache.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -93,26 +94,86 @@ absl::Status KvCache::ForEachRun(const std::vector<int32_t>& blocks, int32_t lay
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::unique_ptr<KvCache::Copier>> KvCache::AcquireCopier(int64_t staging_bytes) const {
+  std::unique_ptr<Copier> copier;
+  {
+    std::lock_guard<std::mutex> lock(copiers_mu_);
+    if (!copiers_.empty()) {
+      copier = std::move(copiers_.back());
+      copiers_.pop_back();
+    }
+  }
+  if (!copier) {
+    copier = std::make_unique<Copier>();
+    TANDEM_ASSIGN_OR_RETURN(copier->stream, backend_.NewStream());
+  }
+  if (!copier->staging || copier->staging->size() < staging_bytes) {
+    copier->staging.reset();
+    TANDEM_ASSIGN_OR_RETURN(copier->staging, backend_.AllocateHost(staging_bytes));
+  }
+  return copier;
+}
+
+void KvCache::ReleaseCopier(std::unique_ptr<Copier> copier) const {
+  std::lock_guard<std::mutex> lock(copiers_mu_);
+  copiers_.push_back(std::move(copier));
+}
+
 absl::Status KvCache::ReadTokens(const std::vector<int32_t>& blocks, int32_t layer, int32_t token_begin,
                                  int32_t num_tokens, void* k_out, void* v_out) const {
   const LayerKv& kv = layers_[std::clamp(layer, 0, spec_.num_layers - 1)];
-  return ForEachRun(blocks, layer, token_begin, num_tokens, [&](int64_t dev, int64_t host, int64_t bytes) {
-    TANDEM_RETURN_IF_ERROR(backend_.CopyDeviceToHost(static_cast<char*>(k_out) + host,
-                                                     static_cast<const char*>(kv.k.data) + dev, bytes));
-    return backend_.CopyDeviceToHost(static_cast<char*>(v_out) + host, static_cast<const char*>(kv.v.data) + dev,
-                                     bytes);
+  if (backend_.host_memory()) {
+    return ForEachRun(blocks, layer, token_begin, num_tokens, [&](int64_t dev, int64_t host, int64_t bytes) {
+      std::memcpy(static_cast<char*>(k_out) + host, static_cast<const char*>(kv.k.data) + dev, bytes);
+      std::memcpy(static_cast<char*>(v_out) + host, static_cast<const char*>(kv.v.data) + dev, bytes);
+      return absl::OkStatus();
+    });
+  }
+  // Device: every run into page-locked staging on this call's own stream, one wait, then out.
+  const int64_t half = static_cast<int64_t>(num_tokens) * spec_.num_kv_heads * spec_.head_dim * DTypeSize(spec_.dtype);
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Copier> copier, AcquireCopier(2 * std::max<int64_t>(half, 1)));
+  char* staging = static_cast<char*>(copier->staging->data());
+  absl::Status status = ForEachRun(blocks, layer, token_begin, num_tokens, [&](int64_t dev, int64_t host, int64_t bytes) {
+    TANDEM_RETURN_IF_ERROR(backend_.CopyAsync(staging + host, static_cast<const char*>(kv.k.data) + dev, bytes,
+                                              *copier->stream));
+    return backend_.CopyAsync(staging + half + host, static_cast<const char*>(kv.v.data) + dev, bytes,
+                              *copier->stream);
   });
+  absl::Status synced = backend_.SynchronizeStream(*copier->stream);
+  if (status.ok()) status = synced;
+  if (status.ok()) {
+    std::memcpy(k_out, staging, half);
+    std::memcpy(v_out, staging + half, half);
+  }
+  ReleaseCopier(std::move(copier));
+  return status;
 }
 
 absl::Status KvCache::WriteTokens(const std::vector<int32_t>& blocks, int32_t layer, int32_t token_begin,
                                   int32_t num_tokens, const void* k, const void* v) {
   const LayerKv& kv = layers_[std::clamp(layer, 0, spec_.num_layers - 1)];
-  return ForEachRun(blocks, layer, token_begin, num_tokens, [&](int64_t dev, int64_t host, int64_t bytes) {
-    TANDEM_RETURN_IF_ERROR(backend_.CopyHostToDevice(static_cast<char*>(kv.k.data) + dev,
-                                                     static_cast<const char*>(k) + host, bytes));
-    return backend_.CopyHostToDevice(static_cast<char*>(kv.v.data) + dev, static_cast<const char*>(v) + host,
-                                     bytes);
+  if (backend_.host_memory()) {
+    return ForEachRun(blocks, layer, token_begin, num_tokens, [&](int64_t dev, int64_t host, int64_t bytes) {
+      std::memcpy(static_cast<char*>(kv.k.data) + dev, static_cast<const char*>(k) + host, bytes);
+      std::memcpy(static_cast<char*>(kv.v.data) + dev, static_cast<const char*>(v) + host, bytes);
+      return absl::OkStatus();
+    });
+  }
+  const int64_t half = static_cast<int64_t>(num_tokens) * spec_.num_kv_heads * spec_.head_dim * DTypeSize(spec_.dtype);
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Copier> copier, AcquireCopier(2 * std::max<int64_t>(half, 1)));
+  char* staging = static_cast<char*>(copier->staging->data());
+  std::memcpy(staging, k, half);
+  std::memcpy(staging + half, v, half);
+  absl::Status status = ForEachRun(blocks, layer, token_begin, num_tokens, [&](int64_t dev, int64_t host, int64_t bytes) {
+    TANDEM_RETURN_IF_ERROR(backend_.CopyAsync(static_cast<char*>(kv.k.data) + dev, staging + host, bytes,
+                                              *copier->stream));
+    return backend_.CopyAsync(static_cast<char*>(kv.v.data) + dev, staging + half + host, bytes, *copier->stream);
   });
+  // Wait even after an error: the staging memory goes back to the pool only when nothing reads it.
+  absl::Status synced = backend_.SynchronizeStream(*copier->stream);
+  if (status.ok()) status = synced;
+  ReleaseCopier(std::move(copier));
+  return status;
 }
 
 }  // namespace tandem

@@ -6,7 +6,9 @@
 // table[t / block_size] at offset t % block_size. Attention reads KV only through block tables.
 //
 // Thread safety: BlockAllocator is internally synchronized (the prefill and decode engines free blocks
-// from RPC threads); KvCache storage is touched only by the engine thread.
+// from RPC threads). KvCache storage is written by the engine thread's steps, and read or written by KV
+// transfers through ReadTokens / WriteTokens from any thread: those copy on a transfer stream of the
+// backend (never the engine's), staged through page-locked host memory on a device backend.
 #ifndef TANDEM_MODEL_KV_CACHE_H_
 #define TANDEM_MODEL_KV_CACHE_H_
 
@@ -74,15 +76,26 @@ class KvCache {
   // Copy K and V of tokens [token_begin, token_begin + num_tokens) of one sequence (its block table is
   // `blocks`) of one layer between the cache and token-major host buffers, each
   // [num_tokens, num_kv_heads, head_dim]. InvalidArgument when the range is outside the blocks. Used by
-  // KV transfer: safe on any thread as long as nobody else touches those blocks meanwhile.
+  // KV transfer: safe on any thread as long as nobody else touches those blocks meanwhile (the step
+  // that wrote blocks being read has completed; blocks being written join a step only after the call
+  // returned). Each call takes a transfer stream and its staging memory from a pool, so concurrent
+  // calls do not wait for each other.
   absl::Status ReadTokens(const std::vector<int32_t>& blocks, int32_t layer, int32_t token_begin,
                           int32_t num_tokens, void* k_out, void* v_out) const;
   absl::Status WriteTokens(const std::vector<int32_t>& blocks, int32_t layer, int32_t token_begin,
                            int32_t num_tokens, const void* k, const void* v);
 
  private:
+  // A transfer stream of the backend with page-locked staging memory (device backends only).
+  struct Copier {
+    std::unique_ptr<Stream> stream;
+    std::unique_ptr<DeviceBuffer> staging;
+  };
+
   KvCache(Backend& backend, const KvCacheSpec& spec)
       : backend_(backend), spec_(spec), allocator_(spec.num_blocks) {}
+  absl::StatusOr<std::unique_ptr<Copier>> AcquireCopier(int64_t staging_bytes) const;
+  void ReleaseCopier(std::unique_ptr<Copier> copier) const;
   // Calls fn(device offset in bytes, host offset in bytes, bytes) for each run of consecutive tokens.
   absl::Status ForEachRun(const std::vector<int32_t>& blocks, int32_t layer, int32_t token_begin,
                           int32_t num_tokens,
@@ -93,6 +106,8 @@ class KvCache {
   BlockAllocator allocator_;
   std::vector<std::unique_ptr<DeviceBuffer>> buffers_;
   std::vector<LayerKv> layers_;
+  mutable std::mutex copiers_mu_;
+  mutable std::vector<std::unique_ptr<Copier>> copiers_;  // idle ones
 };
 
 }  // namespace tandem

@@ -60,7 +60,7 @@ TEST(KvCacheTest, CreateAllocatesEveryLayerWithTheSpecShape) {
   auto cache = KvCache::Create(backend, spec);
   ASSERT_TRUE(cache.ok()) << cache.status();
   for (int l = 0; l < 3; ++l) {
-    EXPECT_EQ((*cache)->layer(l).k.shape, (std::vector<int64_t>{5, 4, 2, 8}));
+    EXPECT_EQ((*cache)->layer(l).k.shape, (Shape{5, 4, 2, 8}));
     EXPECT_NE((*cache)->layer(l).k.data, (*cache)->layer(l).v.data);
   }
   EXPECT_EQ(spec.bytes_per_token(), 2 * 3 * 2 * 8 * 4);

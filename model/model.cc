@@ -1,222 +1,25 @@
+// Running a Model: validation, the index block of a step, chunking, decode graphs, sampling.
 #include "model/model.h"
 
+#include <algorithm>
 #include <cmath>
-#include <numbers>
-#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
-#include "model/safetensors.h"
+#include "model/step_plan.h"
 
 namespace tandem {
-namespace {
 
-// Reads one checkpoint tensor with the expected shape as float32.
-absl::Status ReadF32(const Checkpoint& ckpt, const std::string& name, const std::vector<int64_t>& shape,
-                     std::vector<float>& out, int64_t offset = 0) {
-  TANDEM_ASSIGN_OR_RETURN(TensorView view, ckpt.FindWithShape(name, shape));
-  const int64_t count = view.num_elements();
-  if (static_cast<int64_t>(out.size()) < offset + count) out.resize(offset + count);
-  ConvertToF32(view.dtype, view.data, count, out.data() + offset);
-  return absl::OkStatus();
-}
-
-// HF _compute_llama3_parameters: long wavelengths are slowed by `factor`, short ones kept, the band
-// between blended smoothly.
-double ScaleLlama3(double inv_freq, const RopeScaling& s) {
-  const double old_len = static_cast<double>(s.original_max_position_embeddings);
-  const double low_freq_wavelen = old_len / s.low_freq_factor;
-  const double high_freq_wavelen = old_len / s.high_freq_factor;
-  const double wavelen = 2.0 * std::numbers::pi / inv_freq;
-  if (wavelen < high_freq_wavelen) return inv_freq;
-  if (wavelen > low_freq_wavelen) return inv_freq / s.factor;
-  const double smooth = (old_len / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
-  return (1.0 - smooth) * inv_freq / s.factor + smooth * inv_freq;
-}
-
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& model_dir, Backend& backend,
-                                                   const ModelLoadOptions& options) {
-  TANDEM_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
-  if (config.head_dim % 2 != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(model_dir, "/config.json: head_dim ", config.head_dim, " must be even for RoPE"));
-  }
-  std::unique_ptr<Model> model(new Model(config, backend));
-  model->max_context_ = options.max_context > 0
-                            ? std::min<int64_t>(options.max_context, config.max_position_embeddings)
-                            : config.max_position_embeddings;
-  TANDEM_RETURN_IF_ERROR(model->LoadWeights(model_dir));
-  TANDEM_RETURN_IF_ERROR(model->BuildRopeTable());
-  return model;
-}
-
-absl::StatusOr<Tensor> Model::Upload(const std::vector<float>& host, std::vector<int64_t> shape,
-                                      std::optional<DType> dtype_override) {
-  // The CPU backend keeps float32; a backend that wants another weight dtype gets converted bytes.
-  const DType dtype = dtype_override.value_or(backend_.weight_dtype());
-  Tensor t{nullptr, dtype, std::move(shape)};
-  TANDEM_ASSIGN_OR_RETURN(auto buffer, backend_.Allocate(t.num_bytes()));
-  if (dtype == DType::kF32) {
-    TANDEM_RETURN_IF_ERROR(backend_.CopyHostToDevice(buffer->data(), host.data(), t.num_bytes()));
-  } else {
-    std::vector<uint16_t> converted(host.size());
-    ConvertFromF32(dtype, host.data(), static_cast<int64_t>(host.size()), converted.data());
-    TANDEM_RETURN_IF_ERROR(backend_.CopyHostToDevice(buffer->data(), converted.data(), t.num_bytes()));
-  }
-  t.data = buffer->data();
-  weight_bytes_ += t.num_bytes();
-  weight_buffers_.push_back(std::move(buffer));
-  return t;
-}
-
-absl::Status Model::LoadWeights(const std::string& model_dir) {
-  TANDEM_ASSIGN_OR_RETURN(auto ckpt, Checkpoint::Open(model_dir));
-  const ModelConfig& c = config_;
-  const int64_t h = c.hidden_size, q = c.q_size(), kv = c.kv_size(), inter = c.intermediate_size;
-  std::vector<float> host;
-
-  TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, "model.embed_tokens.weight", {c.vocab_size, h}, host));
-  TANDEM_ASSIGN_OR_RETURN(embed_, Upload(host, {c.vocab_size, h}));
-  host.clear();
-  TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, "model.norm.weight", {h}, host));
-  TANDEM_ASSIGN_OR_RETURN(final_norm_, Upload(host, {h}));
-  if (c.tie_word_embeddings && !ckpt->Has("lm_head.weight")) {
-    lm_head_ = embed_;
-  } else {
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, "lm_head.weight", {c.vocab_size, h}, host));
-    TANDEM_ASSIGN_OR_RETURN(lm_head_, Upload(host, {c.vocab_size, h}));
-  }
-
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = absl::StrCat("model.layers.", i, ".");
-    Layer layer;
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "input_layernorm.weight", {h}, host));
-    TANDEM_ASSIGN_OR_RETURN(layer.input_norm, Upload(host, {h}));
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "post_attention_layernorm.weight", {h}, host));
-    TANDEM_ASSIGN_OR_RETURN(layer.post_norm, Upload(host, {h}));
-
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.q_proj.weight", {q, h}, host, 0));
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.k_proj.weight", {kv, h}, host, q * h));
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.v_proj.weight", {kv, h}, host, (q + kv) * h));
-    TANDEM_ASSIGN_OR_RETURN(layer.qkv, Upload(host, {q + 2 * kv, h}));
-    if (c.attention_bias) {
-      host.clear();
-      TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.q_proj.bias", {q}, host, 0));
-      TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.k_proj.bias", {kv}, host, q));
-      TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.v_proj.bias", {kv}, host, q + kv));
-      // Biases stay float32 on every backend: they are added to float32 accumulators.
-      TANDEM_ASSIGN_OR_RETURN(layer.qkv_bias, Upload(host, {q + 2 * kv}, DType::kF32));
-    }
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.o_proj.weight", {h, q}, host));
-    TANDEM_ASSIGN_OR_RETURN(layer.o_proj, Upload(host, {h, q}));
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "mlp.gate_proj.weight", {inter, h}, host, 0));
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "mlp.up_proj.weight", {inter, h}, host, inter * h));
-    TANDEM_ASSIGN_OR_RETURN(layer.gate_up, Upload(host, {2 * inter, h}));
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "mlp.down_proj.weight", {h, inter}, host));
-    TANDEM_ASSIGN_OR_RETURN(layer.down, Upload(host, {h, inter}));
-    layers_.push_back(std::move(layer));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Model::BuildRopeTable() {
-  const int64_t hd = config_.head_dim, half = hd / 2;
-  std::vector<double> inv_freq(half);
-  for (int64_t d = 0; d < half; ++d) {
-    inv_freq[d] = 1.0 / std::pow(config_.rope_theta, static_cast<double>(2 * d) / hd);
-    if (config_.rope_scaling.enabled) inv_freq[d] = ScaleLlama3(inv_freq[d], config_.rope_scaling);
-  }
-  std::vector<float> table(max_context_ * hd);
-  for (int64_t pos = 0; pos < max_context_; ++pos) {
-    for (int64_t d = 0; d < half; ++d) {
-      // HF computes the angle in float32 (pos * inv_freq); double here is at least as accurate.
-      const double angle = static_cast<double>(pos) * inv_freq[d];
-      table[pos * hd + d] = static_cast<float>(std::cos(angle));
-      table[pos * hd + half + d] = static_cast<float>(std::sin(angle));
-    }
-  }
-  // The RoPE table is read in float32 by every backend.
-  Tensor t{nullptr, DType::kF32, {max_context_, hd}};
-  TANDEM_ASSIGN_OR_RETURN(auto buffer, backend_.Allocate(t.num_bytes()));
-  TANDEM_RETURN_IF_ERROR(backend_.CopyHostToDevice(buffer->data(), table.data(), t.num_bytes()));
-  t.data = buffer->data();
-  rope_ = t;
-  weight_buffers_.push_back(std::move(buffer));
-  return absl::OkStatus();
-}
-
-int64_t Model::weight_bytes_per_step() const {
-  int64_t bytes = weight_bytes_ - rope_.num_bytes();
-  if (lm_head_.data != embed_.data) bytes -= embed_.num_bytes();
-  return bytes;
-}
-
-KvCacheSpec Model::MakeKvSpec(int32_t block_size, int32_t num_blocks) const {
-  KvCacheSpec spec;
-  spec.num_layers = static_cast<int32_t>(config_.num_hidden_layers);
-  spec.num_kv_heads = static_cast<int32_t>(config_.num_key_value_heads);
-  spec.head_dim = static_cast<int32_t>(config_.head_dim);
-  spec.block_size = block_size;
-  spec.num_blocks = num_blocks;
-  spec.dtype = backend_.activation_dtype();
-  return spec;
-}
-
-absl::Status Model::EnsureWorkspace(int64_t num_tokens, int64_t num_seqs, int64_t num_indices) {
-  const ModelConfig& c = config_;
-  const int64_t act = DTypeSize(backend_.activation_dtype());
-  auto grow = [&](std::unique_ptr<DeviceBuffer>& buffer, int64_t bytes) -> absl::Status {
-    if (buffer && buffer->size() >= bytes) return absl::OkStatus();
-    buffer.reset();
-    TANDEM_ASSIGN_OR_RETURN(buffer, backend_.Allocate(bytes));
-    return absl::OkStatus();
-  };
-  if (num_tokens > ws_.token_capacity) {
-    const int64_t n = std::max<int64_t>(num_tokens, 2 * ws_.token_capacity);
-    TANDEM_RETURN_IF_ERROR(grow(ws_.residual, n * c.hidden_size * act));
-    TANDEM_RETURN_IF_ERROR(grow(ws_.normed, n * c.hidden_size * act));
-    TANDEM_RETURN_IF_ERROR(grow(ws_.qkv, n * (c.q_size() + 2 * c.kv_size()) * act));
-    TANDEM_RETURN_IF_ERROR(grow(ws_.attn, n * c.q_size() * act));
-    TANDEM_RETURN_IF_ERROR(grow(ws_.delta, n * c.hidden_size * act));
-    TANDEM_RETURN_IF_ERROR(grow(ws_.gate_up, n * 2 * c.intermediate_size * act));
-    TANDEM_RETURN_IF_ERROR(grow(ws_.act, n * c.intermediate_size * act));
-    ws_.token_capacity = n;
-  }
-  if (num_seqs > ws_.seq_capacity) {
-    const int64_t n = std::max<int64_t>(num_seqs, 2 * ws_.seq_capacity);
-    TANDEM_RETURN_IF_ERROR(grow(ws_.last, n * c.hidden_size * act));
-    TANDEM_RETURN_IF_ERROR(grow(ws_.logits, n * c.vocab_size * 4));
-    ws_.seq_capacity = n;
-  }
-  if (num_indices > ws_.index_capacity) {
-    const int64_t n = std::max<int64_t>(num_indices, 2 * ws_.index_capacity);
-    TANDEM_RETURN_IF_ERROR(grow(ws_.indices, n * 4));
-    ws_.index_capacity = n;
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<float>> Model::Forward(const std::vector<SequenceStep>& steps, KvCache& cache) {
+absl::Status Model::Validate(const std::vector<SequenceStep>& steps, const KvCache& cache) const {
   const ModelConfig& c = config_;
   const KvCacheSpec& spec = cache.spec();
   if (steps.empty()) return absl::InvalidArgumentError("Forward: no sequences");
   if (spec.num_layers != c.num_hidden_layers || spec.num_kv_heads != c.num_key_value_heads ||
-      spec.head_dim != c.head_dim) {
-    return absl::FailedPreconditionError("Forward: the KV cache was made for another model shape");
+      spec.head_dim != c.head_dim || spec.dtype != backend_.activation_dtype()) {
+    return absl::FailedPreconditionError("Forward: the KV cache was made for another model shape or dtype");
   }
-  // Validate and lay out the batch on the host.
-  const int32_t num_seqs = static_cast<int32_t>(steps.size());
-  int32_t num_tokens = 0, max_blocks = 1, max_query = 0, max_context = 0;
-  for (int32_t s = 0; s < num_seqs; ++s) {
+  for (size_t s = 0; s < steps.size(); ++s) {
     const SequenceStep& step = steps[s];
     const int64_t total = step.num_cached + static_cast<int64_t>(step.tokens.size());
     if (step.tokens.empty()) return absl::InvalidArgumentError(absl::StrCat("sequence ", s, ": no new tokens"));
@@ -239,80 +42,118 @@ absl::StatusOr<std::vector<float>> Model::Forward(const std::vector<SequenceStep
         return absl::InvalidArgumentError(absl::StrCat("sequence ", s, ": block id ", b, " out of range"));
       }
     }
-    num_tokens += static_cast<int32_t>(step.tokens.size());
-    max_blocks = std::max<int32_t>(max_blocks, static_cast<int32_t>(step.block_table.size()));
-    max_query = std::max<int32_t>(max_query, static_cast<int32_t>(step.tokens.size()));
-    max_context = std::max<int32_t>(max_context, static_cast<int32_t>(total));
   }
+  return absl::OkStatus();
+}
 
-  // Host index block: tokens | positions | slots | query_start | context_lens | last_rows | tables.
-  const int64_t num_indices = 3LL * num_tokens + (num_seqs + 1) + 2LL * num_seqs +
-                              static_cast<int64_t>(num_seqs) * max_blocks;
-  std::vector<int32_t> host(num_indices, 0);
-  int32_t* tokens = host.data();
-  int32_t* positions = tokens + num_tokens;
-  int32_t* slots = positions + num_tokens;
-  int32_t* query_start = slots + num_tokens;
-  int32_t* context_lens = query_start + num_seqs + 1;
-  int32_t* last_rows = context_lens + num_seqs;
-  int32_t* tables = last_rows + num_seqs;
+Model::IndexLayout Model::MakeIndexLayout(int32_t num_tokens, int32_t num_seqs, int32_t table_stride) {
+  // tokens | positions | slots | query_start | context_lens | last_rows | tables
+  IndexLayout l;
+  l.tokens = 0;
+  l.positions = l.tokens + num_tokens;
+  l.slots = l.positions + num_tokens;
+  l.query_start = l.slots + num_tokens;
+  l.context_lens = l.query_start + num_seqs + 1;
+  l.last_rows = l.context_lens + num_seqs;
+  l.tables = l.last_rows + num_seqs;
+  l.total = l.tables + static_cast<int64_t>(num_seqs) * table_stride;
+  return l;
+}
+
+Model::Chunk Model::FillIndices(const std::vector<SequenceStep>& steps, std::span<const ChunkPiece> pieces,
+                                int32_t block_size, int32_t pad_seqs, int32_t table_stride) {
+  Chunk chunk;
+  chunk.num_seqs = std::max<int32_t>(static_cast<int32_t>(pieces.size()), pad_seqs);
+  for (const ChunkPiece& p : pieces) chunk.num_tokens += static_cast<int32_t>(p.num_tokens);
+  chunk.num_tokens += chunk.num_seqs - static_cast<int32_t>(pieces.size());  // one token per padding row
+  chunk.table_stride = table_stride;
+  const IndexLayout l = MakeIndexLayout(chunk.num_tokens, chunk.num_seqs, table_stride);
+  int32_t* host = static_cast<int32_t*>(ws_.host_indices->data());
+  int32_t* tokens = host + l.tokens;
+  int32_t* positions = host + l.positions;
+  int32_t* slots = host + l.slots;
+  int32_t* query_start = host + l.query_start;
+  int32_t* context_lens = host + l.context_lens;
+  int32_t* last_rows = host + l.last_rows;
+  int32_t* tables = host + l.tables;
   int32_t row = 0;
-  for (int32_t s = 0; s < num_seqs; ++s) {
-    const SequenceStep& step = steps[s];
+  for (size_t s = 0; s < pieces.size(); ++s) {
+    const ChunkPiece& piece = pieces[s];
+    const SequenceStep& step = steps[piece.seq];
+    const int64_t cached = step.num_cached + piece.token_begin;
     query_start[s] = row;
-    for (size_t j = 0; j < step.tokens.size(); ++j, ++row) {
-      const int64_t pos = step.num_cached + static_cast<int64_t>(j);
-      tokens[row] = step.tokens[j];
+    for (int64_t j = 0; j < piece.num_tokens; ++j, ++row) {
+      const int64_t pos = cached + j;
+      tokens[row] = step.tokens[piece.token_begin + j];
       positions[row] = static_cast<int32_t>(pos);
-      slots[row] = step.block_table[pos / spec.block_size] * spec.block_size +
-                   static_cast<int32_t>(pos % spec.block_size);
+      slots[row] = step.block_table[pos / block_size] * block_size + static_cast<int32_t>(pos % block_size);
     }
-    context_lens[s] = static_cast<int32_t>(step.num_cached + step.tokens.size());
+    context_lens[s] = static_cast<int32_t>(cached + piece.num_tokens);
     last_rows[s] = row - 1;
-    std::copy(step.block_table.begin(), step.block_table.end(), tables + s * max_blocks);
+    const int32_t blocks = BlocksForTokens(context_lens[s], block_size);
+    std::copy(step.block_table.begin(), step.block_table.begin() + blocks, tables + s * table_stride);
+    std::fill(tables + s * table_stride + blocks, tables + (s + 1) * table_stride, 0);
+    chunk.max_query = std::max<int32_t>(chunk.max_query, static_cast<int32_t>(piece.num_tokens));
+    chunk.max_context = std::max(chunk.max_context, context_lens[s]);
   }
-  query_start[num_seqs] = row;
+  // Padding rows: one token each, no KV stored (slot -1), no context (zero attention output).
+  for (int32_t s = static_cast<int32_t>(pieces.size()); s < chunk.num_seqs; ++s, ++row) {
+    query_start[s] = row;
+    tokens[row] = 0;
+    positions[row] = 0;
+    slots[row] = -1;
+    context_lens[s] = 0;
+    last_rows[s] = row;
+    std::fill(tables + s * table_stride, tables + (s + 1) * table_stride, 0);
+  }
+  query_start[chunk.num_seqs] = row;
+  return chunk;
+}
 
-  TANDEM_RETURN_IF_ERROR(EnsureWorkspace(num_tokens, num_seqs, num_indices));
+BatchLayout Model::MakeLayout(const Chunk& chunk, Tensor* token_ids) {
+  const IndexLayout l = MakeIndexLayout(chunk.num_tokens, chunk.num_seqs, chunk.table_stride);
   int32_t* dev = static_cast<int32_t*>(ws_.indices->data());
-  TANDEM_RETURN_IF_ERROR(backend_.CopyHostToDevice(dev, host.data(), num_indices * 4));
-  auto index = [&](int32_t* host_ptr, std::vector<int64_t> shape) {
-    return Tensor{dev + (host_ptr - host.data()), DType::kF32 /* unused for int32 */, std::move(shape)};
-  };
+  auto index = [&](int64_t offset, Shape shape) { return Tensor{dev + offset, DType::kI32, shape}; };
   BatchLayout layout;
-  layout.num_seqs = num_seqs;
-  layout.num_tokens = num_tokens;
-  layout.max_blocks_per_seq = max_blocks;
-  layout.max_query_len = max_query;
-  layout.max_context_len = max_context;
-  layout.positions = index(positions, {num_tokens});
-  layout.slot_mapping = index(slots, {num_tokens});
-  layout.query_start = index(query_start, {num_seqs + 1});
-  layout.context_lens = index(context_lens, {num_seqs});
-  layout.last_token_rows = index(last_rows, {num_seqs});
-  layout.block_tables = index(tables, {num_seqs, max_blocks});
-  const Tensor token_ids = index(tokens, {num_tokens});
+  layout.num_seqs = chunk.num_seqs;
+  layout.num_tokens = chunk.num_tokens;
+  layout.max_blocks_per_seq = chunk.table_stride;
+  layout.max_query_len = chunk.max_query;
+  layout.max_context_len = chunk.max_context;
+  layout.positions = index(l.positions, {chunk.num_tokens});
+  layout.slot_mapping = index(l.slots, {chunk.num_tokens});
+  layout.query_start = index(l.query_start, {chunk.num_seqs + 1});
+  layout.context_lens = index(l.context_lens, {chunk.num_seqs});
+  layout.last_token_rows = index(l.last_rows, {chunk.num_seqs});
+  layout.block_tables = index(l.tables, {chunk.num_seqs, chunk.table_stride});
+  *token_ids = index(l.tokens, {chunk.num_tokens});
+  return layout;
+}
 
+Tensor Model::Logits(int32_t rows) const {
+  return Tensor{ws_.logits->data(), DType::kF32, {rows, config_.vocab_size}};
+}
+
+absl::Status Model::RunLayers(const BatchLayout& layout, const Tensor& token_ids, KvCache& cache) {
+  const ModelConfig& c = config_;
   const DType act = backend_.activation_dtype();
-  const int64_t h = c.hidden_size, qkv_width = c.q_size() + 2 * c.kv_size();
-  auto buf = [&](std::unique_ptr<DeviceBuffer>& b, std::vector<int64_t> shape) {
-    return Tensor{b->data(), act, std::move(shape)};
-  };
-  const Tensor residual = buf(ws_.residual, {num_tokens, h});
-  const Tensor normed = buf(ws_.normed, {num_tokens, h});
-  const Tensor qkv = buf(ws_.qkv, {num_tokens, qkv_width});
-  const Tensor attn = buf(ws_.attn, {num_tokens, c.q_size()});
-  const Tensor delta = buf(ws_.delta, {num_tokens, h});
-  const Tensor gate_up = buf(ws_.gate_up, {num_tokens, 2 * c.intermediate_size});
-  const Tensor mlp = buf(ws_.act, {num_tokens, c.intermediate_size});
-  const Tensor last = buf(ws_.last, {num_seqs, h});
-  const Tensor logits{ws_.logits->data(), DType::kF32, {num_seqs, c.vocab_size}};
+  const int64_t n = layout.num_tokens, h = c.hidden_size, qkv_width = c.q_size() + 2 * c.kv_size();
+  auto buf = [&](const std::unique_ptr<DeviceBuffer>& b, Shape shape) { return Tensor{b->data(), act, shape}; };
+  const Tensor residual = buf(ws_.residual, {n, h});
+  const Tensor normed = buf(ws_.normed, {n, h});
+  const Tensor qkv = buf(ws_.qkv, {n, qkv_width});
+  const Tensor attn = buf(ws_.attn, {n, c.q_size()});
+  const Tensor delta = buf(ws_.delta, {n, h});
+  const Tensor gate_up = buf(ws_.gate_up, {n, 2 * c.intermediate_size});
+  const Tensor mlp = buf(ws_.act, {n, c.intermediate_size});
+  const Tensor last = buf(ws_.last, {layout.num_seqs, h});
+  const Tensor logits = Logits(layout.num_seqs);
 
   AttentionShape shape;
   shape.num_heads = static_cast<int32_t>(c.num_attention_heads);
   shape.num_kv_heads = static_cast<int32_t>(c.num_key_value_heads);
   shape.head_dim = static_cast<int32_t>(c.head_dim);
-  shape.block_size = spec.block_size;
+  shape.block_size = cache.spec().block_size;
   shape.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   const float eps = static_cast<float>(c.rms_norm_eps);
 
@@ -336,9 +177,138 @@ absl::StatusOr<std::vector<float>> Model::Forward(const std::vector<SequenceStep
   }
   TANDEM_RETURN_IF_ERROR(backend_.AddRmsNorm(residual, delta, final_norm_, eps, normed));
   TANDEM_RETURN_IF_ERROR(backend_.GatherRows(normed, layout.last_token_rows, last));
-  TANDEM_RETURN_IF_ERROR(backend_.Linear(last, lm_head_, nullptr, logits));
-  std::vector<float> out(static_cast<size_t>(num_seqs) * c.vocab_size);
-  TANDEM_RETURN_IF_ERROR(backend_.CopyDeviceToHost(out.data(), logits.data, out.size() * 4));
+  return backend_.Linear(last, lm_head_, nullptr, logits);
+}
+
+absl::Status Model::RunChunk(const std::vector<SequenceStep>& steps, std::span<const ChunkPiece> pieces,
+                             KvCache& cache) {
+  const int32_t block_size = cache.spec().block_size;
+  TANDEM_RETURN_IF_ERROR(EnsureIndexCapacity(block_size));
+  // The host index block is about to be rewritten: the previous chunk's copy of it must be done.
+  TANDEM_RETURN_IF_ERROR(backend_.Synchronize());
+  const int32_t num_pieces = static_cast<int32_t>(pieces.size());
+  const bool decode = std::all_of(pieces.begin(), pieces.end(), [&](const ChunkPiece& p) {
+    return p.num_tokens == 1 && steps[p.seq].tokens.size() == 1;
+  });
+  if (graph_buckets_.empty()) {
+    graph_buckets_ = GraphBuckets(static_cast<int32_t>(std::min<int64_t>(options_.max_seqs, options_.max_batch_tokens)));
+  }
+  const int32_t bucket = decode && options_.use_graphs && graphs_supported_
+                             ? ChooseGraphBucket(num_pieces, graph_buckets_)
+                             : 0;
+  if (bucket == 0) {
+    // Eager: a compact block table as wide as the longest sequence of the chunk.
+    int32_t stride = 1;
+    for (const ChunkPiece& p : pieces) {
+      const int64_t context = steps[p.seq].num_cached + p.token_begin + p.num_tokens;
+      stride = std::max(stride, BlocksForTokens(context, block_size));
+    }
+    const Chunk chunk = FillIndices(steps, pieces, block_size, 0, stride);
+    const IndexLayout l = MakeIndexLayout(chunk.num_tokens, chunk.num_seqs, chunk.table_stride);
+    TANDEM_RETURN_IF_ERROR(backend_.CopyToDeviceAsync(ws_.indices->data(), ws_.host_indices->data(), l.total * 4));
+    Tensor token_ids;
+    const BatchLayout layout = MakeLayout(chunk, &token_ids);
+    return RunLayers(layout, token_ids, cache);
+  }
+
+  // Graph: the bucket's padded layout, with the widest block table and the longest context the graph
+  // may ever see baked in (the kernels read the exact lengths from the index block).
+  std::vector<const void*> cache_pointers;
+  for (int32_t l = 0; l < cache.spec().num_layers; ++l) {
+    cache_pointers.push_back(cache.layer(l).k.data);
+    cache_pointers.push_back(cache.layer(l).v.data);
+  }
+  cache_pointers.push_back(reinterpret_cast<const void*>(static_cast<intptr_t>(block_size)));
+  if (cache_pointers != graph_cache_pointers_) {  // recorded against another cache: record again
+    graphs_.clear();
+    graph_cache_pointers_ = std::move(cache_pointers);
+  }
+  const int32_t stride = BlocksForTokens(max_context_, block_size);
+  Chunk chunk = FillIndices(steps, pieces, block_size, bucket, stride);
+  chunk.max_query = 1;
+  chunk.max_context = static_cast<int32_t>(max_context_);
+  const IndexLayout l = MakeIndexLayout(chunk.num_tokens, chunk.num_seqs, chunk.table_stride);
+  TANDEM_RETURN_IF_ERROR(backend_.CopyToDeviceAsync(ws_.indices->data(), ws_.host_indices->data(), l.total * 4));
+  Tensor token_ids;
+  const BatchLayout layout = MakeLayout(chunk, &token_ids);
+  auto it = graphs_.find(bucket);
+  if (it != graphs_.end()) return it->second->Launch();
+  // First use of the bucket: run it eagerly (which also lets the backend pick its kernels by
+  // measurement outside the recording), then record it for the next steps.
+  TANDEM_RETURN_IF_ERROR(RunLayers(layout, token_ids, cache));
+  absl::StatusOr<std::unique_ptr<Graph>> graph =
+      backend_.CaptureGraph([&]() { return RunLayers(layout, token_ids, cache); });
+  if (absl::IsUnimplemented(graph.status())) {
+    graphs_supported_ = false;
+    return absl::OkStatus();
+  }
+  if (!graph.ok()) {
+    // A step that cannot be recorded still ran; later steps run eagerly.
+    TANDEM_LOG(WARNING, "model") << "decode graph for batch " << bucket << " not recorded: " << graph.status();
+    graphs_supported_ = false;
+    return absl::OkStatus();
+  }
+  graphs_[bucket] = std::move(*graph);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StepResult> Model::Step(const std::vector<SequenceStep>& steps, KvCache& cache,
+                                       std::span<const SampleRow> rows, bool want_logprobs) {
+  TANDEM_RETURN_IF_ERROR(Validate(steps, cache));
+  if (rows.size() != steps.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("Step: ", rows.size(), " sampling rows for ", steps.size(),
+                                                   " sequences"));
+  }
+  std::vector<int64_t> sizes;
+  for (const SequenceStep& s : steps) sizes.push_back(static_cast<int64_t>(s.tokens.size()));
+  StepResult result;
+  result.tokens.assign(steps.size(), 0);
+  if (want_logprobs) result.logprobs.assign(steps.size(), 0.0f);
+  std::vector<SampleRow> chunk_rows;
+  std::vector<int32_t> chunk_tokens;
+  std::vector<float> chunk_logprobs;
+  for (const std::vector<ChunkPiece>& pieces : PlanChunks(sizes, options_.max_batch_tokens, options_.max_seqs)) {
+    TANDEM_RETURN_IF_ERROR(RunChunk(steps, pieces, cache));
+    // Sample the rows of the sequences whose last token is in this chunk. Rows of the other sequences
+    // (a prompt continued in the next chunk) are sampled too when they precede one that ends here, and
+    // their tokens are dropped: sampling is per row and draws nothing for a row not asked for.
+    int32_t sample_rows = 0;
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      if (pieces[i].last) sample_rows = static_cast<int32_t>(i) + 1;
+    }
+    if (sample_rows == 0) continue;
+    chunk_rows.assign(sample_rows, SampleRow{});
+    for (int32_t i = 0; i < sample_rows; ++i) {
+      if (pieces[i].last) chunk_rows[i] = rows[pieces[i].seq];
+    }
+    chunk_tokens.assign(sample_rows, 0);
+    chunk_logprobs.assign(sample_rows, 0.0f);
+    TANDEM_RETURN_IF_ERROR(backend_.Sample(Logits(sample_rows), chunk_rows, chunk_tokens.data(),
+                                           want_logprobs ? chunk_logprobs.data() : nullptr));
+    for (int32_t i = 0; i < sample_rows; ++i) {
+      if (!pieces[i].last) continue;
+      result.tokens[pieces[i].seq] = chunk_tokens[i];
+      if (want_logprobs) result.logprobs[pieces[i].seq] = chunk_logprobs[i];
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<std::vector<float>> Model::Forward(const std::vector<SequenceStep>& steps, KvCache& cache) {
+  TANDEM_RETURN_IF_ERROR(Validate(steps, cache));
+  std::vector<int64_t> sizes;
+  for (const SequenceStep& s : steps) sizes.push_back(static_cast<int64_t>(s.tokens.size()));
+  const int64_t vocab = config_.vocab_size;
+  std::vector<float> out(steps.size() * vocab);
+  for (const std::vector<ChunkPiece>& pieces : PlanChunks(sizes, options_.max_batch_tokens, options_.max_seqs)) {
+    TANDEM_RETURN_IF_ERROR(RunChunk(steps, pieces, cache));
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      if (!pieces[i].last) continue;
+      TANDEM_RETURN_IF_ERROR(backend_.CopyDeviceToHost(out.data() + pieces[i].seq * vocab,
+                                                       static_cast<const float*>(ws_.logits->data()) + i * vocab,
+                                                       vocab * 4));
+    }
+  }
   TANDEM_RETURN_IF_ERROR(backend_.Synchronize());
   return out;
 }

@@ -173,10 +173,12 @@ void PrefillEngine::Loop() {
     const absl::Time start = absl::Now();
     std::vector<SequenceStep> steps;
     for (size_t i = 0; i < batch.size(); ++i) steps.push_back({batch[i].job.prompt, 0, blocks[i]});
-    absl::StatusOr<std::vector<float>> logits = model_.Forward(steps, cache_);
+    std::vector<SampleRow> rows;
+    for (const Queued& q : batch) rows.push_back(Sampler(q.job.sampling).NextRow());
+    absl::StatusOr<StepResult> sampled = model_.Step(steps, cache_, rows);
     const absl::Time end = absl::Now();
     const double compute_ms = MillisSince(start, end);
-    if (options_.on_step && logits.ok()) {
+    if (options_.on_step && sampled.ok()) {
       int64_t batch_tokens = 0;
       for (const Queued& q : batch) batch_tokens += static_cast<int64_t>(q.job.prompt.size());
       options_.on_step(end - start, static_cast<int32_t>(batch.size()), batch_tokens);
@@ -190,16 +192,14 @@ void PrefillEngine::Loop() {
       recent_step_ms_ = recent_step_ms_ == 0 ? compute_ms : 0.8 * recent_step_ms_ + 0.2 * compute_ms;
       for (size_t i = 0; i < batch.size(); ++i) {
         PrefillJob& job = batch[i].job;
-        if (!logits.ok() || job.cancelled->load()) {
+        if (!sampled.ok() || job.cancelled->load()) {
           FreeBlocks(blocks[i]);
           done.emplace_back(std::move(job.done),
-                            logits.ok() ? absl::CancelledError("cancelled during prefill") : logits.status());
+                            sampled.ok() ? absl::CancelledError("cancelled during prefill") : sampled.status());
           continue;
         }
-        const int64_t vocab = model_.vocab_size();
-        Sampler sampler(job.sampling);
         PrefillResult result;
-        result.first_token = sampler.Sample(std::span<const float>(*logits).subspan(i * vocab, vocab));
+        result.first_token = sampled->tokens[i];
         result.lease_id = absl::StrCat("lease-", ++next_lease_, "-", job.request_id);
         result.num_tokens = static_cast<int32_t>(job.prompt.size());
         const absl::Duration duration = job.lease > absl::ZeroDuration() ? job.lease : options_.default_lease;

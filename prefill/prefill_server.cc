@@ -25,7 +25,10 @@ PrefillServer::~PrefillServer() { Shutdown(absl::ZeroDuration()); }
 
 absl::StatusOr<std::unique_ptr<PrefillServer>> PrefillServer::Start(const PrefillServerOptions& options) {
   auto state = std::make_unique<State>();
-  TANDEM_ASSIGN_OR_RETURN(state->worker, LoadWorkerModel(options.model));
+  WorkerModelOptions model_options = options.model;
+  model_options.max_batch_tokens = options.engine.max_batch_tokens;
+  model_options.max_seqs = options.engine.max_batch;
+  TANDEM_ASSIGN_OR_RETURN(state->worker, LoadWorkerModel(model_options));
   WorkerModel& w = state->worker;
   PrefillEngineOptions engine_options = options.engine;
   TANDEM_RETURN_IF_ERROR(AddPrefillStepMetrics(state->metrics, engine_options));

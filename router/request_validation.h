@@ -16,9 +16,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "model/sampler.h"
 #include "proto/tandem.pb.h"
 #include "tokenizer/tokenizer.h"
+#include "types/sampling.h"
 
 namespace tandem::router {
 

@@ -19,8 +19,15 @@ struct WorkerModelOptions {
   std::string backend = "cpu";
   int num_threads = 0;        // CPU backend threads; 0: all hardware threads
   int32_t block_size = 16;
-  int64_t kv_cache_mb = 256;  // KV pool size; InvalidArgument when it cannot hold one full context
+  // KV pool size in MiB; 0: 256 MiB on the CPU, gpu_memory_fraction on a device (worker/kv_pool_sizing.h).
+  int64_t kv_cache_mb = 0;
   int64_t max_context = 0;    // 0: the model's max_position_embeddings
+  int device = 0;             // device backends: ordinal
+  std::string dtype;          // device backends: "bfloat16" (default), "float16" or "float32"
+  double gpu_memory_fraction = 0.9;
+  // The engine's largest step (sizes the model's fixed workspaces).
+  int64_t max_batch_tokens = 2048;
+  int32_t max_seqs = 256;
 };
 
 struct WorkerModel {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "backend/cpu/fast_ops.h"
 #include "backend/cpu/reference_ops.h"
+#include "common/random.h"
 
 namespace tandem {
 namespace {
@@ -23,6 +24,8 @@ class HostBuffer : public DeviceBuffer {
   void* data_;
   int64_t size_;
 };
+
+class CpuStream : public Stream {};
 
 int ResolveThreads(int requested) { return requested > 0 ? requested : DefaultThreadCount(); }
 
@@ -53,6 +56,21 @@ absl::Status CpuBackend::CopyHostToDevice(void* device_dst, const void* host_src
 absl::Status CpuBackend::CopyDeviceToHost(void* host_dst, const void* device_src, int64_t bytes) {
   std::memcpy(host_dst, device_src, bytes);
   return absl::OkStatus();
+}
+
+absl::StatusOr<DeviceMemoryInfo> CpuBackend::MemoryInfo() {
+  return absl::UnimplementedError("the CPU backend sizes its KV pool from --kv-cache-mb, not device memory");
+}
+
+absl::StatusOr<std::unique_ptr<Stream>> CpuBackend::NewStream() { return std::make_unique<CpuStream>(); }
+
+absl::Status CpuBackend::CopyAsync(void* dst, const void* src, int64_t bytes, Stream& stream) {
+  std::memcpy(dst, src, bytes);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Graph>> CpuBackend::CaptureGraph(const std::function<absl::Status()>& record) {
+  return absl::UnimplementedError("the CPU backend runs every step eagerly (no graphs)");
 }
 
 absl::Status CpuBackend::Embedding(const Tensor& tokens, const Tensor& table, const Tensor& out) {
@@ -115,6 +133,44 @@ absl::Status CpuBackend::SiluMul(const Tensor& gate_up, const Tensor& out) {
 
 absl::Status CpuBackend::GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) {
   cpu_ref::GatherRows(x, rows, out);
+  return absl::OkStatus();
+}
+
+}  // namespace tandem
+
+namespace tandem {
+
+absl::Status CpuBackend::Sample(const Tensor& logits, std::span<const SampleRow> rows, int32_t* host_tokens,
+                                float* host_logprobs) {
+  const int64_t vocab = logits.dim(1);
+  if (logits.dtype != DType::kF32 || logits.dim(0) < static_cast<int64_t>(rows.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("Sample: logits must be F32 with >= ", rows.size(), " rows"));
+  }
+  const int64_t n = static_cast<int64_t>(rows.size());
+  auto run = [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* row = logits.as<float>() + r * vocab;
+      host_tokens[r] = SampleRowReference(row, vocab, rows[r]);
+      if (host_logprobs != nullptr) host_logprobs[r] = static_cast<float>(TokenLogprob(row, vocab, host_tokens[r]));
+    }
+  };
+  if (fast_ && n > 1) {
+    pool_.ParallelFor(n, run);
+  } else {
+    run(0, n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::FillUniform(const Tensor& t, uint64_t seed, float offset, float scale) {
+  if (t.dtype != DType::kF32) {
+    return absl::InvalidArgumentError(absl::StrCat("FillUniform: the CPU backend holds F32, not ", std::string(DTypeName(t.dtype))));
+  }
+  Xoshiro256 rng(seed);
+  float* out = t.as<float>();
+  for (int64_t i = 0; i < t.num_elements(); ++i) {
+    out[i] = offset + static_cast<float>((2 * rng.NextDouble() - 1) * scale);
+  }
   return absl::OkStatus();
 }
 

@@ -3,7 +3,8 @@
 // With `fast` false every op runs its plain-loop reference (backend/cpu/reference_ops.h); with `fast`
 // true the threaded / BLAS paths of backend/cpu/fast_ops.h run where they exist.
 //
-// Thread safety: one engine thread at a time (Backend contract). Ops run synchronously.
+// Thread safety: one engine thread at a time (Backend contract). Ops run synchronously; a Stream is a
+// token (copies on it are plain memcpy on the calling thread); there are no graphs.
 #ifndef TANDEM_BACKEND_CPU_CPU_BACKEND_H_
 #define TANDEM_BACKEND_CPU_CPU_BACKEND_H_
 
@@ -26,11 +27,23 @@ class CpuBackend : public Backend {
   std::string_view name() const override { return fast_ ? "cpu" : "cpu-reference"; }
   DType weight_dtype() const override { return DType::kF32; }
   DType activation_dtype() const override { return DType::kF32; }
+  bool host_memory() const override { return true; }
 
   absl::StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(int64_t bytes) override;
+  absl::StatusOr<std::unique_ptr<DeviceBuffer>> AllocateHost(int64_t bytes) override { return Allocate(bytes); }
   absl::Status CopyHostToDevice(void* device_dst, const void* host_src, int64_t bytes) override;
   absl::Status CopyDeviceToHost(void* host_dst, const void* device_src, int64_t bytes) override;
+  absl::Status CopyToDeviceAsync(void* device_dst, const void* host_src, int64_t bytes) override {
+    return CopyHostToDevice(device_dst, host_src, bytes);
+  }
   absl::Status Synchronize() override { return absl::OkStatus(); }
+  absl::StatusOr<DeviceMemoryInfo> MemoryInfo() override;
+  absl::Status Reserve(const WorkspaceLimits& limits) override { return absl::OkStatus(); }
+
+  absl::StatusOr<std::unique_ptr<Stream>> NewStream() override;
+  absl::Status CopyAsync(void* dst, const void* src, int64_t bytes, Stream& stream) override;
+  absl::Status SynchronizeStream(Stream& stream) override { return absl::OkStatus(); }
+  absl::StatusOr<std::unique_ptr<Graph>> CaptureGraph(const std::function<absl::Status()>& record) override;
 
   absl::Status Embedding(const Tensor& tokens, const Tensor& table, const Tensor& out) override;
   absl::Status RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override;
@@ -44,6 +57,9 @@ class CpuBackend : public Backend {
                          const LayerKv& kv, const Tensor& out) override;
   absl::Status SiluMul(const Tensor& gate_up, const Tensor& out) override;
   absl::Status GatherRows(const Tensor& x, const Tensor& rows, const Tensor& out) override;
+  absl::Status Sample(const Tensor& logits, std::span<const SampleRow> rows, int32_t* host_tokens,
+                      float* host_logprobs) override;
+  absl::Status FillUniform(const Tensor& t, uint64_t seed, float offset, float scale) override;
 
   int num_threads() const { return pool_.num_threads(); }
 

@@ -193,6 +193,10 @@ void Attention(ThreadPool& pool, const Tensor& qkv, const BatchLayout& layout,
       item.out = out.as<float>() + token * shape.num_heads * hd + kvh * group * hd;
       item.table = layout.block_tables.as<int32_t>() + s * layout.max_blocks_per_seq;
       item.pos = context_lens[s] - q_len + (token - query_start[s]);
+      if (item.pos < 0) {  // padding
+        std::fill(item.out, item.out + group * hd, 0.0f);
+        continue;
+      }
       AttendGroup(item, shape, kvh, kv, scores.data(), acc.data());
     }
   });

@@ -78,6 +78,7 @@ void RopeAndStoreKv(const Tensor& qkv, const Tensor& rope, const BatchLayout& la
     for (int h = 0; h < shape.num_heads; ++h) RotateHead(q + h * hd, cs, hd);
     for (int h = 0; h < shape.num_kv_heads; ++h) RotateHead(k + h * hd, cs, hd);
     const int64_t slot = layout.slot_mapping.as<int32_t>()[i];
+    if (slot < 0) continue;  // padding
     std::memcpy(kv.k.as<float>() + slot * kv_row, k, kv_row * sizeof(float));
     std::memcpy(kv.v.as<float>() + slot * kv_row, v, kv_row * sizeof(float));
   }
@@ -98,6 +99,11 @@ void Attention(const Tensor& qkv, const BatchLayout& layout, const AttentionShap
     for (int64_t j = 0; j < q_len; ++j) {
       const int64_t token = query_start[s] + j;
       const int64_t pos = context_lens[s] - q_len + j;
+      if (pos < 0) {  // padding
+        std::fill(out.as<float>() + token * shape.num_heads * hd,
+                  out.as<float>() + (token + 1) * shape.num_heads * hd, 0.0f);
+        continue;
+      }
       for (int h = 0; h < shape.num_heads; ++h) {
         const int kvh = h / group;
         const float* q = qkv.as<float>() + token * row + h * hd;
