@@ -3,6 +3,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "backend/cpu/cpu_backend.h"
+#if TANDEM_WITH_CUDA
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 namespace tandem {
 
@@ -27,7 +30,19 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const BackendOptions& optio
   }
   if (options.name == "cuda") {
 #if TANDEM_WITH_CUDA
-    return absl::UnimplementedError("--backend cuda: the CUDA backend is not written yet (issue 10)");
+    CudaBackendOptions cuda;
+    cuda.device = options.device;
+    if (options.dtype.empty() || options.dtype == "bfloat16") {
+      cuda.dtype = DType::kBF16;
+    } else if (options.dtype == "float16") {
+      cuda.dtype = DType::kF16;
+    } else if (options.dtype == "float32") {
+      cuda.dtype = DType::kF32;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--dtype: '", options.dtype, "' is not one of bfloat16, float16, float32"));
+    }
+    return MakeCudaBackend(cuda);
 #else
     return absl::UnimplementedError("--backend cuda: built without CUDA");
 #endif

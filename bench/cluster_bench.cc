@@ -64,7 +64,10 @@ Cluster& GetCluster() {
     c->model = std::move(*model);
     c->cache = *KvCache::Create(*c->backend, c->model->MakeKvSpec(16, 64));
 
-    WorkerModelOptions worker{.model_dir = c->dir, .num_threads = 1, .kv_cache_mb = 64};
+    WorkerModelOptions worker;
+    worker.model_dir = c->dir;
+    worker.num_threads = 1;
+    worker.kv_cache_mb = 64;
     PrefillServerOptions prefill_options;
     prefill_options.model = worker;
     auto prefill = PrefillServer::Start(prefill_options);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 #include "common/logging.h"
@@ -17,8 +18,7 @@ namespace {
 
 struct ProfileFlags {
   std::string model;
-  std::string backend = "cpu";
-  int64_t threads = 0;
+  BackendFlags backend;
   std::string out = "latency_model.json";
   int64_t max_prompt = 1024;
   int64_t max_batch = 32;
@@ -72,11 +72,15 @@ absl::Status Profile(const ProfileFlags& f) {
   SetLogLevel(level);
   if (f.model.empty()) return absl::InvalidArgumentError("--model is required");
   if (f.out.empty()) return absl::InvalidArgumentError("--out: must name a file");
-  if (f.threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads: ", f.threads, " must be >= 0"));
+  if (f.backend.threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--threads: ", f.backend.threads, " must be >= 0"));
+  }
   profiler::ProfileOptions options;
   options.model_dir = f.model;
-  options.backend = f.backend;
-  options.num_threads = static_cast<int>(f.threads);
+  options.backend = f.backend.backend;
+  options.num_threads = static_cast<int>(f.backend.threads);
+  options.device = static_cast<int>(f.backend.device);
+  options.dtype = f.backend.dtype;
   options.max_prompt = f.max_prompt;
   options.max_batch = f.max_batch;
   options.repeats = static_cast<int>(f.repeats);
@@ -106,8 +110,7 @@ int ProfileCommand(const std::vector<std::string>& args) {
   ProfileFlags f;
   FlagParser parser("tandem profile --model DIR [--backend cpu] [--threads N] [--out FILE] [flags]");
   parser.AddString("model", &f.model, "model directory (config.json + safetensors) to measure");
-  parser.AddString("backend", &f.backend, "backend to measure: cpu, cpu-reference or cuda");
-  parser.AddInt("threads", &f.threads, "CPU threads; 0 = one per hardware thread");
+  f.backend.Register(parser);
   parser.AddString("out", &f.out, "latency model JSON to write (for --latency-model and tandem sim)");
   parser.AddInt("max-prompt", &f.max_prompt, "longest prompt and decode context measured, tokens");
   parser.AddInt("max-batch", &f.max_batch, "largest decode batch measured");

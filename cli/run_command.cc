@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "backend/registry.h"
+#include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 #include "common/logging.h"
@@ -35,8 +36,7 @@ struct RunFlags {
   std::string stop;
   bool ignore_eos = false;
   bool print_ids = false;
-  std::string backend = "cpu";
-  int64_t threads = 0;
+  BackendFlags backend;
   int64_t block_size = 16;
   std::string log_level = "warning";
 };
@@ -70,12 +70,12 @@ absl::Status Run(const RunFlags& f) {
     TANDEM_ASSIGN_OR_RETURN(tokenizer, Tokenizer::FromFile(tokenizer_path));
   }
 
-  BackendOptions backend_options;
-  backend_options.name = f.backend;
-  backend_options.num_threads = static_cast<int>(f.threads);
-  TANDEM_ASSIGN_OR_RETURN(auto backend, MakeBackend(backend_options));
+  TANDEM_ASSIGN_OR_RETURN(auto backend, MakeBackend(f.backend.Options()));
   const auto load_start = std::chrono::steady_clock::now();
-  TANDEM_ASSIGN_OR_RETURN(auto model, Model::Load(f.model, *backend));
+  // One request: workspaces for one sequence.
+  ModelLoadOptions load;
+  load.max_seqs = 1;
+  TANDEM_ASSIGN_OR_RETURN(auto model, Model::Load(f.model, *backend, load));
   const double load_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   TANDEM_LOG(INFO, "run") << "loaded " << f.model << " in " << load_s << " s on " << backend->name();
@@ -166,8 +166,7 @@ int RunCommand(const std::vector<std::string>& args) {
   parser.AddString("stop", &f.stop, "stop when the output text contains this string");
   parser.AddBool("ignore-eos", &f.ignore_eos, "keep generating past the model's end-of-sequence tokens");
   parser.AddBool("print-ids", &f.print_ids, "print generated token ids, one per line, instead of text");
-  parser.AddString("backend", &f.backend, "cpu, cpu-reference or cuda");
-  parser.AddInt("threads", &f.threads, "CPU threads; 0 uses every hardware thread");
+  f.backend.Register(parser);
   parser.AddInt("block-size", &f.block_size, "tokens per KV cache block");
   parser.AddString("log-level", &f.log_level, "debug, info, warning or error");
   absl::Status status = parser.Parse(args);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 #include "common/signals.h"
@@ -23,9 +24,9 @@ struct UpFlags {
   int64_t decode = 1;
   std::string host = "127.0.0.1";
   int64_t port = 8000;
-  std::string backend = "cpu";
-  int64_t threads = 1;
-  int64_t kv_cache_mb = 256;
+  BackendFlags backend{1};
+  int64_t kv_cache_mb = 0;
+  double gpu_memory_fraction = 0;
   std::string policy = "least_loaded";
   std::string latency_model;  // passed to the router as is (the goodput policy needs one)
   std::string log_level = "info";
@@ -53,9 +54,14 @@ int Up(const UpFlags& f) {
     StopProcesses(children, absl::Seconds(15));
     return 1;
   };
-  const std::vector<std::string> worker_flags = {
-      "--model", model, "--host", f.host, "--backend", f.backend, "--threads", absl::StrCat(f.threads),
-      "--kv-cache-mb", absl::StrCat(f.kv_cache_mb), "--log-level", f.log_level};
+  std::vector<std::string> worker_flags = {"--model", model, "--host", f.host, "--kv-cache-mb",
+                                          absl::StrCat(f.kv_cache_mb), "--log-level", f.log_level};
+  const std::vector<std::string> backend_args = f.backend.Args();
+  worker_flags.insert(worker_flags.end(), backend_args.begin(), backend_args.end());
+  // Workers sharing one GPU split it: by default each may use an equal share of 90%.
+  const int64_t workers = f.prefill + f.decode;
+  const double fraction = f.gpu_memory_fraction > 0 ? f.gpu_memory_fraction : 0.9 / static_cast<double>(workers);
+  worker_flags.insert(worker_flags.end(), {"--gpu-memory-fraction", absl::StrCat(fraction)});
   std::vector<std::string> prefill_addresses, decode_addresses;
   for (int64_t i = 0; i < f.prefill + f.decode; ++i) {
     const bool is_prefill = i < f.prefill;
@@ -134,9 +140,12 @@ int UpCommand(const std::vector<std::string>& args) {
   parser.AddInt("decode", &f.decode, "decode worker processes");
   parser.AddString("host", &f.host, "address everything binds");
   parser.AddInt("port", &f.port, "router port (workers pick free ports)");
-  parser.AddString("backend", &f.backend, "worker backend: cpu or cuda");
-  parser.AddInt("threads", &f.threads, "CPU threads per worker");
-  parser.AddInt("kv-cache-mb", &f.kv_cache_mb, "KV cache per worker in MiB");
+  f.backend.Register(parser);
+  parser.AddInt("kv-cache-mb", &f.kv_cache_mb,
+                "KV cache per worker in MiB; 0: 256 on the CPU, what --gpu-memory-fraction leaves on a GPU");
+  parser.AddDouble("gpu-memory-fraction", &f.gpu_memory_fraction,
+                   "share of the GPU each worker may use; 0: 0.9 split evenly between the workers (all on "
+                   "--device)");
   parser.AddString("policy", &f.policy, "router placement policy: round_robin, least_loaded or goodput");
   parser.AddString("latency-model", &f.latency_model,
                    "latency model JSON from `tandem profile`, for --policy goodput (every worker runs one backend)");

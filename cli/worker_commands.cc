@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "common/flags.h"
 #include "common/logging.h"
@@ -20,10 +21,10 @@ struct CommonFlags {
   int64_t metrics_port = -1;
   std::string id;
   std::string model;
-  std::string backend = "cpu";
-  int64_t threads = 0;
+  BackendFlags backend;
   int64_t block_size = 16;
-  int64_t kv_cache_mb = 256;
+  int64_t kv_cache_mb = 0;
+  double gpu_memory_fraction = 0.9;
   int64_t max_context = 0;
   std::string log_level = "info";
 
@@ -34,15 +35,27 @@ struct CommonFlags {
     p.AddInt("metrics-port", &metrics_port,
              "HTTP port for GET /metrics (Prometheus); 0 picks a free one, -1 is off");
     p.AddString("id", &id, "worker name in logs and load reports");
-    p.AddString("backend", &backend, "cpu, cpu-reference or cuda");
-    p.AddInt("threads", &threads, "CPU backend threads; 0 uses every hardware thread");
+    backend.Register(p);
     p.AddInt("block-size", &block_size, "tokens per KV block");
-    p.AddInt("kv-cache-mb", &kv_cache_mb, "KV cache pool in MiB");
+    p.AddInt("kv-cache-mb", &kv_cache_mb,
+             "KV cache pool in MiB; 0: 256 on the CPU, what --gpu-memory-fraction leaves on a GPU");
+    p.AddDouble("gpu-memory-fraction", &gpu_memory_fraction,
+                "share of the GPU's memory this worker may use in all (weights, workspaces, KV pool)");
     p.AddInt("max-context", &max_context, "longest sequence served; 0 is the model's own limit");
     p.AddString("log-level", &log_level, "debug, info, warning or error");
   }
   WorkerModelOptions Model() const {
-    return {model, backend, static_cast<int>(threads), static_cast<int32_t>(block_size), kv_cache_mb, max_context};
+    WorkerModelOptions o;
+    o.model_dir = model;
+    o.backend = backend.backend;
+    o.num_threads = static_cast<int>(backend.threads);
+    o.device = static_cast<int>(backend.device);
+    o.dtype = backend.dtype;
+    o.block_size = static_cast<int32_t>(block_size);
+    o.kv_cache_mb = kv_cache_mb;
+    o.gpu_memory_fraction = gpu_memory_fraction;
+    o.max_context = max_context;
+    return o;
   }
 };
 

@@ -177,17 +177,31 @@ absl::StatusOr<ProfileResult> Profile(const ProfileOptions& options,
     if (progress) progress(line);
   };
 
+  const auto prefill_grid = PrefillGrid(options.max_prompt);
+  const auto decode_grid = DecodeGrid(options.max_batch, options.max_prompt);
   BackendOptions backend_options;
   backend_options.name = options.backend;
   backend_options.num_threads = options.num_threads;
+  backend_options.device = options.device;
+  backend_options.dtype = options.dtype;
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, MakeBackend(backend_options));
-  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(options.model_dir, *backend));
+  // Workspaces for the largest step of the grids, so that every point runs as one step.
+  ModelLoadOptions load;
+  load.max_batch_tokens = 1;
+  load.max_seqs = 1;
+  for (const auto& [sequences, len] : prefill_grid) {
+    load.max_batch_tokens = std::max<int64_t>(load.max_batch_tokens, sequences * len);
+    load.max_seqs = std::max<int32_t>(load.max_seqs, static_cast<int32_t>(sequences));
+  }
+  for (const auto& [batch, context] : decode_grid) {
+    load.max_batch_tokens = std::max<int64_t>(load.max_batch_tokens, batch);
+    load.max_seqs = std::max<int32_t>(load.max_seqs, static_cast<int32_t>(batch));
+  }
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(options.model_dir, *backend, load));
   if (options.max_prompt + 1 > model->max_context()) {
     return absl::InvalidArgumentError(absl::StrCat("--max-prompt: ", options.max_prompt, " + 1 exceeds the model's ",
                                                    model->max_context(), "-token context"));
   }
-  const auto prefill_grid = PrefillGrid(options.max_prompt);
-  const auto decode_grid = DecodeGrid(options.max_batch, options.max_prompt);
   int64_t max_blocks = 0;
   for (const auto& [sequences, len] : prefill_grid) {
     max_blocks = std::max<int64_t>(max_blocks, sequences * BlocksForTokens(len, options.block_size));

@@ -30,6 +30,8 @@ struct ProfileOptions {
   std::string model_dir;
   std::string backend = "cpu";
   int num_threads = 0;             // CPU backends: 0 = one per hardware thread
+  int device = 0;                  // CUDA device ordinal
+  std::string dtype;               // CUDA compute dtype ("" = bfloat16)
   int64_t max_prompt = 1024;       // longest prompt and longest decode context measured (tokens)
   int64_t max_batch = 32;          // largest decode batch measured
   int repeats = 3;                 // timed runs per grid point (after one warm-up)

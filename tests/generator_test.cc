@@ -87,6 +87,64 @@ TEST_F(GeneratorTest, PromptFedTokenByTokenGivesThePrefillLogits) {
   EXPECT_LT(worst, 1e-3);
 }
 
+// Workspaces hold 7 tokens and 2 sequences: prompts are prefilled in chunks over their own cached KV
+// and decode batches are split. On the reference backend every row is computed alone (double sums),
+// so chunking must change nothing at all: the same logits bit for bit, the same tokens.
+TEST_F(GeneratorTest, ChunkedStepsGiveExactlyWhatOneStepGives) {
+  CpuBackend reference(CpuBackendOptions{.fast = false, .num_threads = 1});
+  ModelLoadOptions small;
+  small.max_batch_tokens = 7;
+  small.max_seqs = 2;
+  auto whole = Model::Load(*dir_, reference);
+  auto chunked = Model::Load(*dir_, reference, small);
+  ASSERT_TRUE(whole.ok() && chunked.ok());
+  auto cache = KvCache::Create(reference, (*whole)->MakeKvSpec(4, 64));
+  ASSERT_TRUE(cache.ok());
+  const std::vector<int32_t> a = Prompt(23, 1), b = Prompt(3, 2), c = Prompt(9, 3);
+  auto blocks_a = (*cache)->allocator().Allocate(6), blocks_b = (*cache)->allocator().Allocate(1),
+       blocks_c = (*cache)->allocator().Allocate(3);
+  ASSERT_TRUE(blocks_a.ok() && blocks_b.ok() && blocks_c.ok());
+  const std::vector<SequenceStep> steps = {{a, 0, *blocks_a}, {b, 0, *blocks_b}, {c, 0, *blocks_c}};
+  auto want = (*whole)->Forward(steps, **cache);
+  auto got = (*chunked)->Forward(steps, **cache);
+  ASSERT_TRUE(want.ok() && got.ok()) << want.status() << got.status();
+  EXPECT_EQ(*got, *want);
+
+  std::vector<GenerationRequest> requests;
+  for (int i = 0; i < 5; ++i) {
+    GenerationRequest r;
+    r.prompt = Prompt(3 + i * 5, i);
+    r.max_tokens = 6;
+    requests.push_back(r);
+  }
+  auto gen_cache = KvCache::Create(reference, (*whole)->MakeKvSpec(16, 64));
+  ASSERT_TRUE(gen_cache.ok());
+  Generator one(**whole, **gen_cache), many(**chunked, **gen_cache);
+  auto expected = one.Generate(requests);
+  auto actual = many.Generate(requests);
+  ASSERT_TRUE(expected.ok() && actual.ok());
+  for (size_t i = 0; i < requests.size(); ++i) EXPECT_EQ((*actual)[i].tokens, (*expected)[i].tokens) << i;
+}
+
+TEST_F(GeneratorTest, StepReturnsTokensAndLogprobsOfTheLogits) {
+  auto cache = MakeCache(8);
+  auto blocks = cache->allocator().Allocate(2);
+  ASSERT_TRUE(blocks.ok());
+  const std::vector<int32_t> prompt = Prompt(11, 4);
+  auto logits = model_->Forward({{prompt, 0, *blocks}}, *cache);
+  ASSERT_TRUE(logits.ok());
+  const std::vector<SampleRow> rows = {SampleRow{}};
+  auto step = model_->Step({{prompt, 0, *blocks}}, *cache, rows, /*want_logprobs=*/true);
+  ASSERT_TRUE(step.ok()) << step.status();
+  const int32_t argmax = Argmax(*logits);
+  EXPECT_EQ(step->tokens, std::vector<int32_t>{argmax});
+  ASSERT_EQ(step->logprobs.size(), 1u);
+  EXPECT_NEAR(step->logprobs[0], TokenLogprob(logits->data(), model_->vocab_size(), argmax), 1e-6);
+  EXPECT_LT(step->logprobs[0], 0.0f);
+  // One row per sequence, or the step is refused.
+  EXPECT_EQ(model_->Step({{prompt, 0, *blocks}}, *cache, {}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(GeneratorTest, RequestsWaitForMemoryInsteadOfFailing) {
   // Each request needs 2 blocks; the pool holds 3, so they must run (mostly) one after another.
   std::vector<GenerationRequest> requests(4);

@@ -23,7 +23,10 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClu
   TANDEM_RETURN_IF_ERROR(WriteDemoModel(config, DType::kF32, 0, cluster->model_dir_));
 
   const int metrics_port = options.metrics ? 0 : -1;
-  WorkerModelOptions worker{.model_dir = cluster->model_dir_, .num_threads = 1, .kv_cache_mb = 16};
+  WorkerModelOptions worker;
+  worker.model_dir = cluster->model_dir_;
+  worker.num_threads = 1;
+  worker.kv_cache_mb = 16;
   PrefillServerOptions prefill_options;
   prefill_options.metrics_port = metrics_port;
   prefill_options.model = worker;

@@ -1,0 +1,63 @@
+// The registry: names, dtypes, and the CUDA backend's answers on a machine without a GPU (or a build
+// without CUDA), which must say why instead of failing later.
+#include "backend/registry.h"
+
+#include <algorithm>
+
+#include "gtest/gtest.h"
+
+namespace tandem {
+namespace {
+
+TEST(RegistryTest, CpuBackendsAreAlwaysThereAndFloat32Only) {
+  for (const char* name : {"cpu", "cpu-reference"}) {
+    BackendOptions options;
+    options.name = name;
+    options.num_threads = 1;
+    auto backend = MakeBackend(options);
+    ASSERT_TRUE(backend.ok()) << backend.status();
+    EXPECT_EQ((*backend)->activation_dtype(), DType::kF32);
+    options.dtype = "bfloat16";
+    auto refused = MakeBackend(options);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(refused.status().message().find("float32"), std::string::npos) << refused.status();
+  }
+}
+
+TEST(RegistryTest, UnknownBackendNamesTheAvailableOnes) {
+  BackendOptions options;
+  options.name = "tpu";
+  auto refused = MakeBackend(options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("cpu-reference"), std::string::npos) << refused.status();
+}
+
+TEST(RegistryTest, CudaWithoutADeviceSaysSo) {
+  BackendOptions options;
+  options.name = "cuda";
+  auto backend = MakeBackend(options);
+  const std::vector<std::string> names = AvailableBackends();
+  const bool built = std::find(names.begin(), names.end(), "cuda") != names.end();
+  if (backend.ok()) GTEST_SKIP() << "a CUDA device is present: the no-device path cannot be checked here";
+  if (!built) {
+    EXPECT_EQ(backend.status().code(), absl::StatusCode::kUnimplemented);
+    EXPECT_NE(backend.status().message().find("built without CUDA"), std::string::npos) << backend.status();
+    return;
+  }
+  EXPECT_EQ(backend.status().code(), absl::StatusCode::kFailedPrecondition) << backend.status();
+  EXPECT_NE(backend.status().message().find("no CUDA device was found"), std::string::npos) << backend.status();
+}
+
+TEST(RegistryTest, CudaDtypeIsCheckedBeforeAnyDevice) {
+  const std::vector<std::string> names = AvailableBackends();
+  if (std::find(names.begin(), names.end(), "cuda") == names.end()) GTEST_SKIP() << "built without CUDA";
+  BackendOptions options;
+  options.name = "cuda";
+  options.dtype = "float8";
+  auto refused = MakeBackend(options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("--dtype"), std::string::npos) << refused.status();
+}
+
+}  // namespace
+}  // namespace tandem

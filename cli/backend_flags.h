@@ -1,0 +1,50 @@
+// The backend flags every subcommand that runs a model takes, registered and read the same way
+// (STYLE.md rule 19): --backend, --threads, --device, --dtype.
+#ifndef TANDEM_CLI_BACKEND_FLAGS_H_
+#define TANDEM_CLI_BACKEND_FLAGS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "backend/registry.h"
+#include "common/flags.h"
+
+namespace tandem {
+
+struct BackendFlags {
+  std::string backend = "cpu";
+  int64_t threads = 0;
+  int64_t device = 0;
+  std::string dtype;
+
+  explicit BackendFlags(int64_t default_threads = 0) : threads(default_threads) {}
+
+  void Register(FlagParser& p) {
+    p.AddString("backend", &backend, "cpu, cpu-reference or cuda");
+    p.AddInt("threads", &threads, "CPU backend threads; 0 uses every hardware thread");
+    p.AddInt("device", &device, "CUDA device ordinal (--backend cuda)");
+    p.AddString("dtype", &dtype,
+                "CUDA compute dtype: bfloat16 (default), float16, or float32 (TF32 off; matches the CPU "
+                "backend token for token); the CPU backends are float32");
+  }
+  BackendOptions Options() const {
+    BackendOptions o;
+    o.name = backend;
+    o.num_threads = static_cast<int>(threads);
+    o.device = static_cast<int>(device);
+    o.dtype = dtype;
+    return o;
+  }
+  // The same flags, for a child process (tandem up's workers).
+  std::vector<std::string> Args() const {
+    std::vector<std::string> args = {"--backend", backend, "--threads", absl::StrCat(threads), "--device",
+                                      absl::StrCat(device)};
+    if (!dtype.empty()) args.insert(args.end(), {"--dtype", dtype});
+    return args;
+  }
+};
+
+}  // namespace tandem
+
+#endif  // TANDEM_CLI_BACKEND_FLAGS_H_
