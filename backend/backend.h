@@ -113,8 +113,9 @@ struct WorkspaceLimits {
 };
 
 struct DeviceMemoryInfo {
-  int64_t free_bytes = 0;
+  int64_t free_bytes = 0;       // on the whole device, other processes' use taken out
   int64_t total_bytes = 0;
+  int64_t allocated_bytes = 0;  // held by this backend now (weights, workspaces, scratch, pinned excluded)
 };
 
 class Backend {

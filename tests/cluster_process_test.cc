@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <set>
 #include <cstdio>
 #include <memory>
@@ -25,7 +26,17 @@
 namespace tandem {
 namespace {
 
-const std::string kTandem = TANDEM_BINARY_DIR "/cli/tandem";
+// The tandem binary: the build's, or $TANDEM_BINARY (binaries carried to another machine).
+const std::string kTandem = std::getenv("TANDEM_BINARY") ? std::getenv("TANDEM_BINARY")
+                                                         : TANDEM_BINARY_DIR "/cli/tandem";
+
+// Extra flags for every worker and for `tandem run`, from $TANDEM_TEST_BACKEND_FLAGS (tests/gpu/run.sh
+// sets "--backend cuda --dtype float32" to run this test's cluster on a GPU).
+std::vector<std::string> BackendFlags() {
+  const char* env = std::getenv("TANDEM_TEST_BACKEND_FLAGS");
+  if (env == nullptr) return {};
+  return absl::StrSplit(env, ' ', absl::SkipEmpty());
+}
 
 // Runs `tandem ARGS` and returns its stdout.
 std::string RunTandem(const std::vector<std::string>& args) {
@@ -55,8 +66,9 @@ class ClusterProcessTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    const std::vector<std::string> worker_flags = {"--model", *model_, "--threads", "1", "--kv-cache-mb", "64",
-                                                   "--log-level", "warning"};
+    std::vector<std::string> worker_flags = {"--model", *model_, "--threads", "1", "--kv-cache-mb", "64",
+                                             "--log-level", "warning"};
+    for (const std::string& flag : BackendFlags()) worker_flags.push_back(flag);
     for (int i = 0; i < 4; ++i) {
       const bool prefill = i < 2;
       std::vector<std::string> args = {prefill ? "prefill" : "decode", "--port", "0", "--id",
@@ -163,9 +175,10 @@ TEST_F(ClusterProcessTest, ThirtyTwoConcurrentRequestsEqualTandemRunAndFreeAllKv
   std::set<std::string> prefill_used, decode_used;
   for (int i = 0; i < kRequests; ++i) {
     ASSERT_TRUE(results[i].status.ok()) << i << ": " << results[i].status.error_message();
-    const std::string expected_text =
-        RunTandem({"run", "--model", *model_, "--tokens", absl::StrJoin(prompts[i], ","), "--max-tokens",
-                   absl::StrCat(max_tokens[i]), "--ignore-eos", "--print-ids"});
+    std::vector<std::string> run = {"run", "--model", *model_, "--tokens", absl::StrJoin(prompts[i], ","),
+                                    "--max-tokens", absl::StrCat(max_tokens[i]), "--ignore-eos", "--print-ids"};
+    for (const std::string& flag : BackendFlags()) run.push_back(flag);
+    const std::string expected_text = RunTandem(run);
     std::vector<int32_t> expected;
     for (absl::string_view line : absl::StrSplit(expected_text, '\n', absl::SkipEmpty())) {
       int32_t id;

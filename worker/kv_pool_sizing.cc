@@ -32,17 +32,24 @@ absl::StatusOr<int32_t> KvPoolBlocks(const KvPoolRequest& r) {
       return absl::InvalidArgumentError(
           absl::StrCat("--gpu-memory-fraction must be in (0, 1], got ", r.gpu_memory_fraction));
     }
-    const int64_t used = r.device_total_bytes - r.device_free_bytes;
     const int64_t budget = static_cast<int64_t>(std::floor(static_cast<double>(r.device_total_bytes) *
                                                            r.gpu_memory_fraction));
-    const int64_t left = std::min(budget - used, r.device_free_bytes);
+    const int64_t by_fraction = budget - r.allocated_bytes;
+    const int64_t by_free = r.device_free_bytes - kDeviceMemoryMargin;
+    const int64_t left = std::min(by_fraction, by_free);
     blocks = left > 0 ? left / r.block_bytes : 0;
     if (blocks < r.blocks_needed) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--gpu-memory-fraction ", r.gpu_memory_fraction, " of ", Mib(r.device_total_bytes), " is ",
-          Mib(budget), "; weights, workspaces and other processes already use ", Mib(used), ", leaving ",
-          Mib(std::max<int64_t>(left, 0)), " for KV (", blocks, " blocks); ", one_context,
-          ": raise --gpu-memory-fraction, lower --max-context, or free the device"));
+      const std::string why =
+          by_fraction <= by_free
+              ? absl::StrCat("--gpu-memory-fraction ", r.gpu_memory_fraction, " of ", Mib(r.device_total_bytes),
+                             " is ", Mib(budget), "; this worker's weights, workspaces and scratch take ",
+                             Mib(r.allocated_bytes), ", leaving ", Mib(std::max<int64_t>(by_fraction, 0)))
+              : absl::StrCat("the device has ", Mib(r.device_free_bytes), " free of ", Mib(r.device_total_bytes),
+                             " (other processes hold the rest); less a ", Mib(kDeviceMemoryMargin),
+                             " margin that leaves ", Mib(std::max<int64_t>(by_free, 0)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(why, " for KV (", blocks, " blocks); ", one_context,
+                       ": raise --gpu-memory-fraction, lower --max-context, or free the device"));
     }
   }
   return static_cast<int32_t>(std::min<int64_t>(blocks, std::numeric_limits<int32_t>::max()));

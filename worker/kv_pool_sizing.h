@@ -1,11 +1,12 @@
 // How many KV blocks a worker's pool gets: the arithmetic, separate from any device so it is tested on
 // the host.
 //
-// On a device backend the pool is what is left of `gpu_memory_fraction` of the device once the model's
-// weights, workspaces and the backend's scratch are in place (vLLM's gpu_memory_utilization): with
-// total T, free F after loading, the process may use T * fraction in all and already holds T - F, so the
-// pool gets T * fraction - (T - F). On the CPU it is --kv-cache-mb. Either way the pool must hold at
-// least one full context; anything less is refused at start with the numbers.
+// On a device backend the pool is what is left of `gpu_memory_fraction` of the device once this
+// worker's weights, workspaces and scratch are in place (vLLM's gpu_memory_utilization): with total T
+// and A bytes allocated by this worker, the pool gets T * fraction - A, and never more than the free
+// memory less a margin for the CUDA context and libraries (other processes, such as the other workers
+// of a `tandem up` on the same GPU, hold the rest). On the CPU it is --kv-cache-mb. Either way the pool
+// must hold at least one full context; anything less is refused at start with the numbers.
 #ifndef TANDEM_WORKER_KV_POOL_SIZING_H_
 #define TANDEM_WORKER_KV_POOL_SIZING_H_
 
@@ -25,7 +26,11 @@ struct KvPoolRequest {
   double gpu_memory_fraction = 0;  // with the device's memory after loading
   int64_t device_total_bytes = 0;
   int64_t device_free_bytes = 0;
+  int64_t allocated_bytes = 0;     // by this worker
 };
+
+// Device memory left free beyond the KV pool for the CUDA context, cuBLAS and the like.
+inline constexpr int64_t kDeviceMemoryMargin = int64_t{512} << 20;
 
 // The number of blocks, or InvalidArgument naming the flag and the numbers. Capped at INT32_MAX blocks.
 absl::StatusOr<int32_t> KvPoolBlocks(const KvPoolRequest& request);

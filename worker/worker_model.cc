@@ -46,6 +46,7 @@ absl::StatusOr<WorkerModel> LoadWorkerModel(const WorkerModelOptions& options) {
       TANDEM_RETURN_IF_ERROR(memory.status());
       pool.device_total_bytes = memory->total_bytes;
       pool.device_free_bytes = memory->free_bytes;
+      pool.allocated_bytes = memory->allocated_bytes;
     }
   }
   TANDEM_ASSIGN_OR_RETURN(const int32_t num_blocks, KvPoolBlocks(pool));

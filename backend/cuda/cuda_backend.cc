@@ -5,6 +5,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -38,14 +39,21 @@ constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;
 
 class CudaBuffer : public DeviceBuffer {
  public:
-  CudaBuffer(void* data, int64_t size) : data_(data), size_(size) {}
-  ~CudaBuffer() override { cudaFree(data_); }
+  CudaBuffer(void* data, int64_t size, std::shared_ptr<std::atomic<int64_t>> allocated)
+      : data_(data), size_(size), allocated_(std::move(allocated)) {
+    *allocated_ += size_;
+  }
+  ~CudaBuffer() override {
+    cudaFree(data_);
+    *allocated_ -= size_;
+  }
   void* data() override { return data_; }
   int64_t size() const override { return size_; }
 
  private:
   void* data_;
   int64_t size_;
+  std::shared_ptr<std::atomic<int64_t>> allocated_;
 };
 
 class PinnedBuffer : public DeviceBuffer {
@@ -134,7 +142,7 @@ class CudaBackend : public Backend {
     void* data = nullptr;
     TANDEM_CUDA_RETURN_IF_ERROR(cudaMalloc(&data, std::max<int64_t>(bytes, 1)),
                                 absl::StrCat("cudaMalloc of ", bytes, " bytes on device ", device_));
-    return std::make_unique<CudaBuffer>(data, bytes);
+    return std::make_unique<CudaBuffer>(data, bytes, allocated_);
   }
   absl::StatusOr<std::unique_ptr<DeviceBuffer>> AllocateHost(int64_t bytes) override {
     TANDEM_RETURN_IF_ERROR(Bind());
@@ -169,7 +177,7 @@ class CudaBackend : public Backend {
     TANDEM_RETURN_IF_ERROR(Bind());
     size_t free_bytes = 0, total_bytes = 0;
     TANDEM_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
-    return DeviceMemoryInfo{static_cast<int64_t>(free_bytes), static_cast<int64_t>(total_bytes)};
+    return DeviceMemoryInfo{static_cast<int64_t>(free_bytes), static_cast<int64_t>(total_bytes), allocated_->load()};
   }
   absl::Status Reserve(const WorkspaceLimits& limits) override;
 
@@ -245,6 +253,8 @@ class CudaBackend : public Backend {
   cudaStream_t stream_ = nullptr;
   cuda::DeviceLimits limits_;
   std::string linear_override_;
+  // Bytes of device memory this backend's buffers hold (buffers may outlive the backend: shared).
+  std::shared_ptr<std::atomic<int64_t>> allocated_ = std::make_shared<std::atomic<int64_t>>(0);
   bool capturing_ = false;
   bool reserved_ = false;
   WorkspaceLimits reserved_limits_;
