@@ -1,32 +1,12 @@
 #include "router/generate_reactor.h"
 
-#include <algorithm>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
-#include "common/logging.h"
-#include "grpcpp/client_context.h"
-#include "grpcpp/support/client_callback.h"
+#include "absl/time/time.h"
 #include "proto/grpc_status.h"
-#include "router/router_metrics.h"
-#include "router/slo_report.h"
 
 namespace tandem::router {
-
-namespace wv1 = ::tandem::worker::v1;
-
 namespace {
-
-constexpr absl::Duration kReleaseTimeout = absl::Seconds(5);
-
-double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now() - start); }
-
-void CopySampling(const SamplingParams& from, wv1::SamplingParams* to) {
-  to->set_temperature(from.temperature);
-  to->set_top_k(from.top_k);
-  to->set_top_p(from.top_p);
-  to->set_seed(from.seed);
-}
 
 v1::Stage ToProtoStage(RequestStage stage) {
   switch (stage) {
@@ -40,208 +20,86 @@ v1::Stage ToProtoStage(RequestStage stage) {
   return v1::STAGE_UNSPECIFIED;
 }
 
-const char* FinishReasonText(v1::FinishReason reason) {
-  switch (reason) {
-    case v1::FINISH_REASON_LENGTH: return "length";
-    case v1::FINISH_REASON_STOP_TOKEN: return "stop_token";
-    case v1::FINISH_REASON_STOP_STRING: return "stop_string";
-    default: return "unspecified";
+v1::FinishReason ToProtoFinish(FinishKind kind) {
+  switch (kind) {
+    case FinishKind::kLength: return v1::FINISH_REASON_LENGTH;
+    case FinishKind::kStopToken: return v1::FINISH_REASON_STOP_TOKEN;
+    case FinishKind::kStopString: return v1::FINISH_REASON_STOP_STRING;
   }
+  return v1::FINISH_REASON_UNSPECIFIED;
+}
+
+absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
+  const std::chrono::system_clock::time_point deadline = context->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
 }
 
 }  // namespace
 
-struct GenerateReactor::PrefillCall {
-  int worker_index = -1;
-  grpc::ClientContext context;
-  wv1::PrefillRequest request;
-  wv1::PrefillResponse response;
-};
-
-class GenerateReactor::DecodeCall final : public grpc::ClientReadReactor<wv1::DecodeResponse> {
- public:
-  DecodeCall(GenerateReactor* parent, int worker_index) : parent_(parent), worker_index_(worker_index) {}
-
-  void Start(wv1::DecodeWorker::Stub& stub) {
-    stub.async()->Decode(&context_, &request_, this);
-    StartRead(&response_);
-    StartCall();
-  }
-  void OnReadDone(bool ok) override {
-    if (!ok) return;  // the stream ended; OnDone follows
-    if (parent_->OnDecodeResponse(this)) {
-      StartRead(&response_);
-    } else {
-      // Not reading any further: cancel so that the status (and OnDone) arrives.
-      context_.TryCancel();
-    }
-  }
-  void OnDone(const grpc::Status& status) override {
-    GenerateReactor* parent = parent_;
-    parent->OnDecodeDone(this, status);
-    parent->Unref();
-  }
-
-  int worker_index() const { return worker_index_; }
-  grpc::ClientContext& context() { return context_; }
-  wv1::DecodeRequest& request() { return request_; }
-  const wv1::DecodeResponse& response() const { return response_; }
-
- private:
-  GenerateReactor* const parent_;
-  const int worker_index_;
-  grpc::ClientContext context_;
-  wv1::DecodeRequest request_;
-  wv1::DecodeResponse response_;
-};
+void ToProto(const GenerateFinal& f, v1::GenerateResponse* response) {
+  response->set_text(f.text);
+  v1::Final* final = response->mutable_final();
+  final->set_finish_reason(ToProtoFinish(f.finish));
+  final->set_prompt_tokens(f.prompt_tokens);
+  final->set_completion_tokens(f.completion_tokens);
+  v1::Timing* t = final->mutable_timing();
+  t->set_prefill_queue_ms(f.timing.prefill_queue_ms);
+  t->set_prefill_compute_ms(f.timing.prefill_compute_ms);
+  t->set_kv_transfer_ms(f.timing.kv_transfer_ms);
+  t->set_decode_queue_ms(f.timing.decode_queue_ms);
+  t->set_decode_compute_ms(f.timing.decode_compute_ms);
+  t->set_ttft_ms(f.timing.ttft_ms);
+  t->set_tpot_ms(f.timing.tpot_ms);
+  t->set_e2e_ms(f.timing.e2e_ms);
+  v1::SloReport* slo = final->mutable_slo();
+  slo->set_ttft_met(f.verdict.ttft_met);
+  slo->set_tpot_met(f.verdict.tpot_met);
+  slo->set_missed_stage(ToProtoStage(f.verdict.missed_stage));
+  slo->set_explanation(f.verdict.explanation);
+  final->set_request_id(f.request_id);
+  final->set_prefill_worker(f.prefill_worker);
+  final->set_decode_worker(f.decode_worker);
+}
 
 GenerateReactor::GenerateReactor(RouterState& state, grpc::CallbackServerContext* context,
-                                 const v1::GenerateRequest* request)
-    : state_(state), start_(absl::Now()), request_id_(state.NewRequestId()), deadline_(context->raw_deadline()) {
-  state_.Register(this);
-  Actions actions;
+                                 const v1::GenerateRequest* request) {
+  SessionContext session_context;
+  session_context.deadline = DeadlineOf(context);
+  session_context.peer = context->peer();
+  session_context.api = "grpc";
+  session_ = FrontDoorSession::Start(state, *request, session_context, this);
+}
+
+void GenerateReactor::OnChunk(GenerateChunk chunk) {
+  v1::GenerateResponse response;
+  response.mutable_token_ids()->Add(chunk.token_ids.begin(), chunk.token_ids.end());
+  response.set_text(std::move(chunk.text));
   {
     absl::MutexLock lock(&mu_);
-    TANDEM_LOG_REQ(INFO, "router", request_id_)
-        << "Generate from " << context->peer()
-        << (request->request_id().empty() ? "" : absl::StrCat(" (client id '", request->request_id(), "')"));
-    admitted_ = state_.TryAdmit();
-    if (!admitted_) {
-      SetFinishLocked(absl::ResourceExhaustedError(
-          absl::StrCat("router queue is full (", state_.in_flight(), " requests in flight); retry later")));
-    } else if (absl::StatusOr<PreparedRequest> prepared =
-                   PrepareGenerateRequest(*request, state_.model(), state_.tokenizer());
-               !prepared.ok()) {
-      SetFinishLocked(prepared.status());
-    } else {
-      request_ = *std::move(prepared);
-      detokenizer_ = std::make_unique<StreamingDetokenizer>(state_.tokenizer());
-      stops_.emplace(request_.stop);
-      if (absl::StatusOr<Placement> placement = state_.Place(PlacementRequestFor()); !placement.ok()) {
-        SetFinishLocked(placement.status());
-      } else {
-        prefill_index_ = placement->prefill_index;
-        decode_index_ = placement->decode_index;
-        TANDEM_LOG_REQ(INFO, "router", request_id_)
-            << request_.prompt.size() << " prompt tokens, max_tokens " << request_.max_tokens << "; prefill "
-            << state_.registry().address(WorkerRole::kPrefill, prefill_index_) << ", decode "
-            << state_.registry().address(WorkerRole::kDecode, decode_index_);
-        PreparePrefillLocked(actions);
-      }
-    }
+    writes_.push_back(std::move(response));
   }
-  Execute(actions);
   Pump();
 }
 
-GenerateReactor::~GenerateReactor() {
-  if (admitted_) state_.ReleaseAdmission();
-  // Everything that points into the router (the detokenizer reads its tokenizer) goes before the
-  // reactor stops being live: RouterServer::Shutdown may tear the router down right after.
+void GenerateReactor::OnFinal(GenerateFinal final) {
+  v1::GenerateResponse response;
+  ToProto(final, &response);
   {
     absl::MutexLock lock(&mu_);
-    decode_calls_.clear();
-    prefill_calls_.clear();
-    detokenizer_.reset();
+    writes_.push_back(std::move(response));
   }
-  state_.Unregister(this);
+  Pump();
 }
 
-bool GenerateReactor::TryRef() {
-  int refs = refs_.load();
-  while (refs > 0) {
-    if (refs_.compare_exchange_weak(refs, refs + 1)) return true;
+void GenerateReactor::OnDone(absl::Status status) {
+  {
+    absl::MutexLock lock(&mu_);
+    // A cancelled call writes nothing more.
+    if (status.code() == absl::StatusCode::kCancelled) writes_.clear();
+    finish_status_ = ToGrpcStatus(status);
   }
-  return false;
-}
-
-void GenerateReactor::Unref() {
-  if (refs_.fetch_sub(1) == 1) delete this;
-}
-
-policy::PlacementRequest GenerateReactor::PlacementRequestFor() const {
-  policy::PlacementRequest placement;
-  placement.prompt_len = static_cast<int64_t>(request_.prompt.size());
-  placement.max_output_len = request_.max_tokens;
-  placement.expected_output_len = request_.max_tokens;
-  placement.ttft_slo_ms = request_.ttft_slo_ms;
-  placement.tpot_slo_ms = request_.tpot_slo_ms;
-  placement.best_effort = request_.best_effort;
-  return placement;
-}
-
-void GenerateReactor::PreparePrefillLocked(Actions& actions) {
-  auto call = std::make_unique<PrefillCall>();
-  call->worker_index = prefill_index_;
-  call->context.set_deadline(deadline_);
-  call->request.set_request_id(request_id_);
-  call->request.mutable_prompt()->Add(request_.prompt.begin(), request_.prompt.end());
-  CopySampling(request_.sampling, call->request.mutable_sampling());
-  prefill_in_flight_ = call.get();
-  actions.start_prefill = call.get();
-  prefill_calls_.push_back(std::move(call));
-}
-
-void GenerateReactor::PrepareDecodeLocked(Actions& actions) {
-  auto call = std::make_unique<DecodeCall>(this, decode_index_);
-  call->context().set_deadline(deadline_);
-  wv1::DecodeRequest& r = call->request();
-  r.set_request_id(request_id_);
-  r.mutable_prompt()->Add(request_.prompt.begin(), request_.prompt.end());
-  r.set_first_token(first_token_);
-  *r.mutable_kv() = lease_;
-  CopySampling(request_.sampling, r.mutable_sampling());
-  r.set_max_tokens(request_.max_tokens);  // counts the first token
-  r.mutable_stop_token_ids()->Add(request_.stop_token_ids.begin(), request_.stop_token_ids.end());
-  active_decode_ = call.get();
-  active_decode_done_ = false;
-  actions.start_decode = call.get();
-  decode_calls_.push_back(std::move(call));
-}
-
-void GenerateReactor::Execute(Actions& actions) {
-  if (actions.cancel_prefill != nullptr) actions.cancel_prefill->TryCancel();
-  if (actions.cancel_decode != nullptr) actions.cancel_decode->context().TryCancel();
-  if (actions.start_prefill != nullptr) {
-    PrefillCall* call = actions.start_prefill;
-    Ref();
-    state_.registry().prefill_stub(call->worker_index).async()->Prefill(
-        &call->context, &call->request, &call->response, [this, call](grpc::Status status) {
-          OnPrefillDone(call, status);
-          Unref();
-        });
-  }
-  if (actions.start_decode != nullptr) {
-    Ref();
-    actions.start_decode->Start(state_.registry().decode_stub(actions.start_decode->worker_index()));
-  }
-  if (actions.release_prefill_index >= 0) {
-    struct ReleaseCall {
-      grpc::ClientContext context;
-      wv1::ReleaseKvRequest request;
-      wv1::ReleaseKvResponse response;
-    };
-    auto* call = new ReleaseCall;
-    call->context.set_deadline(absl::ToChronoTime(absl::Now() + kReleaseTimeout));
-    call->request.set_lease_id(actions.release_lease_id);
-    Ref();
-    const int index = actions.release_prefill_index;
-    state_.registry().prefill_stub(index).async()->ReleaseKv(
-        &call->context, &call->request, &call->response, [this, call, index](grpc::Status status) {
-          if (status.ok()) {
-            TANDEM_LOG_REQ(INFO, "router", request_id_)
-                << "ReleaseKv " << call->request.lease_id() << ": "
-                << (call->response.released() ? "released" : "already gone");
-          } else {
-            state_.registry().ReportCallFailure(WorkerRole::kPrefill, index, FromGrpcStatus(status));
-            TANDEM_LOG_REQ(WARNING, "router", request_id_)
-                << "ReleaseKv " << call->request.lease_id() << " failed: " << status.error_message()
-                << " (the lease expires on its own)";
-          }
-          delete call;
-          Unref();
-        });
-  }
+  Pump();
 }
 
 void GenerateReactor::Pump() {
@@ -265,289 +123,26 @@ void GenerateReactor::Pump() {
   if (step == Step::kFinish) Finish(status);
 }
 
-void GenerateReactor::SetFinishLocked(const absl::Status& status) {
-  if (finish_status_.has_value()) return;
-  if (!status.ok()) {
-    TANDEM_LOG_REQ(WARNING, "router", request_id_) << "failed: " << status;
-  }
-  // Exactly once per call: the first status set is the call's outcome. Placement sets prefill_index_.
-  if (RouterMetrics* metrics = state_.metrics()) metrics->RecordEnd(status, admitted_, prefill_index_ >= 0);
-  finish_status_ = ToGrpcStatus(status);
-}
-
-void GenerateReactor::ReleaseLeaseLocked(Actions& actions, const char* why) {
-  if (!have_lease_ || lease_released_) return;
-  lease_released_ = true;
-  actions.release_prefill_index = lease_prefill_index_;
-  actions.release_lease_id = lease_.lease_id();
-  TANDEM_LOG_REQ(INFO, "router", request_id_) << "releasing KV lease " << lease_.lease_id() << " (" << why << ")";
-}
-
-void GenerateReactor::AbortLocked(Actions& actions, const char* why) {
-  if (cancelled_) return;
-  cancelled_ = true;
-  writes_.clear();
-  SetFinishLocked(absl::CancelledError(why));
-  if (active_decode_ != nullptr && !active_decode_done_) actions.cancel_decode = active_decode_;
-  // A decode that has streamed tokens pulled (and acknowledged) the KV already.
-  if (decode_tokens_ == 0) ReleaseLeaseLocked(actions, why);
-  if (prefill_in_flight_ != nullptr) {
-    TANDEM_LOG_REQ(INFO, "router", request_id_) << why << " during prefill; the lease is released when it returns";
-  }
-}
-
-void GenerateReactor::OnCancel() {
-  Actions actions;
-  {
-    absl::MutexLock lock(&mu_);
-    if (!cancelled_) TANDEM_LOG_REQ(INFO, "router", request_id_) << "client cancelled or its deadline passed";
-    AbortLocked(actions, "client cancelled or its deadline passed");
-  }
-  Execute(actions);
-  Pump();
-}
-
 void GenerateReactor::OnWriteDone(bool ok) {
-  Actions actions;
+  bool broke = false;
   {
     absl::MutexLock lock(&mu_);
     write_in_flight_ = false;
     if (!ok) {
       write_failed_ = true;
-      AbortLocked(actions, "the client stream broke");
+      writes_.clear();
+      broke = true;
     }
   }
-  Execute(actions);
+  if (broke) session_->Cancel("the client stream broke");
   Pump();
 }
+
+void GenerateReactor::OnCancel() { session_->Cancel("client cancelled or its deadline passed"); }
 
 void GenerateReactor::OnDone() {
-  TANDEM_LOG_REQ(DEBUG, "router", request_id_) << "call done";
-  Unref();
-}
-
-void GenerateReactor::CancelWorkerCalls() {
-  Actions actions;
-  {
-    absl::MutexLock lock(&mu_);
-    if (prefill_in_flight_ != nullptr) actions.cancel_prefill = &prefill_in_flight_->context;
-    if (active_decode_ != nullptr && !active_decode_done_) actions.cancel_decode = active_decode_;
-  }
-  Execute(actions);
-}
-
-void GenerateReactor::OnPrefillDone(PrefillCall* call, const grpc::Status& grpc_status) {
-  Actions actions;
-  {
-    absl::MutexLock lock(&mu_);
-    prefill_in_flight_ = nullptr;
-    const std::string& address = state_.registry().address(WorkerRole::kPrefill, call->worker_index);
-    if (!grpc_status.ok()) {
-      const absl::Status status = FromGrpcStatus(grpc_status);
-      state_.registry().ReportCallFailure(WorkerRole::kPrefill, call->worker_index, status);
-      if (!cancelled_ && status.code() == absl::StatusCode::kUnavailable && !prefill_retried_) {
-        const int other =
-            state_.PickReplacement(WorkerRole::kPrefill, PlacementRequestFor(), prefill_index_, decode_index_);
-        if (other >= 0) {
-          prefill_retried_ = true;
-          prefill_index_ = other;
-          TANDEM_LOG_REQ(WARNING, "router", request_id_)
-              << "prefill worker " << address << " unavailable (" << status.message() << "); retrying on "
-              << state_.registry().address(WorkerRole::kPrefill, other);
-          PreparePrefillLocked(actions);
-        }
-      }
-      if (actions.start_prefill == nullptr) {
-        SetFinishLocked(absl::Status(status.code(), absl::StrCat("prefill worker ", address, ": ", status.message())));
-      }
-    } else {
-      lease_ = call->response.kv();
-      have_lease_ = true;
-      lease_prefill_index_ = call->worker_index;
-      first_token_ = call->response.first_token();
-      prefill_queue_ms_ = call->response.queue_ms();
-      prefill_compute_ms_ = call->response.compute_ms();
-      if (cancelled_) {
-        ReleaseLeaseLocked(actions, "client cancelled during prefill");
-      } else {
-        HandleFirstTokenLocked(actions);
-      }
-    }
-  }
-  Execute(actions);
-  Pump();
-}
-
-absl::StatusOr<std::string> GenerateReactor::TextOfLocked(int32_t id) {
-  absl::StatusOr<std::string> piece = detokenizer_->Push(id);
-  if (!piece.ok()) {
-    return absl::InternalError(absl::StrCat("a worker produced token id ", id, " that does not decode: ",
-                                            piece.status().message()));
-  }
-  return stops_->Push(*piece);
-}
-
-void GenerateReactor::HandleFirstTokenLocked(Actions& actions) {
-  completion_tokens_ = 1;
-  v1::GenerateResponse response;
-  response.add_token_ids(first_token_);
-  absl::StatusOr<std::string> text = TextOfLocked(first_token_);
-  if (!text.ok()) {
-    ReleaseLeaseLocked(actions, "bad first token");
-    SetFinishLocked(text.status());
-    return;
-  }
-  response.set_text(*std::move(text));
-  writes_.push_back(std::move(response));
-  ttft_ms_ = MsSince(start_);
-  const bool stop_token = std::find(request_.stop_token_ids.begin(), request_.stop_token_ids.end(),
-                                    first_token_) != request_.stop_token_ids.end();
-  if (stops_->stopped()) {
-    finish_reason_ = v1::FINISH_REASON_STOP_STRING;
-  } else if (stop_token) {
-    finish_reason_ = v1::FINISH_REASON_STOP_TOKEN;
-  } else if (request_.max_tokens == 1) {
-    finish_reason_ = v1::FINISH_REASON_LENGTH;
-  }
-  if (finish_reason_ != v1::FINISH_REASON_UNSPECIFIED) {
-    ReleaseLeaseLocked(actions, "finished at the first token");
-    CompleteLocked();
-    return;
-  }
-  PrepareDecodeLocked(actions);
-}
-
-bool GenerateReactor::OnDecodeResponse(DecodeCall* call) {
-  bool keep_reading = true;
-  {
-    absl::MutexLock lock(&mu_);
-    if (call != active_decode_ || cancelled_ || completed_ || finish_status_.has_value()) return false;
-    const wv1::DecodeResponse& in = call->response();
-    v1::GenerateResponse out;
-    std::string text;
-    for (int32_t id : in.token_ids()) {
-      ++decode_tokens_;
-      ++completion_tokens_;
-      out.add_token_ids(id);
-      absl::StatusOr<std::string> piece = TextOfLocked(id);
-      if (!piece.ok()) {
-        SetFinishLocked(piece.status());
-        keep_reading = false;
-        break;
-      }
-      text += *piece;
-      if (stops_->stopped()) {
-        finish_reason_ = v1::FINISH_REASON_STOP_STRING;
-        keep_reading = false;  // DecodeCall cancels the call
-        break;
-      }
-    }
-    if (in.has_final()) decode_final_ = in.final();
-    out.set_text(std::move(text));
-    if (out.token_ids_size() > 0) writes_.push_back(std::move(out));
-    if (finish_reason_ == v1::FINISH_REASON_STOP_STRING) {
-      TANDEM_LOG_REQ(INFO, "router", request_id_) << "stop string matched; cancelling the decode call";
-      CompleteLocked();
-    }
-  }
-  Pump();
-  return keep_reading;
-}
-
-void GenerateReactor::OnDecodeDone(DecodeCall* call, const grpc::Status& grpc_status) {
-  Actions actions;
-  {
-    absl::MutexLock lock(&mu_);
-    if (call != active_decode_) return;
-    active_decode_done_ = true;
-    if (cancelled_ || completed_ || finish_status_.has_value()) return;
-    const std::string& address = state_.registry().address(WorkerRole::kDecode, call->worker_index());
-    if (grpc_status.ok()) {
-      finish_reason_ = decode_final_.has_value() && decode_final_->finish_reason() == "stop"
-                           ? v1::FINISH_REASON_STOP_TOKEN
-                           : v1::FINISH_REASON_LENGTH;
-      CompleteLocked();
-    } else {
-      const absl::Status status = FromGrpcStatus(grpc_status);
-      state_.registry().ReportCallFailure(WorkerRole::kDecode, call->worker_index(), status);
-      if (status.code() == absl::StatusCode::kUnavailable && decode_tokens_ == 0 && !decode_retried_) {
-        const int other =
-            state_.PickReplacement(WorkerRole::kDecode, PlacementRequestFor(), decode_index_, prefill_index_);
-        if (other >= 0) {
-          decode_retried_ = true;
-          decode_index_ = other;
-          TANDEM_LOG_REQ(WARNING, "router", request_id_)
-              << "decode worker " << address << " unavailable before any token (" << status.message()
-              << "); retrying on " << state_.registry().address(WorkerRole::kDecode, other)
-              << " with the same KV lease " << lease_.lease_id();
-          PrepareDecodeLocked(actions);
-        }
-      }
-      if (actions.start_decode == nullptr) {
-        if (decode_tokens_ == 0) ReleaseLeaseLocked(actions, "decode failed");
-        SetFinishLocked(absl::Status(
-            status.code(), decode_tokens_ == 0
-                               ? absl::StrCat("decode worker ", address, " failed before producing a token: ",
-                                              status.message())
-                               : absl::StrCat("decode worker ", address, " failed after ", decode_tokens_,
-                                              " tokens: ", status.message())));
-      }
-    }
-  }
-  Execute(actions);
-  Pump();
-}
-
-void GenerateReactor::CompleteLocked() {
-  completed_ = true;
-  std::string tail;
-  if (!stops_->stopped()) {
-    tail = stops_->Push(detokenizer_->Flush());
-    if (!stops_->stopped()) tail += stops_->Flush();
-  }
-  RequestTiming timing;
-  timing.prefill_queue_ms = prefill_queue_ms_;
-  timing.prefill_compute_ms = prefill_compute_ms_;
-  if (decode_final_.has_value()) {
-    timing.kv_transfer_ms = decode_final_->kv_transfer_ms();
-    timing.decode_queue_ms = decode_final_->queue_ms();
-    timing.decode_compute_ms = decode_final_->compute_ms();
-  }
-  timing.ttft_ms = ttft_ms_;
-  timing.e2e_ms = MsSince(start_);
-  timing.tpot_ms = ComputeTpotMs(timing.e2e_ms, timing.ttft_ms, completion_tokens_);
-  const SloVerdict verdict = EvaluateSlo(timing, {request_.ttft_slo_ms, request_.tpot_slo_ms});
-  if (RouterMetrics* metrics = state_.metrics()) metrics->RecordCompleted(timing, verdict, completion_tokens_);
-
-  v1::GenerateResponse response;
-  response.set_text(std::move(tail));
-  v1::Final* final = response.mutable_final();
-  final->set_finish_reason(finish_reason_);
-  final->set_prompt_tokens(static_cast<int32_t>(request_.prompt.size()));
-  final->set_completion_tokens(completion_tokens_);
-  v1::Timing* t = final->mutable_timing();
-  t->set_prefill_queue_ms(timing.prefill_queue_ms);
-  t->set_prefill_compute_ms(timing.prefill_compute_ms);
-  t->set_kv_transfer_ms(timing.kv_transfer_ms);
-  t->set_decode_queue_ms(timing.decode_queue_ms);
-  t->set_decode_compute_ms(timing.decode_compute_ms);
-  t->set_ttft_ms(timing.ttft_ms);
-  t->set_tpot_ms(timing.tpot_ms);
-  t->set_e2e_ms(timing.e2e_ms);
-  v1::SloReport* slo = final->mutable_slo();
-  slo->set_ttft_met(verdict.ttft_met);
-  slo->set_tpot_met(verdict.tpot_met);
-  slo->set_missed_stage(ToProtoStage(verdict.missed_stage));
-  slo->set_explanation(verdict.explanation);
-  final->set_request_id(request_id_);
-  final->set_prefill_worker(state_.registry().address(WorkerRole::kPrefill, prefill_index_));
-  final->set_decode_worker(state_.registry().address(WorkerRole::kDecode, decode_index_));
-  writes_.push_back(std::move(response));
-  SetFinishLocked(absl::OkStatus());
-  TANDEM_LOG_REQ(INFO, "router", request_id_)
-      << "done: " << FinishReasonText(finish_reason_) << ", " << completion_tokens_ << " tokens, ttft "
-      << timing.ttft_ms << " ms, tpot " << timing.tpot_ms << " ms, e2e " << timing.e2e_ms << " ms"
-      << (verdict.explanation.empty() ? "" : absl::StrCat("; SLO missed: ", verdict.explanation));
+  session_->Release();
+  delete this;
 }
 
 }  // namespace tandem::router

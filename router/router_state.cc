@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "router/generate_reactor.h"
+#include "router/front_door.h"
 
 namespace tandem::router {
 namespace {
@@ -90,33 +90,33 @@ bool RouterState::TryAdmit() {
 
 void RouterState::ReleaseAdmission() { in_flight_.fetch_sub(1); }
 
-void RouterState::Register(GenerateReactor* reactor) {
+void RouterState::Register(FrontDoorSession* session) {
   absl::MutexLock lock(&live_mu_);
-  live_.insert(reactor);
+  live_.insert(session);
 }
 
-void RouterState::Unregister(GenerateReactor* reactor) {
+void RouterState::Unregister(FrontDoorSession* session) {
   absl::MutexLock lock(&live_mu_);
-  live_.erase(reactor);
+  live_.erase(session);
 }
 
 void RouterState::CancelAllAndWait() {
-  std::vector<GenerateReactor*> referenced;
+  std::vector<FrontDoorSession*> referenced;
   {
     absl::MutexLock lock(&live_mu_);
-    // A reactor whose count already reached zero is being destroyed; it is skipped (and its
+    // A session whose count already reached zero is being destroyed; it is skipped (and its
     // destructor blocks on live_mu_ until we let go).
-    for (GenerateReactor* reactor : live_) {
-      if (reactor->TryRef()) referenced.push_back(reactor);
+    for (FrontDoorSession* session : live_) {
+      if (session->TryRef()) referenced.push_back(session);
     }
   }
-  for (GenerateReactor* reactor : referenced) {
-    reactor->CancelWorkerCalls();
-    reactor->Unref();
+  for (FrontDoorSession* session : referenced) {
+    session->CancelWorkerCalls();
+    session->Unref();
   }
   absl::MutexLock lock(&live_mu_);
   live_mu_.Await(absl::Condition(
-      +[](absl::flat_hash_set<GenerateReactor*>* live) { return live->empty(); }, &live_));
+      +[](absl::flat_hash_set<FrontDoorSession*>* live) { return live->empty(); }, &live_));
 }
 
 }  // namespace tandem::router

@@ -1,6 +1,6 @@
 // RouterState: what every request handler of one router shares — the served model and its tokenizer,
 // the worker registry, the placement policy (behind a lock: policies are not thread-safe), request
-// ids, the admission bound, and the set of live Generate reactors (so Shutdown can cancel their
+// ids, the admission bound, and the set of live front-door sessions (so Shutdown can cancel their
 // worker calls and wait for them).
 //
 // Thread safety: every method is thread-safe.
@@ -23,7 +23,7 @@
 
 namespace tandem::router {
 
-class GenerateReactor;
+class FrontDoorSession;
 class RouterMetrics;
 
 // The (prefill, decode) worker indices chosen for a request.
@@ -62,10 +62,10 @@ class RouterState {
   void set_metrics(RouterMetrics* metrics) { metrics_ = metrics; }
   RouterMetrics* metrics() const { return metrics_; }
 
-  // Live reactor bookkeeping (GenerateReactor's constructor and destructor).
-  void Register(GenerateReactor* reactor);
-  void Unregister(GenerateReactor* reactor);
-  // Cancels every live reactor's worker calls, then waits until no reactor is left.
+  // Live session bookkeeping (FrontDoorSession's constructor and destructor).
+  void Register(FrontDoorSession* session);
+  void Unregister(FrontDoorSession* session);
+  // Cancels every live session's worker calls, then waits until no session is left.
   void CancelAllAndWait();
 
  private:
@@ -82,7 +82,7 @@ class RouterState {
   const std::unique_ptr<policy::PlacementPolicy> policy_ ABSL_PT_GUARDED_BY(policy_mu_);
 
   absl::Mutex live_mu_;
-  absl::flat_hash_set<GenerateReactor*> live_ ABSL_GUARDED_BY(live_mu_);
+  absl::flat_hash_set<FrontDoorSession*> live_ ABSL_GUARDED_BY(live_mu_);
 };
 
 }  // namespace tandem::router
