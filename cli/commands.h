@@ -19,6 +19,7 @@ int GenerateCommand(const std::vector<std::string>& args);  // tandem generate
 int UpCommand(const std::vector<std::string>& args);        // tandem up
 int ProfileCommand(const std::vector<std::string>& args);   // tandem profile
 int BenchCommand(const std::vector<std::string>& args);     // tandem bench
+int ConvertCommand(const std::vector<std::string>& args);   // tandem convert
 
 // The embedded default model: $TANDEM_MODEL_CACHE (or ~/.cache/tandem/models) /small, written by the
 // mkmodel logic on first use. Returns its directory.

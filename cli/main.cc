@@ -19,6 +19,7 @@ struct Subcommand {
 constexpr Subcommand kSubcommands[] = {
     {"run", tandem::RunCommand, "offline generation in one process: a prompt or token ids in, tokens out"},
     {"mkmodel", tandem::MkmodelCommand, "write a random-weight model in the Hugging Face layout"},
+    {"convert", tandem::ConvertCommand, "convert a llama2.c checkpoint + tokenizer into the Hugging Face layout"},
     {"up", tandem::UpCommand, "start a local cluster: router + prefill + decode processes"},
     {"generate", tandem::GenerateCommand, "client: send a prompt to a router, stream the answer"},
     {"router", tandem::RouterCommand, "the router daemon (the cluster's front door)"},
