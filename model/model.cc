@@ -193,9 +193,9 @@ absl::Status Model::RunChunk(const std::vector<SequenceStep>& steps, std::span<c
   if (graph_buckets_.empty()) {
     graph_buckets_ = GraphBuckets(static_cast<int32_t>(std::min<int64_t>(options_.max_seqs, options_.max_batch_tokens)));
   }
-  const int32_t bucket = decode && options_.use_graphs && graphs_supported_
-                             ? ChooseGraphBucket(num_pieces, graph_buckets_)
-                             : 0;
+  int32_t bucket = decode && options_.use_graphs && graphs_supported_ ? ChooseGraphBucket(num_pieces, graph_buckets_)
+                                                                      : 0;
+  if (failed_buckets_.contains(bucket)) bucket = 0;
   if (bucket == 0) {
     // Eager: a compact block table as wide as the longest sequence of the chunk.
     int32_t stride = 1;
@@ -243,9 +243,10 @@ absl::Status Model::RunChunk(const std::vector<SequenceStep>& steps, std::span<c
     return absl::OkStatus();
   }
   if (!graph.ok()) {
-    // A step that cannot be recorded still ran; later steps run eagerly.
-    TANDEM_LOG(WARNING, "model") << "decode graph for batch " << bucket << " not recorded: " << graph.status();
-    graphs_supported_ = false;
+    // A step that cannot be recorded still ran; this bucket runs eagerly from now on.
+    TANDEM_LOG(WARNING, "model") << "decode graph for batch " << bucket << " not recorded (that batch size runs "
+                                 << "eagerly): " << graph.status();
+    failed_buckets_.insert(bucket);
     return absl::OkStatus();
   }
   graphs_[bucket] = std::move(*graph);

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -169,6 +170,7 @@ class Model {
   bool graphs_supported_ = true;  // cleared when the backend answers Unimplemented
   std::vector<int32_t> graph_buckets_;
   std::map<int32_t, std::unique_ptr<Graph>> graphs_;  // by bucket
+  std::set<int32_t> failed_buckets_;                  // buckets whose recording failed: eager
   // The cache buffers (and block size) the graphs were recorded against: another cache means recording
   // again.
   std::vector<const void*> graph_cache_pointers_;

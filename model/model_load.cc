@@ -263,6 +263,7 @@ absl::Status Model::EnsureIndexCapacity(int32_t block_size) {
     // Recorded graphs point into the old block: they go with it.
     TANDEM_RETURN_IF_ERROR(backend_.Synchronize());
     graphs_.clear();
+    failed_buckets_.clear();
     workspace_bytes_ -= 2 * ws_.indices->size();
   }
   const int64_t bytes = capacity.total * 4;

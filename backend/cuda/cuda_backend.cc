@@ -37,14 +37,25 @@ using cuda::CudaStatus;
 
 constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;
 
+// Runs `fn` with `device` current on this thread, then restores the thread's device (destructors may
+// run on any thread).
+template <typename Fn>
+void OnDevice(int device, Fn&& fn) {
+  int previous = -1;
+  cudaGetDevice(&previous);
+  if (previous != device) cudaSetDevice(device);
+  fn();
+  if (previous != device && previous >= 0) cudaSetDevice(previous);
+}
+
 class CudaBuffer : public DeviceBuffer {
  public:
-  CudaBuffer(void* data, int64_t size, std::shared_ptr<std::atomic<int64_t>> allocated)
-      : data_(data), size_(size), allocated_(std::move(allocated)) {
+  CudaBuffer(void* data, int64_t size, int device, std::shared_ptr<std::atomic<int64_t>> allocated)
+      : data_(data), size_(size), device_(device), allocated_(std::move(allocated)) {
     *allocated_ += size_;
   }
   ~CudaBuffer() override {
-    cudaFree(data_);
+    OnDevice(device_, [&] { cudaFree(data_); });
     *allocated_ -= size_;
   }
   void* data() override { return data_; }
@@ -53,6 +64,7 @@ class CudaBuffer : public DeviceBuffer {
  private:
   void* data_;
   int64_t size_;
+  int device_;
   std::shared_ptr<std::atomic<int64_t>> allocated_;
 };
 
@@ -70,12 +82,15 @@ class PinnedBuffer : public DeviceBuffer {
 
 class CudaStreamHandle : public Stream {
  public:
-  explicit CudaStreamHandle(cudaStream_t stream) : stream_(stream) {}
-  ~CudaStreamHandle() override { cudaStreamDestroy(stream_); }
+  CudaStreamHandle(cudaStream_t stream, int device) : stream_(stream), device_(device) {}
+  ~CudaStreamHandle() override {
+    OnDevice(device_, [&] { cudaStreamDestroy(stream_); });
+  }
   cudaStream_t get() const { return stream_; }
 
  private:
   cudaStream_t stream_;
+  int device_;
 };
 
 class CudaGraph : public Graph {
@@ -142,7 +157,7 @@ class CudaBackend : public Backend {
     void* data = nullptr;
     TANDEM_CUDA_RETURN_IF_ERROR(cudaMalloc(&data, std::max<int64_t>(bytes, 1)),
                                 absl::StrCat("cudaMalloc of ", bytes, " bytes on device ", device_));
-    return std::make_unique<CudaBuffer>(data, bytes, allocated_);
+    return std::make_unique<CudaBuffer>(data, bytes, device_, allocated_);
   }
   absl::StatusOr<std::unique_ptr<DeviceBuffer>> AllocateHost(int64_t bytes) override {
     TANDEM_RETURN_IF_ERROR(Bind());
@@ -186,7 +201,7 @@ class CudaBackend : public Backend {
     TANDEM_RETURN_IF_ERROR(Bind());
     cudaStream_t stream = nullptr;
     TANDEM_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    return std::make_unique<CudaStreamHandle>(stream);
+    return std::make_unique<CudaStreamHandle>(stream, device_);
   }
   absl::Status CopyAsync(void* dst, const void* src, int64_t bytes, Stream& stream) override {
     TANDEM_RETURN_IF_ERROR(Bind());
@@ -278,6 +293,17 @@ class CudaBackend : public Backend {
 
 absl::Status CudaBackend::Reserve(const WorkspaceLimits& limits) {
   TANDEM_RETURN_IF_ERROR(Bind());
+  if (reserved_) {
+    // Scratch pointers are baked into recorded graphs: never reallocated. A second model fits in the
+    // first one's limits or needs its own backend.
+    const WorkspaceLimits& r = reserved_limits_;
+    if (limits.max_tokens <= r.max_tokens && limits.max_seqs <= r.max_seqs && limits.num_heads <= r.num_heads &&
+        limits.head_dim <= r.head_dim && limits.vocab_size <= r.vocab_size) {
+      return absl::OkStatus();
+    }
+    return absl::FailedPreconditionError(
+        "Reserve: this CUDA backend's scratch is already reserved for smaller limits (one backend per model)");
+  }
   if (limits.max_seqs < 1 || limits.max_tokens < 1 || limits.vocab_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("Reserve: max_seqs ", limits.max_seqs, ", max_tokens ",
                                                    limits.max_tokens, ", vocab ", limits.vocab_size,
@@ -397,9 +423,13 @@ absl::Status CudaBackend::RunLinear(LinearPath path, const cuda::GemmShape& s, c
     a.out_dtype = s.out_dtype;
     return Launched(cuda::LaunchGemv(a, stream_), "Linear (gemv)");
   }
-  absl::Status fused = gemm_->Run(s, x.data, w.data, bias_data, y.data, stream_);
-  if (!absl::IsUnimplemented(fused) || !s.bias) return fused;
-  // No fused-bias algorithm for this shape: the GEMM, then our bias kernel.
+  // cuBLASLt's bias epilogue reads the bias in the output's type, so it is fused only for float32
+  // outputs (our biases are float32); otherwise, or when the library has no algorithm for the fused
+  // shape, the GEMM runs plain and our kernel adds the bias.
+  if (!s.bias || s.out_dtype == DType::kF32) {
+    absl::Status fused = gemm_->Run(s, x.data, w.data, bias_data, y.data, stream_);
+    if (fused.ok() || !s.bias || (!absl::IsUnimplemented(fused) && !absl::IsInvalidArgument(fused))) return fused;
+  }
   cuda::GemmShape plain = s;
   plain.bias = false;
   TANDEM_RETURN_IF_ERROR(gemm_->Run(plain, x.data, w.data, nullptr, y.data, stream_));

@@ -127,7 +127,8 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionKernel(KernelArgs a) {
         s = dot;
       }
       const float m_new = fmaxf(m[i], WarpMax(s));
-      if (m_new == -INFINITY) continue;  // no visible key yet (warp-uniform)
+      // No visible key yet (warp-uniform). A NaN score is not "no key": it propagates, as in the reference.
+      if (m_new == -INFINITY && !__any_sync(0xffffffffu, isnan(s))) continue;
       const float alpha = expf(m[i] - m_new);
       const float p = s == -INFINITY ? 0.0f : expf(s - m_new);
       l[i] = l[i] * alpha + WarpSum(p);
@@ -154,11 +155,12 @@ __global__ void __launch_bounds__(kWarps * 32) AttentionKernel(KernelArgs a) {
     const int head = kvh * group + f % group;
     if (a.num_splits == 1) {
       T* o = static_cast<T*>(a.out) + (token * a.num_heads + head) * hd;
-      const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+      // Divided as the combine kernel divides: a row whose keys all fall in one split gets the same
+      // bits whether or not the keys were split. No key (padding): zero. A NaN sum stays NaN.
 #pragma unroll
       for (int c = 0; c < kMaxPerLane; ++c) {
         const int d = lane + 32 * c;
-        if (d < hd) o[d] = FromFloat<T>(acc[i][c] * inv);
+        if (d < hd) o[d] = FromFloat<T>(l[i] != 0.0f ? acc[i][c] / l[i] : 0.0f);
       }
     } else {
       const int64_t base = (token * a.num_heads + head) * a.num_splits + split;
@@ -185,9 +187,14 @@ __global__ void CombineKernel(const float* __restrict__ partial_out, const float
   const int d = threadIdx.x;
   const int64_t base = (token * num_heads + head) * num_splits;
   float max_m = -INFINITY;
-  for (int s = 0; s < num_splits; ++s) max_m = fmaxf(max_m, partial_ml[(base + s) * 2]);
-  float value = 0.0f;
-  if (max_m != -INFINITY) {
+  bool nan = false;
+  for (int s = 0; s < num_splits; ++s) {
+    const float m = partial_ml[(base + s) * 2];
+    nan = nan || isnan(m);
+    max_m = fmaxf(max_m, m);
+  }
+  float value = nan ? NAN : 0.0f;
+  if (!nan && max_m != -INFINITY) {
     float sum = 0.0f, weighted = 0.0f;
     for (int s = 0; s < num_splits; ++s) {
       const float m = partial_ml[(base + s) * 2];
@@ -196,7 +203,7 @@ __global__ void CombineKernel(const float* __restrict__ partial_out, const float
       sum += partial_ml[(base + s) * 2 + 1] * w;
       if (d < head_dim) weighted += partial_out[(base + s) * head_dim + d] * w;
     }
-    value = sum > 0.0f ? weighted / sum : 0.0f;
+    value = sum != 0.0f ? weighted / sum : 0.0f;
   }
   if (d < head_dim) out[(token * num_heads + head) * head_dim + d] = FromFloat<T>(value);
 }

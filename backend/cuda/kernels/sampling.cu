@@ -6,7 +6,7 @@
 //
 // Random rows (temperature > 0), in groups of up to kSampleSortRows: a segmented radix sort orders each
 // row's logits descending (stable, so equal logits keep ascending ids: the reference's tie order; NaN
-// becomes -inf and sorts last, beyond the `valid` count); then one block per row computes, in double as
+// sorts after -inf, beyond the `valid` count); then one block per row computes, in double as
 // the reference does, p_i = exp((logit_i - max) / temperature) over the top_k (or valid) candidates,
 // the top_p cut as the first prefix whose normalised cumulative sum reaches top_p, and the pick as the
 // first candidate whose cumulative sum exceeds uniform * total. Cumulative sums are block-wide scans
@@ -94,8 +94,8 @@ __global__ void __launch_bounds__(kThreads) ArgmaxKernel(const float* __restrict
   }
 }
 
-// Keys (NaN -> -inf, -0 -> +0 so that the radix order agrees with float comparison), ids and segment
-// offsets of the rows to sort.
+// Keys (NaN -> a negative NaN that sorts last, -0 -> +0 so that the radix order agrees with float
+// comparison), ids and segment offsets of the rows to sort.
 __global__ void PrepareSortKernel(const float* __restrict__ logits, int64_t vocab, const int32_t* __restrict__ rows,
                                   int32_t num_rows, float* __restrict__ keys, int32_t* __restrict__ ids,
                                   int* __restrict__ offsets) {
@@ -103,7 +103,9 @@ __global__ void PrepareSortKernel(const float* __restrict__ logits, int64_t voca
   const float* x = logits + static_cast<int64_t>(rows[b]) * vocab;
   for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
     const float v = x[i];
-    keys[b * vocab + i] = isnan(v) ? -INFINITY : v + 0.0f;
+    // A NaN sorts after every number, -inf included (a negative NaN's radix key is the smallest), so
+    // the first `valid` entries are exactly the non-NaN logits, as the reference's candidates are.
+    keys[b * vocab + i] = isnan(v) ? __int_as_float(static_cast<int>(0xffffffffu)) : v + 0.0f;
     ids[b * vocab + i] = static_cast<int32_t>(i);
   }
   if (threadIdx.x == 0) {
