@@ -23,6 +23,8 @@ struct RouterFlags {
   std::string host = "127.0.0.1";
   int64_t port = 0;
   int64_t metrics_port = -1;
+  int64_t http_port = -1;
+  std::string chat_template;
   std::string policy = "round_robin";
   std::string latency_model;
   std::string prefill_latency_model;
@@ -52,6 +54,11 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
   options.host = f.host;
   options.port = static_cast<int>(f.port);
   options.metrics_port = static_cast<int>(f.metrics_port);
+  if (f.http_port < -1 || f.http_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("--http-port must be -1 (off) or in [0, 65535], got ", f.http_port));
+  }
+  options.http_port = static_cast<int>(f.http_port);
+  options.chat_template_path = f.chat_template;
   options.model_dir = f.model;
   TANDEM_ASSIGN_OR_RETURN(options.prefill_addresses, router::ParseWorkerAddresses("--prefill", f.prefill));
   TANDEM_ASSIGN_OR_RETURN(options.decode_addresses, router::ParseWorkerAddresses("--decode", f.decode));
@@ -66,6 +73,9 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
 
   if (const std::string metrics = server->metrics_address(); !metrics.empty()) {
     std::printf("metrics on %s\n", metrics.c_str());
+  }
+  if (const std::string http = server->http_address(); !http.empty()) {
+    std::printf("http on %s\n", http.c_str());
   }
   std::printf("listening on %s\n", server->address().c_str());
   std::fflush(stdout);
@@ -90,6 +100,11 @@ int RouterCommand(const std::vector<std::string>& args) {
   parser.AddInt("port", &f.port, "port to listen on; 0 picks a free one");
   parser.AddInt("metrics-port", &f.metrics_port,
                 "HTTP port for GET /metrics (Prometheus); 0 picks a free one, -1 is off");
+  parser.AddInt("http-port", &f.http_port,
+                "port of the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models, "
+                "/health, /metrics); 0 picks a free one, -1 is off");
+  parser.AddString("chat-template", &f.chat_template,
+                   "a Jinja chat template file overriding the model's tokenizer_config.json chat_template");
   parser.AddString("policy", &f.policy, "placement policy: round_robin, least_loaded or goodput (SLO-aware)");
   parser.AddString("latency-model", &f.latency_model,
                    "latency model JSON from `tandem profile` (required by --policy goodput)");

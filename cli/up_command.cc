@@ -24,6 +24,7 @@ struct UpFlags {
   int64_t decode = 1;
   std::string host = "127.0.0.1";
   int64_t port = 8000;
+  int64_t http_port = 8080;
   BackendFlags backend{1};
   int64_t kv_cache_mb = 0;
   double gpu_memory_fraction = 0;
@@ -84,7 +85,7 @@ int Up(const UpFlags& f) {
   std::vector<std::string> router_args = {
       "router", "--model", model, "--host", f.host, "--port", absl::StrCat(f.port), "--prefill",
       absl::StrJoin(prefill_addresses, ","), "--decode", absl::StrJoin(decode_addresses, ","),
-      "--policy", f.policy, "--log-level", f.log_level};
+      "--policy", f.policy, "--log-level", f.log_level, "--http-port", absl::StrCat(f.http_port)};
   if (f.metrics) router_args.insert(router_args.end(), {"--metrics-port", "0"});
   if (!f.latency_model.empty()) router_args.insert(router_args.end(), {"--latency-model", f.latency_model});
   absl::StatusOr<Subprocess> router = SpawnProcess("router", "/proc/self/exe", router_args);
@@ -97,6 +98,11 @@ int Up(const UpFlags& f) {
   for (const Subprocess& c : children) {
     if (c.metrics_address.empty()) continue;
     std::printf("metrics: %s http://%s/metrics\n", c.name.c_str(), c.metrics_address.c_str());
+  }
+  if (!children.back().http_address.empty()) {
+    std::printf("OpenAI API: http://%s/v1 (try: curl http://%s/v1/completions -d '{\"prompt\": \"Hello\", "
+                "\"max_tokens\": 16}')\n",
+                children.back().http_address.c_str(), children.back().http_address.c_str());
   }
   std::printf("try: tandem generate --router %s --prompt \"Hello\"\n", children.back().address.c_str());
   std::fflush(stdout);
@@ -139,7 +145,8 @@ int UpCommand(const std::vector<std::string>& args) {
   parser.AddInt("prefill", &f.prefill, "prefill worker processes");
   parser.AddInt("decode", &f.decode, "decode worker processes");
   parser.AddString("host", &f.host, "address everything binds");
-  parser.AddInt("port", &f.port, "router port (workers pick free ports)");
+  parser.AddInt("port", &f.port, "router gRPC port (workers pick free ports)");
+  parser.AddInt("http-port", &f.http_port, "router's OpenAI-compatible HTTP port; 0 picks a free one, -1 is off");
   f.backend.Register(parser);
   parser.AddInt("kv-cache-mb", &f.kv_cache_mb,
                 "KV cache per worker in MiB; 0: 256 on the CPU, what --gpu-memory-fraction leaves on a GPU");

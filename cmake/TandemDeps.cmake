@@ -11,6 +11,8 @@ pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 # and Brotli support: its .pc file carries the matching CPPHTTPLIB_*_SUPPORT defines (class layouts
 # depend on them) and -lcpp-httplib, so it is found through pkg-config, not as a bare header.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# Boost.Asio / Beast (header-only): the router's HTTP API, asynchronous, no thread per connection.
+find_package(Boost 1.74 REQUIRED)
 if(TANDEM_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

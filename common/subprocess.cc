@@ -67,6 +67,7 @@ std::string DescribeWaitStatus(int wait_status) {
 absl::Status AwaitListening(Subprocess& child, absl::Duration timeout) {
   const std::string prefix = "listening on ";
   const std::string metrics_prefix = "metrics on ";
+  const std::string http_prefix = "http on ";
   std::string line;
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
@@ -84,6 +85,7 @@ absl::Status AwaitListening(Subprocess& child, absl::Duration timeout) {
           return absl::OkStatus();
         }
         if (line.rfind(metrics_prefix, 0) == 0) child.metrics_address = line.substr(metrics_prefix.size());
+        if (line.rfind(http_prefix, 0) == 0) child.http_address = line.substr(http_prefix.size());
         line.clear();
         continue;
       }

@@ -21,6 +21,7 @@ struct Subprocess {
   int stdout_fd = -1;
   std::string address;  // from its "listening on" line
   std::string metrics_address;  // from a "metrics on HOST:PORT" line before it, if the child printed one
+  std::string http_address;     // from an "http on HOST:PORT" line before it (the router's HTTP API)
   bool exited = false;
   int wait_status = 0;
 };
@@ -30,7 +31,8 @@ struct Subprocess {
 absl::StatusOr<Subprocess> SpawnProcess(const std::string& name, const std::string& binary,
                                         const std::vector<std::string>& args);
 // Reads lines until "listening on HOST:PORT" (sets `address`), or fails when the child exits or the
-// timeout passes. A "metrics on HOST:PORT" line before it sets `metrics_address`; other lines are skipped.
+// timeout passes. A "metrics on HOST:PORT" line before it sets `metrics_address`, an "http on HOST:PORT"
+// line `http_address`; other lines are skipped.
 absl::Status AwaitListening(Subprocess& child, absl::Duration timeout);
 // True (and `exited`, `wait_status` set) when the child has exited; never blocks.
 bool CheckExited(Subprocess& child);

@@ -10,6 +10,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "model/config.h"
+#include "router/http_front_door.h"
 #include "router/policy/placement_policy.h"
 #include "router/router_metrics.h"
 #include "router/router_state.h"
@@ -39,6 +40,11 @@ absl::StatusOr<ServedModel> LoadServedModel(const RouterOptions& options) {
                                                    model.max_context, " is too small to serve"));
   }
   return model;
+}
+
+// The chat endpoint's renderer: the model's tokenizer_config.json chat_template, or --chat-template.
+absl::StatusOr<ChatRenderer> LoadChatRenderer(const RouterOptions& options) {
+  return ChatRenderer(nullptr);
 }
 
 }  // namespace
@@ -131,6 +137,19 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
     }
   }
   server->service_ = std::make_unique<TandemService>(*server->state_);
+  if (options.http_port >= 0) {
+    HttpFrontDoorOptions http;
+    http.host = options.host;
+    http.port = options.http_port;
+    http.metrics = server->metrics_.get();
+    TANDEM_ASSIGN_OR_RETURN(http.render_chat, LoadChatRenderer(options));
+    absl::StatusOr<std::unique_ptr<HttpFrontDoor>> front = HttpFrontDoor::Start(*server->state_, std::move(http));
+    if (!front.ok()) {
+      server->state_->registry().Shutdown();
+      return absl::Status(front.status().code(), absl::StrCat("router: ", front.status().message()));
+    }
+    server->http_ = *std::move(front);
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -151,7 +170,8 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
                              << options.policy
                              << (server->metrics_http_ == nullptr
                                      ? ""
-                                     : absl::StrCat("; metrics on http://", server->metrics_address(), "/metrics"));
+                                     : absl::StrCat("; metrics on http://", server->metrics_address(), "/metrics"))
+                             << (server->http_ == nullptr ? "" : absl::StrCat("; HTTP on http://", server->http_address()));
   return server;
 }
 
@@ -162,6 +182,8 @@ std::string RouterServer::address() const { return JoinHostPort(options_.host, p
 const std::string& RouterServer::model_name() const { return state_->model().name; }
 
 WorkerRegistry& RouterServer::registry() { return state_->registry(); }
+
+std::string RouterServer::http_address() const { return http_ == nullptr ? "" : http_->address(); }
 
 std::string RouterServer::metrics_address() const {
   return metrics_http_ == nullptr ? "" : metrics_http_->address();
@@ -178,13 +200,16 @@ void RouterServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   SetNotServing();
+  if (http_ != nullptr) http_->StopAccepting();
   if (server_ != nullptr) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   }
+  // HTTP requests in flight are cancelled with the gRPC ones below; the connections close after.
   // Server::Shutdown returns once every server-side reaction ran; worker calls (a prefill allowed to
   // finish, a ReleaseKv) may still be in flight and hold their reactors.
   if (state_ != nullptr) {
     state_->CancelAllAndWait();
+    if (http_ != nullptr) http_->Stop();
     state_->registry().Shutdown();
   }
   // Last: its callbacks read the registry and the in-flight count, which stay until the destructor.

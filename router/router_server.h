@@ -28,6 +28,7 @@
 
 namespace tandem::router {
 
+class HttpFrontDoor;
 class RouterMetrics;
 class RouterState;
 class TandemService;
@@ -51,6 +52,10 @@ struct RouterOptions {
   int unhealthy_after_failures = 3;
   absl::Duration load_interval = absl::Milliseconds(200);
   int metrics_port = -1;                     // HTTP /metrics: -1 off, 0 any free port
+  // The OpenAI-compatible HTTP API (router/http_front_door.h): -1 off, 0 any free port.
+  int http_port = -1;
+  // A Jinja chat template overriding the model's tokenizer_config.json chat_template (file path).
+  std::string chat_template_path;
 };
 
 // The placement policy's inputs from the options: --latency-model for every worker, and
@@ -74,6 +79,8 @@ class RouterServer {
   const MetricsRegistry& metrics() const { return *metrics_; }
   // host:port of GET /metrics; empty when options.metrics_port was -1.
   std::string metrics_address() const;
+  // host:port of the HTTP API; empty when options.http_port was -1.
+  std::string http_address() const;
 
   // Health NOT_SERVING; new calls are still served until Shutdown.
   void SetNotServing();
@@ -94,6 +101,7 @@ class RouterServer {
   std::unique_ptr<TandemService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;  // null without a metrics port
+  std::unique_ptr<HttpFrontDoor> http_;              // null without an HTTP port
   bool shut_down_ = false;
 };
 

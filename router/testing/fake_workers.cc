@@ -1,5 +1,7 @@
 #include "router/testing/fake_workers.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <optional>
 #include <utility>
@@ -97,6 +99,7 @@ class FakePrefillWorker::Service final : public wv1::PrefillWorker::CallbackServ
     } else {
       absl::MutexLock lock(&mu_);
       threads_.emplace_back([this, answer, delay = options.delay] {
+        pthread_setname_np(pthread_self(), "fake-worker");
         {
           absl::MutexLock lock(&mu_);
           mu_.AwaitWithTimeout(absl::Condition(&stopping_), delay);
@@ -347,6 +350,7 @@ class FakeDecodeWorker::Service final : public wv1::DecodeWorker::CallbackServic
     if (stopping_) raw->Stop();
     streams_.push_back(std::move(stream));
     threads_.emplace_back([this, raw] {
+      pthread_setname_np(pthread_self(), "fake-worker");  // tests tell these from the router's threads
       const bool cancelled = raw->Run();
       absl::MutexLock lock(&mu_);
       (cancelled ? cancellations_ : completions_)++;

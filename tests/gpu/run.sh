@@ -144,7 +144,7 @@ step_cluster() {
     --gtest_filter='*ThirtyTwoConcurrent*:*ClientCancel*' || return 1
   # The `tandem up` path: 1 prefill + 1 decode CUDA worker on one device, a few real requests.
   "$tandem" mkmodel --preset small --out "$work/small" >/dev/null || return 1
-  "$tandem" up --model "$work/small" --backend cuda --prefill 1 --decode 1 --port 18731 --log-level warning \
+  "$tandem" up --model "$work/small" --backend cuda --prefill 1 --decode 1 --port 18731 --http-port -1 --log-level warning \
     >"$work/up.log" 2>&1 &
   local up=$!
   for _ in $(seq 1 120); do grep -q "cluster up" "$work/up.log" && break; sleep 0.5; done

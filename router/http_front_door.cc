@@ -1,0 +1,561 @@
+#include "router/http_front_door.h"
+
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "boost/asio.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "common/logging.h"
+#include "router/front_door.h"
+#include "router/openai_api.h"
+
+namespace tandem::router {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+const char* Reason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 499: return "Client Closed Request";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return status >= 500 ? "Internal Server Error" : "Error";
+  }
+}
+
+// A whole response: status line, headers, body.
+std::string WholeResponse(int status, absl::string_view content_type, absl::string_view body, bool keep_alive) {
+  return absl::StrCat("HTTP/1.1 ", status, " ", Reason(status), "\r\nContent-Type: ", content_type,
+                      "\r\nContent-Length: ", body.size(), "\r\nConnection: ", keep_alive ? "keep-alive" : "close",
+                      "\r\n\r\n", body);
+}
+
+std::string JsonResponse(int status, absl::string_view body, bool keep_alive) {
+  return WholeResponse(status, "application/json", body, keep_alive);
+}
+
+std::string ErrorResponse(const absl::Status& status, bool keep_alive) {
+  return JsonResponse(HttpStatusFor(status), ErrorJson(status), keep_alive);
+}
+
+// The head of a server-sent-event stream (chunked).
+std::string StreamHead(bool keep_alive) {
+  return absl::StrCat("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n",
+                      "Transfer-Encoding: chunked\r\nConnection: ", keep_alive ? "keep-alive" : "close", "\r\n\r\n");
+}
+
+// One server-sent event as one HTTP chunk.
+std::string EventChunk(absl::string_view data) {
+  const std::string event = absl::StrCat("data: ", data, "\n\n");
+  return absl::StrCat(absl::StrFormat("%x", event.size()), "\r\n", event, "\r\n");
+}
+
+constexpr char kLastChunk[] = "0\r\n\r\n";
+
+std::string RandomId(absl::string_view prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return absl::StrCat(prefix, absl::StrFormat("%016x%08x", rng(), static_cast<uint32_t>(rng())));
+}
+
+int64_t NowSeconds() { return absl::ToUnixSeconds(absl::Now()); }
+
+class Connection;
+
+// One generation request of a connection: the session's sink. It turns the session's events into the
+// response's bytes and hands them to the connection's strand. Lives until the session delivered OnDone
+// and the connection let go of it; holds the session (and so may cancel it) until then.
+class Exchange final : public ResponseSink, public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(std::shared_ptr<Connection> connection, OpenAiRequest request, bool keep_alive)
+      : connection_(std::move(connection)), request_(std::move(request)), keep_alive_(keep_alive) {
+    ids_.id = RandomId(request_.chat ? "chatcmpl-" : "cmpl-");
+    ids_.created = NowSeconds();
+  }
+  ~Exchange() override {
+    if (session_ != nullptr) session_->Release();
+  }
+
+  void Begin(RouterState& state, const SessionContext& context) {
+    ids_.model = request_.model.empty() ? state.model().name : request_.model;
+    self_ = shared_from_this();
+    session_ = FrontDoorSession::Start(state, request_.generate, context, this);
+  }
+  // From the connection's strand: the client is gone.
+  void Cancel(const std::string& why) { session_->Cancel(why); }
+
+  // ResponseSink: called one at a time by the session.
+  void OnChunk(GenerateChunk chunk) override;
+  void OnFinal(GenerateFinal final) override { final_ = std::move(final); }
+  void OnDone(absl::Status status) override;
+
+ private:
+  std::string StartStreamIfNeeded();
+
+  std::shared_ptr<Connection> connection_;
+  const OpenAiRequest request_;
+  const bool keep_alive_;
+  ResponseIds ids_;
+  FrontDoorSession* session_ = nullptr;
+  std::shared_ptr<Exchange> self_;  // until OnDone
+  // Touched only by the session's (serialised) sink calls.
+  bool stream_started_ = false;
+  bool first_delta_ = true;
+  std::string text_;
+  std::optional<GenerateFinal> final_;
+};
+
+class Connection final : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, HttpFrontDoor::Impl& server);
+  ~Connection();
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadRequest(); });
+  }
+  // Any thread: queue bytes of the response in flight; `last` ends the exchange.
+  void Post(std::string bytes, bool last) {
+    net::post(stream_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes), last]() mutable {
+      self->Queue(std::move(bytes));
+      if (last) self->EndExchange();
+    });
+  }
+  // Any thread: close (router shutdown).
+  void Close() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->stream_.close();
+    });
+  }
+
+ private:
+  void ReadRequest();
+  void OnRequest(beast::error_code ec);
+  void Handle(http::request<http::string_body>& request);
+  void StartGeneration(absl::StatusOr<OpenAiRequest> parsed, bool keep_alive);
+  void WatchForHangUp();
+  void Queue(std::string bytes);
+  void WriteNext();
+  void EndExchange();
+
+  beast::tcp_stream stream_;
+  HttpFrontDoor::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::deque<std::string> out_;
+  bool writing_ = false;
+  bool close_when_written_ = false;
+  bool read_when_written_ = false;
+  bool watching_ = false;
+  bool closed_ = false;
+  bool exchange_keep_alive_ = false;  // the generation request in flight asked for keep-alive
+  std::shared_ptr<Exchange> exchange_;
+};
+
+}  // namespace
+
+class HttpFrontDoor::Impl {
+ public:
+  Impl(RouterState& state, HttpFrontDoorOptions options)
+      : state(state), options(std::move(options)), acceptor(ioc) {}
+
+  absl::Status Listen() {
+    beast::error_code ec;
+    const net::ip::address address = net::ip::make_address(options.host, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("--host ", options.host, ": ", ec.message()));
+    const tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
+    acceptor.open(endpoint.protocol(), ec);
+    // SO_REUSEADDR only (no SO_REUSEPORT): a second router on the same port fails to bind.
+    if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("HTTP: cannot listen on ", options.host, ":", options.port, ": ",
+                                                 ec.message()));
+    }
+    port = acceptor.local_endpoint().port();
+    return absl::OkStatus();
+  }
+
+  void Accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == net::error::operation_aborted || stopping.load()) return;
+      } else if (connections.load() >= options.max_connections) {
+        const std::string busy = ErrorResponse(
+            absl::UnavailableError(absl::StrCat("too many connections (", options.max_connections, ")")), false);
+        beast::error_code ignored;
+        net::write(socket, net::buffer(busy), ignored);
+        socket.close(ignored);
+      } else {
+        auto connection = std::make_shared<Connection>(std::move(socket), *this);
+        {
+          std::lock_guard<std::mutex> lock(live_mu);
+          live.remove_if([](const std::weak_ptr<Connection>& w) { return w.expired(); });
+          live.push_back(connection);
+        }
+        connection->Start();
+      }
+      if (!stopping.load()) Accept();
+    });
+  }
+
+  void StopAccepting() {
+    if (stopping.exchange(true)) return;
+    net::post(acceptor.get_executor(), [this] {
+      beast::error_code ignored;
+      acceptor.close(ignored);
+    });
+  }
+
+  void Stop() {
+    StopAccepting();
+    {
+      std::lock_guard<std::mutex> lock(live_mu);
+      for (const std::weak_ptr<Connection>& w : live) {
+        if (std::shared_ptr<Connection> c = w.lock()) c->Close();
+      }
+    }
+    work.reset();
+    // Give closing connections a moment, then stop the loop whatever is left.
+    for (int i = 0; i < 100 && connections.load() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ioc.stop();
+    for (std::thread& t : threads) {
+      if (t.joinable()) t.join();
+    }
+    threads.clear();
+  }
+
+  RouterState& state;
+  const HttpFrontDoorOptions options;
+  net::io_context ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work{ioc.get_executor()};
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+  std::atomic<int> connections{0};
+  std::atomic<bool> stopping{false};
+  int port = 0;
+  std::mutex live_mu;
+  std::list<std::weak_ptr<Connection>> live;
+};
+
+namespace {
+
+Connection::Connection(tcp::socket socket, HttpFrontDoor::Impl& server)
+    : stream_(std::move(socket)), server_(server) {
+  server_.connections.fetch_add(1);
+}
+
+Connection::~Connection() { server_.connections.fetch_sub(1); }
+
+void Connection::ReadRequest() {
+  if (closed_) return;
+  parser_.emplace();
+  parser_->body_limit(static_cast<uint64_t>(server_.options.max_body_bytes));
+  parser_->header_limit(64 * 1024);
+  stream_.expires_after(absl::ToChronoSeconds(server_.options.idle_timeout));
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRequest(ec); });
+}
+
+void Connection::OnRequest(beast::error_code ec) {
+  if (ec) {
+    if (ec == http::error::body_limit) {
+      close_when_written_ = true;
+      Queue(ErrorResponse(absl::InvalidArgumentError(absl::StrCat("the request body exceeds ",
+                                                                  server_.options.max_body_bytes, " bytes")),
+                          false));
+      return;
+    }
+    if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != net::error::operation_aborted &&
+        ec != net::error::connection_reset && ec != net::error::eof) {
+      close_when_written_ = true;
+      Queue(ErrorResponse(absl::InvalidArgumentError(absl::StrCat("malformed HTTP request: ", ec.message())), false));
+      return;
+    }
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    closed_ = true;
+    return;
+  }
+  http::request<http::string_body> request = parser_->release();
+  Handle(request);
+}
+
+void Connection::Handle(http::request<http::string_body>& request) {
+  const bool keep_alive = request.keep_alive() && !server_.stopping.load();
+  std::string target(request.target());
+  if (const size_t q = target.find('?'); q != std::string::npos) target.resize(q);
+  const auto method = request.method();
+  auto respond = [&](std::string bytes) {
+    if (keep_alive) {
+      read_when_written_ = true;
+    } else {
+      close_when_written_ = true;
+    }
+    Queue(std::move(bytes));
+  };
+  RouterState& state = server_.state;
+  if (server_.stopping.load()) {
+    respond(ErrorResponse(absl::UnavailableError("the router is shutting down"), false));
+    return;
+  }
+  if (target == "/v1/completions" || target == "/v1/chat/completions") {
+    if (method != http::verb::post) {
+      respond(JsonResponse(405, ErrorJson(absl::InvalidArgumentError(absl::StrCat(target, " takes POST"))), keep_alive));
+      return;
+    }
+    const bool chat = target == "/v1/chat/completions";
+    StartGeneration(chat ? ParseChatRequest(request.body()) : ParseCompletionRequest(request.body()), keep_alive);
+    return;
+  }
+  if (method != http::verb::get && method != http::verb::head) {
+    respond(JsonResponse(405, ErrorJson(absl::InvalidArgumentError(absl::StrCat(target, " takes GET"))), keep_alive));
+    return;
+  }
+  if (target == "/v1/models") {
+    respond(JsonResponse(200, ModelsJson(state.model().name, state.model().max_context, NowSeconds()), keep_alive));
+  } else if (target == "/health") {
+    const policy::ClusterSnapshot snapshot = state.registry().Snapshot();
+    int prefill = 0, decode = 0;
+    for (const auto& w : snapshot.prefill) prefill += w.healthy ? 1 : 0;
+    for (const auto& w : snapshot.decode) decode += w.healthy ? 1 : 0;
+    const std::string body = nlohmann::json{{"status", prefill > 0 && decode > 0 ? "ok" : "unavailable"},
+                                            {"healthy_prefill_workers", prefill},
+                                            {"healthy_decode_workers", decode}}
+                                 .dump();
+    respond(JsonResponse(prefill > 0 && decode > 0 ? 200 : 503, body, keep_alive));
+  } else if (target == "/metrics" && server_.options.metrics != nullptr) {
+    respond(WholeResponse(200, "text/plain; version=0.0.4", server_.options.metrics->Render(), keep_alive));
+  } else {
+    respond(ErrorResponse(absl::NotFoundError(absl::StrCat("no route ", target)), keep_alive));
+  }
+}
+
+void Connection::StartGeneration(absl::StatusOr<OpenAiRequest> parsed, bool keep_alive) {
+  RouterState& state = server_.state;
+  if (parsed.ok() && parsed->chat) {
+    // Render the conversation and tokenize it here: the template writes the special tokens itself.
+    absl::Status status;
+    if (!server_.options.render_chat) {
+      status = absl::InvalidArgumentError(absl::StrCat(
+          "messages: the model '", state.model().name,
+          "' has no chat template (tokenizer_config.json chat_template; the router's --chat-template overrides)"));
+    } else {
+      absl::StatusOr<std::string> prompt = server_.options.render_chat(parsed->messages);
+      if (!prompt.ok()) {
+        status = absl::InvalidArgumentError(absl::StrCat("messages: ", prompt.status().message()));
+      } else if (static_cast<int64_t>(prompt->size()) > state.model().max_context * kMaxPromptBytesPerToken) {
+        status = absl::InvalidArgumentError(absl::StrCat("messages: the conversation renders to ", prompt->size(),
+                                                         " bytes, more than the context can hold"));
+      } else {
+        absl::StatusOr<std::vector<int32_t>> ids = state.tokenizer().Encode(*prompt, /*add_special_tokens=*/false);
+        if (!ids.ok()) {
+          status = absl::InvalidArgumentError(absl::StrCat("messages: ", ids.status().message()));
+        } else {
+          parsed->generate.mutable_prompt_token_ids()->mutable_ids()->Add(ids->begin(), ids->end());
+        }
+      }
+    }
+    if (!status.ok()) parsed = status;
+  }
+  if (!parsed.ok()) {
+    if (keep_alive) {
+      read_when_written_ = true;
+    } else {
+      close_when_written_ = true;
+    }
+    Queue(ErrorResponse(parsed.status(), keep_alive));
+    return;
+  }
+  stream_.expires_never();  // a long generation is not idleness
+  exchange_keep_alive_ = keep_alive;
+  exchange_ = std::make_shared<Exchange>(shared_from_this(), *std::move(parsed), keep_alive);
+  SessionContext context;
+  beast::error_code ec;
+  const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+  context.peer = ec ? "?" : absl::StrCat(peer.address().to_string(), ":", peer.port());
+  context.api = "http";
+  WatchForHangUp();
+  exchange_->Begin(state, context);
+}
+
+// While a request is in flight nothing is read; a readable socket then means the client hung up
+// (or pipelined a request, which is left for later).
+void Connection::WatchForHangUp() {
+  watching_ = true;
+  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+    self->watching_ = false;
+    if (ec || self->exchange_ == nullptr) return;
+    char byte;
+    const ssize_t n = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      self->close_when_written_ = true;
+      self->exchange_->Cancel("the HTTP client disconnected");
+    }
+  });
+}
+
+void Connection::Queue(std::string bytes) {
+  if (closed_) return;
+  out_.push_back(std::move(bytes));
+  if (!writing_) WriteNext();
+}
+
+void Connection::WriteNext() {
+  if (out_.empty()) {
+    writing_ = false;
+    if (exchange_ != nullptr) return;  // more of this response is coming
+    if (close_when_written_) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      closed_ = true;
+    } else if (read_when_written_) {
+      read_when_written_ = false;
+      ReadRequest();
+    }
+    return;
+  }
+  writing_ = true;
+  net::async_write(stream_, net::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->out_.pop_front();
+    if (ec) {
+      self->out_.clear();
+      self->writing_ = false;
+      self->closed_ = true;
+      if (self->exchange_ != nullptr) self->exchange_->Cancel("the HTTP client stream broke");
+      return;
+    }
+    self->WriteNext();
+  });
+}
+
+// The exchange's last bytes are queued: read the next request once they are written (or close).
+void Connection::EndExchange() {
+  if (exchange_ == nullptr) return;
+  const bool keep_alive = exchange_keep_alive_ && !close_when_written_ && !server_.stopping.load();
+  exchange_.reset();
+  if (watching_) {
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);  // the hang-up watch; nothing else is pending between requests
+  }
+  if (keep_alive) {
+    read_when_written_ = true;
+  } else {
+    close_when_written_ = true;
+  }
+  if (!writing_) WriteNext();
+}
+
+std::string Exchange::StartStreamIfNeeded() {
+  if (stream_started_) return "";
+  stream_started_ = true;
+  return StreamHead(keep_alive_);
+}
+
+void Exchange::OnChunk(GenerateChunk chunk) {
+  if (!request_.stream) {
+    text_ += chunk.text;
+    return;
+  }
+  std::string bytes = StartStreamIfNeeded();
+  if (!chunk.text.empty() || (request_.chat && first_delta_)) {
+    bytes += EventChunk(request_.chat ? ChatChunkJson(ids_, chunk.text, first_delta_)
+                                      : CompletionChunkJson(ids_, chunk.text));
+    first_delta_ = false;
+  }
+  if (!bytes.empty()) connection_->Post(std::move(bytes), /*last=*/false);
+}
+
+void Exchange::OnDone(absl::Status status) {
+  std::string bytes;
+  if (!request_.stream) {
+    if (status.ok() && final_.has_value()) {
+      text_ += final_->text;
+      bytes = JsonResponse(200,
+                           request_.chat ? ChatCompletionJson(ids_, text_, *final_) : CompletionJson(ids_, text_, *final_),
+                           keep_alive_);
+    } else {
+      bytes = ErrorResponse(status.ok() ? absl::InternalError("no final report") : status, keep_alive_);
+    }
+  } else if (!stream_started_ && !status.ok()) {
+    bytes = ErrorResponse(status, keep_alive_);
+  } else {
+    bytes = StartStreamIfNeeded();
+    if (status.ok() && final_.has_value()) {
+      if (request_.chat && first_delta_) bytes += EventChunk(ChatChunkJson(ids_, "", true));
+      bytes += EventChunk(FinalChunkJson(request_.chat, ids_, *final_));
+      if (request_.include_usage) bytes += EventChunk(UsageChunkJson(request_.chat, ids_, *final_));
+    } else {
+      // Mid-stream failure: OpenAI's servers send the error object as an event.
+      bytes += EventChunk(ErrorJson(status));
+    }
+    bytes += EventChunk("[DONE]");
+    bytes += kLastChunk;
+  }
+  connection_->Post(std::move(bytes), /*last=*/true);
+  self_.reset();  // the connection still holds this exchange until the bytes are queued
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpFrontDoor>> HttpFrontDoor::Start(RouterState& state, HttpFrontDoorOptions options) {
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("--http-port must be in [0, 65535], got ", options.port));
+  }
+  if (options.threads < 1) options.threads = 1;
+  auto impl = std::make_unique<Impl>(state, std::move(options));
+  if (absl::Status s = impl->Listen(); !s.ok()) return s;
+  impl->Accept();
+  for (int i = 0; i < impl->options.threads; ++i) {
+    impl->threads.emplace_back([raw = impl.get()] {
+      pthread_setname_np(pthread_self(), "tandem-http");
+      raw->ioc.run();
+    });
+  }
+  TANDEM_LOG(INFO, "router") << "HTTP (OpenAI API) on http://" << impl->options.host << ":" << impl->port;
+  return std::unique_ptr<HttpFrontDoor>(new HttpFrontDoor(std::move(impl)));
+}
+
+HttpFrontDoor::HttpFrontDoor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpFrontDoor::~HttpFrontDoor() { Stop(); }
+
+int HttpFrontDoor::port() const { return impl_->port; }
+
+std::string HttpFrontDoor::address() const {
+  return absl::StrCat(impl_->options.host, ":", impl_->port);
+}
+
+void HttpFrontDoor::StopAccepting() { impl_->StopAccepting(); }
+
+void HttpFrontDoor::Stop() {
+  if (impl_ != nullptr && !impl_->threads.empty()) impl_->Stop();
+}
+
+}  // namespace tandem::router
