@@ -102,6 +102,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
 
   void Begin(RouterState& state, const SessionContext& context) {
     ids_.model = request_.model.empty() ? state.model().name : request_.model;
+    deltas_.emplace(request_.chat, ids_);
     self_ = shared_from_this();
     session_ = FrontDoorSession::Start(state, request_.generate, context, this);
   }
@@ -120,6 +121,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   const OpenAiRequest request_;
   const bool keep_alive_;
   ResponseIds ids_;
+  std::optional<DeltaWriter> deltas_;
   FrontDoorSession* session_ = nullptr;
   std::shared_ptr<Exchange> self_;  // until OnDone
   // Touched only by the session's (serialised) sink calls.
@@ -441,6 +443,12 @@ void Connection::WriteNext() {
     }
     return;
   }
+  // Everything queued while the previous write was in flight goes out in one write.
+  while (out_.size() > 1) {
+    std::string next = std::move(out_[1]);
+    out_.erase(out_.begin() + 1);
+    out_.front() += next;
+  }
   writing_ = true;
   net::async_write(stream_, net::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
     self->out_.pop_front();
@@ -485,8 +493,7 @@ void Exchange::OnChunk(GenerateChunk chunk) {
   }
   std::string bytes = StartStreamIfNeeded();
   if (!chunk.text.empty() || (request_.chat && first_delta_)) {
-    bytes += EventChunk(request_.chat ? ChatChunkJson(ids_, chunk.text, first_delta_)
-                                      : CompletionChunkJson(ids_, chunk.text));
+    bytes += EventChunk(deltas_->Delta(chunk.text, first_delta_));
     first_delta_ = false;
   }
   if (!bytes.empty()) connection_->Post(std::move(bytes), /*last=*/false);

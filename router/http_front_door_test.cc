@@ -3,10 +3,7 @@
 // concurrent streams served without a thread per connection.
 #include "router/http_front_door.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,6 +25,7 @@
 #include "nlohmann/json.hpp"
 #include "router/router_server.h"
 #include "router/testing/fake_workers.h"
+#include "router/testing/http_client.h"
 #include "tokenizer/make_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -56,91 +54,19 @@ std::string MakeModelDir() {
   return dir;
 }
 
-int Connect(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
+using ::tandem::router::testing::HttpResult;
+using ::tandem::router::testing::ReadAll;
+using ::tandem::router::testing::SendAll;
 
+int Connect(int port) { return ::tandem::router::testing::ConnectLoopback(port); }
 std::string Request(const std::string& method, const std::string& path, const std::string& body) {
-  return absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n",
-                      "Connection: close\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
+  return ::tandem::router::testing::HttpRequestText(method, path, body);
 }
-
-void SendAll(int fd, const std::string& data) {
-  size_t sent = 0;
-  while (sent < data.size()) {
-    const ssize_t n = send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return;
-    sent += static_cast<size_t>(n);
-  }
-}
-
-std::string ReadAll(int fd, int timeout_ms = 20000) {
-  std::string out;
-  char buffer[8192];
-  pollfd p{fd, POLLIN, 0};
-  while (poll(&p, 1, timeout_ms) > 0) {
-    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    out.append(buffer, static_cast<size_t>(n));
-  }
-  return out;
-}
-
-struct HttpResult {
-  int status = 0;
-  std::string headers;
-  std::string body;  // de-chunked
-};
-
-HttpResult Parse(const std::string& raw) {
-  HttpResult r;
-  const size_t head_end = raw.find("\r\n\r\n");
-  if (head_end == std::string::npos) return r;
-  r.headers = raw.substr(0, head_end);
-  absl::SimpleAtoi(r.headers.substr(9, 3), &r.status);
-  std::string rest = raw.substr(head_end + 4);
-  if (!absl::StrContains(r.headers, "chunked")) {
-    r.body = rest;
-    return r;
-  }
-  size_t at = 0;
-  while (at < rest.size()) {
-    const size_t eol = rest.find("\r\n", at);
-    if (eol == std::string::npos) break;
-    const size_t size = std::stoul(rest.substr(at, eol - at), nullptr, 16);
-    if (size == 0) break;
-    r.body += rest.substr(eol + 2, size);
-    at = eol + 2 + size + 2;
-  }
-  return r;
-}
-
+HttpResult Parse(const std::string& raw) { return ::tandem::router::testing::ParseHttpResponse(raw); }
 HttpResult Call(int port, const std::string& method, const std::string& path, const std::string& body = "") {
-  const int fd = Connect(port);
-  EXPECT_GE(fd, 0);
-  SendAll(fd, Request(method, path, body));
-  HttpResult result = Parse(ReadAll(fd));
-  close(fd);
-  return result;
+  return ::tandem::router::testing::HttpCall(port, method, path, body);
 }
-
-// The JSON payloads of a server-sent-event body, "[DONE]" included as a string.
-std::vector<std::string> Events(const std::string& body) {
-  std::vector<std::string> events;
-  for (absl::string_view block : absl::StrSplit(body, "\n\n", absl::SkipEmpty())) {
-    if (absl::StartsWith(block, "data: ")) events.emplace_back(block.substr(6));
-  }
-  return events;
-}
+std::vector<std::string> Events(const std::string& body) { return ::tandem::router::testing::SseEvents(body); }
 
 // Threads of this process whose name starts with `prefix` (all of them for "").
 int ThreadCount(const std::string& prefix) {

@@ -414,6 +414,30 @@ std::string CompletionChunkJson(const ResponseIds& ids, const std::string& text)
   return Dump(json);
 }
 
+DeltaWriter::DeltaWriter(bool chat, const ResponseIds& ids) {
+  // Render an object with a marker string where the text goes, and split it there.
+  const std::string marker = "\x01tandem-text\x01";
+  const std::string quoted_marker = Json(marker).dump();
+  auto split = [&](const std::string& rendered, std::string& prefix, std::string& suffix) {
+    const size_t at = rendered.find(quoted_marker);
+    prefix = rendered.substr(0, at);
+    suffix = rendered.substr(at + quoted_marker.size());
+  };
+  if (chat) {
+    split(ChatChunkJson(ids, marker, false), prefix_, suffix_);
+    std::string unused;
+    split(ChatChunkJson(ids, marker, true), first_prefix_, unused);
+  } else {
+    split(CompletionChunkJson(ids, marker), prefix_, suffix_);
+    first_prefix_ = prefix_;
+  }
+}
+
+std::string DeltaWriter::Delta(const std::string& text, bool first) const {
+  return absl::StrCat(first ? first_prefix_ : prefix_, Json(text).dump(-1, ' ', false, Json::error_handler_t::replace),
+                      suffix_);
+}
+
 std::string ChatChunkJson(const ResponseIds& ids, const std::string& text, bool first) {
   Json delta = Json::object();
   if (first) delta["role"] = "assistant";

@@ -63,6 +63,17 @@ std::string ChatCompletionJson(const ResponseIds& ids, const std::string& text, 
 // Server-sent-event payloads ("data: ...\n\n" is added by the caller). A text delta; the last chunk
 // (finish_reason set, empty delta, tandem's report); the usage chunk (choices empty) when asked for.
 std::string CompletionChunkJson(const ResponseIds& ids, const std::string& text);
+// The same text-delta objects, built once per request as a prefix and a suffix around the quoted text
+// (the per-token path: no JSON object is built per token).
+class DeltaWriter {
+ public:
+  DeltaWriter(bool chat, const ResponseIds& ids);
+  // == CompletionChunkJson / ChatChunkJson(first = false); the first chat delta also names the role.
+  std::string Delta(const std::string& text, bool first) const;
+
+ private:
+  std::string prefix_, first_prefix_, suffix_;
+};
 std::string ChatChunkJson(const ResponseIds& ids, const std::string& text, bool first);
 std::string FinalChunkJson(bool chat, const ResponseIds& ids, const GenerateFinal& final);
 std::string UsageChunkJson(bool chat, const ResponseIds& ids, const GenerateFinal& final);

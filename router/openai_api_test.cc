@@ -164,6 +164,12 @@ TEST(OpenAiApiTest, ResponsesCarryUsageFinishReasonAndTandemsReport) {
   EXPECT_EQ(first["choices"][0]["delta"]["role"], "assistant");
   EXPECT_TRUE(first["choices"][0]["finish_reason"].is_null());
   EXPECT_FALSE(nlohmann::json::parse(ChatChunkJson(ids, "b", false))["choices"][0]["delta"].contains("role"));
+  // The per-token writer gives exactly the objects above.
+  for (const std::string text : {"", "a\"b\\c\n", "\xc3\xa9"}) {
+    EXPECT_EQ(DeltaWriter(false, ids).Delta(text, false), CompletionChunkJson(ids, text)) << text;
+    EXPECT_EQ(DeltaWriter(true, ids).Delta(text, true), ChatChunkJson(ids, text, true)) << text;
+    EXPECT_EQ(DeltaWriter(true, ids).Delta(text, false), ChatChunkJson(ids, text, false)) << text;
+  }
   final.finish = FinishKind::kLength;
   const nlohmann::json last = nlohmann::json::parse(FinalChunkJson(false, ids, final));
   EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
