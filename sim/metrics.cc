@@ -84,7 +84,7 @@ absl::StatusOr<TpotDefinition> ParseTpotDefinition(std::string_view name) {
   if (name == "client") return TpotDefinition::kClient;
   if (name == "distserve_sim") return TpotDefinition::kDistServeSim;
   return absl::InvalidArgumentError(
-      absl::StrCat("--tpot_definition: unknown \"", std::string(name), "\" (known: client, distserve_sim)"));
+      absl::StrCat("--tpot-definition: unknown \"", std::string(name), "\" (known: client, distserve_sim)"));
 }
 
 absl::StatusOr<AttainmentMode> ParseAttainmentMode(std::string_view name) {

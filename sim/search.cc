@@ -380,7 +380,7 @@ absl::StatusOr<GoodputResult> FindGoodput(const SimSetup& setup, const Placement
                                           const std::vector<Workload>& seeds, const GoodputOptions& options) {
   if (seeds.empty()) return absl::InvalidArgumentError("--seeds: need at least one workload seed");
   if (!(options.max_per_gpu_rate > 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("--max_per_gpu_rate: ", options.max_per_gpu_rate, " must be > 0"));
+    return absl::InvalidArgumentError(absl::StrCat("--max-per-gpu-rate: ", options.max_per_gpu_rate, " must be > 0"));
   }
   if (!(options.tolerance > 0)) {
     return absl::InvalidArgumentError(absl::StrCat("--tolerance: ", options.tolerance, " must be > 0"));
@@ -481,7 +481,7 @@ absl::StatusOr<std::vector<GoodputResult>> SearchPlacements(const SimSetup& setu
                                                    options.gpu_budget, " GPUs"));
   }
   if (!(options.prune_slack >= 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("--prune_slack: ", options.prune_slack, " must be >= 0"));
+    return absl::InvalidArgumentError(absl::StrCat("--prune-slack: ", options.prune_slack, " must be >= 0"));
   }
   const size_t n = placements.size();
   std::vector<RateBound> bounds(n);

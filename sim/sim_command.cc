@@ -1,9 +1,9 @@
 #include "sim/sim_command.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iostream>
-#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -94,20 +94,26 @@ constexpr FlagInfo kFlags[] = {
     {"progress", "true", "progress bar on stderr during search"},
     {"prune", "true", "search: bisect placements in falling order of a rate bound (prefill, decode and KV-link "
                       "throughput from the cost model; 0 when too few requests meet the SLOs even alone), and "
-                      "when a placement's bound per GPU x (1 + --prune_slack) is below the best goodput found, "
+                      "when a placement's bound per GPU x (1 + --prune-slack) is below the best goodput found, "
                       "run one simulation there instead and prune it if that misses the target; bisections also "
                       "start below the bound. The bound holds for sustained load only (short runs with loose "
                       "SLOs beat it), hence the check. Results do not depend on --threads"},
     {"prune_slack", "0.25", "search: margin on the rate bound for --prune; it trades checks that fail against "
                             "bisections cut short, not results"},
-    {"plot_svg", "", "search: write an SVG of joint attainment against per-GPU rate for the best --plot_top "
-                     "disaggregated placements and the best colocated one (with --include_colocated); the "
+    {"plot_svg", "", "search: write an SVG of joint attainment against per-GPU rate for the best --plot-top "
+                     "disaggregated placements and the best colocated one (with --include-colocated); the "
                      "curves' points go to the same path with .json for .svg"},
-    {"plot_top", "3", "search: disaggregated placements in --plot_svg"},
+    {"plot_top", "3", "search: disaggregated placements in --plot-svg"},
     {"output_records", "", "write per-request JSONL here (simulate)"},
     {"output_summary", "", "write the summary (simulate) or the search table as JSON here"},
     {"help", "false", "print this help"},
 };
+
+// --name as users spell it (dashes).
+std::string Dashed(std::string name) {
+  std::replace(name.begin(), name.end(), '_', '-');
+  return name;
+}
 
 class Flags {
  public:
@@ -124,9 +130,12 @@ class Flags {
         value = arg.substr(eq + 1);
         has_value = true;
       }
+      // One flag style for every subcommand: --kebab-case; the old snake_case spelling still works.
+      const std::string given = name;
+      std::replace(name.begin(), name.end(), '-', '_');
       auto it = values_.find(name);
       if (it == values_.end()) {
-        return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
+        return absl::InvalidArgumentError(absl::StrCat("unknown flag --", given, " (see --help)"));
       }
       const bool is_bool = it->second == "true" || it->second == "false";
       if (!has_value) {
@@ -135,7 +144,7 @@ class Flags {
         } else if (i + 1 < args.size()) {
           value = args[++i];
         } else {
-          return absl::InvalidArgumentError(absl::StrCat("--", name, ": missing value"));
+          return absl::InvalidArgumentError(absl::StrCat("--", Dashed(name), ": missing value"));
         }
       }
       it->second = value;
@@ -146,14 +155,14 @@ class Flags {
   absl::StatusOr<double> Double(const std::string& name) const {
     double v;
     if (!absl::SimpleAtod(values_.at(name), &v)) {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, ": \"", values_.at(name), "\" is not a number"));
+      return absl::InvalidArgumentError(absl::StrCat("--", Dashed(name), ": \"", values_.at(name), "\" is not a number"));
     }
     return v;
   }
   absl::StatusOr<int64_t> Int(const std::string& name) const {
     int64_t v;
     if (!absl::SimpleAtoi(values_.at(name), &v)) {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, ": \"", values_.at(name), "\" is not an integer"));
+      return absl::InvalidArgumentError(absl::StrCat("--", Dashed(name), ": \"", values_.at(name), "\" is not an integer"));
     }
     return v;
   }
@@ -161,7 +170,7 @@ class Flags {
     const std::string& v = values_.at(name);
     if (v == "true" || v == "1") return true;
     if (v == "false" || v == "0") return false;
-    return absl::InvalidArgumentError(absl::StrCat("--", name, ": \"", v, "\" is not true/false"));
+    return absl::InvalidArgumentError(absl::StrCat("--", Dashed(name), ": \"", v, "\" is not true/false"));
   }
 
  private:
@@ -207,7 +216,7 @@ absl::StatusOr<double> KvBytesPerToken(const std::string& model, const std::vect
   }
   return absl::InvalidArgumentError(absl::StrCat("--model: \"", model,
                                                  "\" is not a built-in shape and no profile of it gives "
-                                                 "kv_bytes_per_token; pass --kv_bytes_per_token"));
+                                                 "kv_bytes_per_token; pass --kv-bytes-per-token"));
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& text) {
@@ -237,7 +246,7 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
       for (policy::LatencyModel& m : *set) {
         absl::StatusOr<policy::LatencyModel> corrected = WithCorrection(m, prefill_correction, decode_correction);
         if (!corrected.ok()) {
-          return absl::InvalidArgumentError(absl::StrCat("--prefill_correction/--decode_correction: ",
+          return absl::InvalidArgumentError(absl::StrCat("--prefill-correction/--decode-correction: ",
                                                          corrected.status().message()));
         }
         m = *std::move(corrected);
@@ -251,13 +260,13 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   setup.policy_name = flags.Str("placement_policy");
   if (const std::vector<std::string> names = policy::PlacementPolicyNames();
       std::find(names.begin(), names.end(), setup.policy_name) == names.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("--placement_policy: unknown policy \"", setup.policy_name,
+    return absl::InvalidArgumentError(absl::StrCat("--placement-policy: unknown policy \"", setup.policy_name,
                                                    "\" (known: ", absl::StrJoin(names, ", "), ")"));
   }
   TANDEM_ASSIGN_OR_RETURN(setup.best_effort, flags.Bool("best_effort"));
   TANDEM_ASSIGN_OR_RETURN(setup.kv_capacity_tokens, flags.Int("kv_capacity_tokens"));
   if (setup.kv_capacity_tokens < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--kv_capacity_tokens: ", setup.kv_capacity_tokens, " must be >= 0"));
+    return absl::InvalidArgumentError(absl::StrCat("--kv-capacity-tokens: ", setup.kv_capacity_tokens, " must be >= 0"));
   }
   TANDEM_ASSIGN_OR_RETURN(setup.prefill_max_batch_tokens, flags.Int("prefill_max_batch_tokens"));
   TANDEM_ASSIGN_OR_RETURN(setup.prefill_max_batch_size, flags.Int("prefill_max_batch_size"));
@@ -274,7 +283,7 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   TANDEM_ASSIGN_OR_RETURN(setup.slo.tpot_definition, ParseTpotDefinition(flags.Str("tpot_definition")));
   TANDEM_ASSIGN_OR_RETURN(setup.slo.mode, ParseAttainmentMode(flags.Str("attainment")));
   if (!(setup.slo.ttft_ms > 0) || !(setup.slo.tpot_ms > 0)) {
-    return absl::InvalidArgumentError("--ttft_slo_ms and --tpot_slo_ms must be > 0");
+    return absl::InvalidArgumentError("--ttft-slo-ms and --tpot-slo-ms must be > 0");
   }
   setup.sim_options.ttft_slo_ms = setup.slo.ttft_ms;
   setup.sim_options.tpot_slo_ms = setup.slo.tpot_ms;
@@ -320,7 +329,7 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   placement.colocated_tp = static_cast<int>(v);
   if (placement.num_prefill < 1 || placement.num_decode < 1 || placement.prefill_tp < 1 || placement.decode_tp < 1 ||
       placement.num_colocated < 0 || placement.colocated_tp < 1) {
-    return absl::InvalidArgumentError("--num_prefill, --num_decode and the *_tp flags must be >= 1");
+    return absl::InvalidArgumentError("--num-prefill, --num-decode and the *_tp flags must be >= 1");
   }
 
   GoodputOptions goodput;
@@ -398,7 +407,7 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
     for (absl::string_view tp : absl::StrSplit(flags.Str("tensor_parallel"), ',', absl::SkipEmpty())) {
       int value;
       if (!absl::SimpleAtoi(tp, &value) || value < 1) {
-        return absl::InvalidArgumentError(absl::StrCat("--tensor_parallel: \"", flags.Str("tensor_parallel"),
+        return absl::InvalidArgumentError(absl::StrCat("--tensor-parallel: \"", flags.Str("tensor_parallel"),
                                                        "\" is not a list of positive integers"));
       }
       options.tensor_parallel.push_back(value);
@@ -419,20 +428,20 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
     TANDEM_ASSIGN_OR_RETURN(options.prune, flags.Bool("prune"));
     TANDEM_ASSIGN_OR_RETURN(options.prune_slack, flags.Double("prune_slack"));
     if (!(options.prune_slack >= 0)) {
-      return absl::InvalidArgumentError(absl::StrCat("--prune_slack: ", options.prune_slack, " must be >= 0"));
+      return absl::InvalidArgumentError(absl::StrCat("--prune-slack: ", options.prune_slack, " must be >= 0"));
     }
     const std::string plot_svg = flags.Str("plot_svg");
     TANDEM_ASSIGN_OR_RETURN(int64_t plot_top, flags.Int("plot_top"));
-    if (plot_top < 0) return absl::InvalidArgumentError(absl::StrCat("--plot_top: ", plot_top, " must be >= 0"));
+    if (plot_top < 0) return absl::InvalidArgumentError(absl::StrCat("--plot-top: ", plot_top, " must be >= 0"));
     if (!plot_svg.empty()) {
       // Fail before the search, not after it.
       if (PlotDataPath(plot_svg) == flags.Str("output_summary")) {
-        return absl::InvalidArgumentError(absl::StrCat("--plot_svg: its data file ", PlotDataPath(plot_svg),
-                                                       " is --output_summary; choose another path"));
+        return absl::InvalidArgumentError(absl::StrCat("--plot-svg: its data file ", PlotDataPath(plot_svg),
+                                                       " is --output-summary; choose another path"));
       }
       for (const std::string& path : {plot_svg, PlotDataPath(plot_svg)}) {
         if (absl::Status s = WriteFile(path, ""); !s.ok()) {
-          return absl::Status(s.code(), absl::StrCat("--plot_svg: ", s.message()));
+          return absl::Status(s.code(), absl::StrCat("--plot-svg: ", s.message()));
         }
       }
     }
@@ -490,7 +499,7 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
       plot.target = setup.slo.target;
       TANDEM_ASSIGN_OR_RETURN(plot.curves, AttainmentCurves(setup, seeds, chosen, curve_options));
       if (absl::Status s = WriteAttainmentPlot(plot_svg, plot); !s.ok()) {
-        return absl::Status(s.code(), absl::StrCat("--plot_svg: ", s.message()));
+        return absl::Status(s.code(), absl::StrCat("--plot-svg: ", s.message()));
       }
       out << "Plot: " << plot_svg << " (data: " << PlotDataPath(plot_svg) << ")\n";
     }
@@ -508,7 +517,7 @@ std::string SimCommandHelp() {
       "placement policies, and finds the goodput (highest rate meeting the SLO attainment target) of one\n"
       "placement or of every placement under a GPU budget.\n\nFlags:\n";
   for (const FlagInfo& f : kFlags) {
-    text += absl::StrFormat("  --%-26s %s (default: %s)\n", f.name, f.help,
+    text += absl::StrFormat("  --%-26s %s (default: %s)\n", Dashed(f.name), f.help,
                             std::string(f.default_value).empty() ? "\"\"" : f.default_value);
   }
   return text;

@@ -21,11 +21,21 @@ int RunCommand(std::vector<std::string> args, std::string* out, std::string* err
 TEST(SimCommandTest, HelpDocumentsEveryFlag) {
   std::string out, err;
   EXPECT_EQ(RunCommand({"--help"}, &out, &err), 0);
-  for (const char* flag : {"--mode", "--rate", "--gpus", "--placement_policy", "--trace", "--tpot_definition",
-                           "--prefill_backpressure", "--output_records", "--prune", "--prune_slack", "--plot_svg",
-                           "--plot_top"}) {
+  for (const char* flag : {"--mode", "--rate", "--gpus", "--placement-policy", "--trace", "--tpot-definition",
+                           "--prefill-backpressure", "--output-records", "--prune", "--prune-slack", "--plot-svg",
+                           "--plot-top"}) {
     EXPECT_NE(out.find(flag), std::string::npos) << flag;
   }
+  // One flag style: the help spells every flag with dashes.
+  EXPECT_EQ(out.find("--prune_slack"), std::string::npos);
+}
+
+TEST(SimCommandTest, DashesAndTheOldUnderscoresAreTheSameFlag) {
+  std::string out, err;
+  EXPECT_EQ(RunCommand({"--mode=search", "--prune-slack=-1"}, &out, &err), 2);
+  EXPECT_NE(err.find("--prune-slack"), std::string::npos) << err;
+  EXPECT_EQ(RunCommand({"--mode=search", "--prune_slack=-1"}, &out, &err), 2);
+  EXPECT_NE(err.find("--prune-slack"), std::string::npos) << err;
 }
 
 TEST(SimCommandTest, BadFlagsExitTwoNamingTheFlag) {
@@ -127,7 +137,7 @@ TEST(SimCommandTest, ProfileFileOfAnotherModel) {
   EXPECT_NE(err.find("other"), std::string::npos) << err;
   write("");  // no KV bytes per token anywhere
   EXPECT_EQ(RunCommand({"--rate=5", "--profiles=" + path}, &out, &err), 2);
-  EXPECT_NE(err.find("--kv_bytes_per_token"), std::string::npos) << err;
+  EXPECT_NE(err.find("--kv-bytes-per-token"), std::string::npos) << err;
   EXPECT_EQ(RunCommand({"--rate=5", "--num_requests=50", "--seeds=1", "--profiles=" + path, "--kv_bytes_per_token=4096"},
                        &out, &err),
             0)
@@ -180,10 +190,10 @@ TEST(SimCommandTest, BadPlotPathFailsBeforeSearching) {
                         "--plot_svg=/nonexistent-dir/plot.svg"},
                        &out, &err),
             1);
-  EXPECT_NE(err.find("--plot_svg: /nonexistent-dir/plot.svg: cannot open for writing"), std::string::npos) << err;
+  EXPECT_NE(err.find("--plot-svg: /nonexistent-dir/plot.svg: cannot open for writing"), std::string::npos) << err;
   EXPECT_EQ(out.find("Best config"), std::string::npos);
   EXPECT_EQ(RunCommand({"--mode=search", "--prune_slack=-1"}, &out, &err), 2);
-  EXPECT_NE(err.find("--prune_slack"), std::string::npos) << err;
+  EXPECT_NE(err.find("--prune-slack"), std::string::npos) << err;
 }
 
 TEST(SimCommandTest, CorrectionFactorsScaleStepTimes) {
@@ -211,7 +221,7 @@ TEST(SimCommandTest, CorrectionFactorsScaleStepTimes) {
   };
   EXPECT_GT(mean_tpot(slow), 1.8 * mean_tpot(plain)) << plain << slow;
   EXPECT_EQ(RunCommand({"--rate=1", "--prefill_correction=0"}, &plain, &err), 2);
-  EXPECT_NE(err.find("--prefill_correction"), std::string::npos) << err;
+  EXPECT_NE(err.find("--prefill-correction"), std::string::npos) << err;
 }
 
 }  // namespace
