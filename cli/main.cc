@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/registry.h"
 #include "cli/commands.h"
 #include "sim/sim_command.h"
 
@@ -33,7 +34,9 @@ constexpr Subcommand kSubcommands[] = {
 constexpr std::array<const char*, 0> kNotYetBuilt = {};
 
 void PrintUsage() {
-  std::fprintf(stderr, "usage: tandem SUBCOMMAND [flags]   (tandem SUBCOMMAND --help for its flags)\n\n");
+  std::fprintf(stderr,
+               "usage: tandem SUBCOMMAND [flags]   (tandem help SUBCOMMAND, or tandem SUBCOMMAND --help, for its "
+               "flags; tandem --version)\n\n");
   for (const Subcommand& s : kSubcommands) std::fprintf(stderr, "  %-10s %s\n", s.name, s.help);
   std::fprintf(stderr, "  %-10s %s\n", "sim", "SLO simulator and placement search");
 }
@@ -44,6 +47,31 @@ int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
     PrintUsage();
     return argc < 2 ? 2 : 0;
+  }
+  if (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0) {
+    const std::vector<std::string> backends = tandem::AvailableBackends();
+    std::string list;
+    for (const std::string& b : backends) list += (list.empty() ? "" : ", ") + b;
+    std::printf("tandem %s (backends: %s)\n", TANDEM_VERSION, list.c_str());
+    return 0;
+  }
+  // `tandem help COMMAND` is `tandem COMMAND --help`.
+  if (std::strcmp(argv[1], "help") == 0) {
+    if (argc < 3) {
+      PrintUsage();
+      return 0;
+    }
+    if (std::strcmp(argv[2], "sim") == 0) {
+      char help[] = "--help";
+      char* sim_argv[] = {argv[2], help};
+      return tandem::sim::RunSimCommand(2, sim_argv);
+    }
+    for (const Subcommand& s : kSubcommands) {
+      if (std::strcmp(argv[2], s.name) == 0) return s.run({"--help"});
+    }
+    std::fprintf(stderr, "tandem help: unknown subcommand '%s'\n\n", argv[2]);
+    PrintUsage();
+    return 2;
   }
   // The simulator parses its own argv (argv[0] is skipped): hand it the subcommand onwards.
   if (std::strcmp(argv[1], "sim") == 0) return tandem::sim::RunSimCommand(argc - 1, argv + 1);

@@ -10,6 +10,7 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/subprocess.h"
 #include "router/router_server.h"
 #include "router/worker_registry.h"
 
@@ -37,6 +38,7 @@ struct RouterFlags {
 };
 
 absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
+  SetProcessTitle("tandem-router");
   if (f.model.empty()) return absl::InvalidArgumentError("--model is required");
   TANDEM_ASSIGN_OR_RETURN(LogLevel level, ParseLogLevel(f.log_level));
   SetLogLevel(level);

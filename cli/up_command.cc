@@ -49,6 +49,8 @@ int Up(const UpFlags& f) {
     return 2;
   }
   BlockTerminationSignals();
+  SetProcessTitle("tandem-up");
+  const std::string self = SelfExecutable();
   std::vector<Subprocess> children;
   auto fail = [&](const absl::Status& status) {
     std::fprintf(stderr, "tandem up: %s\n", status.ToString().c_str());
@@ -70,7 +72,7 @@ int Up(const UpFlags& f) {
     std::vector<std::string> args = {is_prefill ? "prefill" : "decode", "--id", name, "--port", "0"};
     args.insert(args.end(), worker_flags.begin(), worker_flags.end());
     if (f.metrics) args.insert(args.end(), {"--metrics-port", "0"});
-    absl::StatusOr<Subprocess> child = SpawnProcess(name, "/proc/self/exe", args);
+    absl::StatusOr<Subprocess> child = SpawnProcess(name, self, args);
     if (!child.ok()) return fail(child.status());
     children.push_back(std::move(*child));
   }
@@ -88,7 +90,7 @@ int Up(const UpFlags& f) {
       "--policy", f.policy, "--log-level", f.log_level, "--http-port", absl::StrCat(f.http_port)};
   if (f.metrics) router_args.insert(router_args.end(), {"--metrics-port", "0"});
   if (!f.latency_model.empty()) router_args.insert(router_args.end(), {"--latency-model", f.latency_model});
-  absl::StatusOr<Subprocess> router = SpawnProcess("router", "/proc/self/exe", router_args);
+  absl::StatusOr<Subprocess> router = SpawnProcess("router", self, router_args);
   if (!router.ok()) return fail(router.status());
   children.push_back(std::move(*router));
   if (absl::Status s = AwaitListening(children.back(), absl::Seconds(60)); !s.ok()) return fail(s);

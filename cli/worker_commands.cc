@@ -9,6 +9,7 @@
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/signals.h"
+#include "common/subprocess.h"
 #include "decode/decode_server.h"
 #include "prefill/prefill_server.h"
 
@@ -61,6 +62,7 @@ struct CommonFlags {
 
 template <typename Server>
 int Serve(const char* name, absl::StatusOr<std::unique_ptr<Server>> server) {
+  SetProcessTitle(absl::StrCat("tandem-", name));
   if (!server.ok()) {
     std::fprintf(stderr, "tandem %s: %s\n", name, server.status().ToString().c_str());
     return 1;

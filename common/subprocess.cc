@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -122,5 +123,18 @@ void StopProcesses(std::vector<Subprocess>& children, absl::Duration grace) {
     }
   }
 }
+
+}  // namespace tandem
+
+namespace tandem {
+
+std::string SelfExecutable() {
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) return "/proc/self/exe";
+  return std::string(path, static_cast<size_t>(n));
+}
+
+void SetProcessTitle(const std::string& name) { prctl(PR_SET_NAME, name.substr(0, 15).c_str(), 0, 0, 0); }
 
 }  // namespace tandem

@@ -38,6 +38,13 @@ absl::Status AwaitListening(Subprocess& child, absl::Duration timeout);
 bool CheckExited(Subprocess& child);
 // SIGTERM to every child still running, then waits up to `grace` and SIGKILLs what is left.
 void StopProcesses(std::vector<Subprocess>& children, absl::Duration grace);
+
+// The running binary's path (readlink of /proc/self/exe), so that children show as `tandem ...` in ps,
+// not as `exe`; "/proc/self/exe" when it cannot be read.
+std::string SelfExecutable();
+
+// Names this process in ps, top and ss (the kernel's 15-character comm), e.g. "tandem-decode".
+void SetProcessTitle(const std::string& name);
 // Human-readable "status 1" / "signal 9".
 std::string DescribeWaitStatus(int wait_status);
 
