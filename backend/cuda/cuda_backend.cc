@@ -318,9 +318,13 @@ absl::Status CudaBackend::Reserve(const WorkspaceLimits& limits) {
   TANDEM_ASSIGN_OR_RETURN(gemm_, cuda::CublasGemm::Create(gemm_workspace_->data(), kGemmWorkspaceBytes));
 
   // Attention splits the keys for steps of up to max_seqs tokens (decode batches).
+  // No plan splits a context into more than ceil(max_context / kAttentionMinPartition) partitions.
   split_token_limit_ = limits.max_seqs;
-  attention_scratch_floats_ = static_cast<int64_t>(split_token_limit_) * std::max(1, limits.num_heads) *
-                              cuda::kAttentionMaxSplits * (std::max(1, limits.head_dim) + 2);
+  const int64_t max_splits = std::clamp<int64_t>(
+      (std::max(1, limits.max_context) + cuda::kAttentionMinPartition - 1) / cuda::kAttentionMinPartition, 1,
+      cuda::kAttentionMaxSplits);
+  attention_scratch_floats_ = static_cast<int64_t>(split_token_limit_) * std::max(1, limits.num_heads) * max_splits *
+                              (std::max(1, limits.head_dim) + 2);
   TANDEM_ASSIGN_OR_RETURN(attention_scratch_, Allocate(attention_scratch_floats_ * 4));
 
   sample_capacity_ = limits.max_seqs;

@@ -2,6 +2,7 @@
 // A100's shared memory) for every shape of the conformance table and of the benchmark models.
 #include "backend/cuda/launch_shapes.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -77,9 +78,11 @@ TEST(LaunchShapesTest, AttentionFitsForEveryModelContextAndBatch) {
           EXPECT_LT(static_cast<int64_t>(plan.partition) * (plan.num_splits - 1), context) << m.name;
           EXPECT_EQ(plan.combine.block % 32, 0);
           EXPECT_GE(plan.combine.block, m.head_dim);
-          // The reserved scratch (256 tokens, every split) holds what the plan writes.
-          EXPECT_LE(AttentionScratchFloats(d, plan),
-                    int64_t{256} * m.heads * kAttentionMaxSplits * (m.head_dim + 2));
+          // The scratch CudaBackend::Reserve sizes (256 tokens, ceil(context / 64) splits at most) holds
+          // what the plan writes.
+          const int64_t reserved_splits =
+              std::min<int64_t>((context + kAttentionMinPartition - 1) / kAttentionMinPartition, kAttentionMaxSplits);
+          EXPECT_LE(AttentionScratchFloats(d, plan), int64_t{256} * m.heads * reserved_splits * (m.head_dim + 2));
         }
         // A prompt of `context` tokens in one sequence: no split, every row covered.
         AttentionDims p{1, context, m.heads, m.kv_heads, m.head_dim, context, context};
