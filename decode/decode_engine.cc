@@ -289,8 +289,12 @@ void DecodeEngine::Loop() {
 
     const absl::Time start = absl::Now();
     std::vector<SampleRow> rows;
-    for (Sequence* seq : batch) rows.push_back(seq->sampler->NextRow());
-    absl::StatusOr<StepResult> sampled = model_.Step(steps, cache_, rows);
+    bool logprobs = false;
+    for (Sequence* seq : batch) {
+      rows.push_back(seq->sampler->NextRow());
+      logprobs = logprobs || seq->job.logprobs;
+    }
+    absl::StatusOr<StepResult> sampled = model_.Step(steps, cache_, rows, logprobs);
     const double step_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -311,7 +315,7 @@ void DecodeEngine::Loop() {
       const int32_t token = sampled->tokens[i];
       seq.tokens.push_back(token);
       seq.generated += 1;
-      seq.job.on_tokens({token});
+      seq.job.on_tokens({token}, seq.job.logprobs ? std::vector<float>{sampled->logprobs[i]} : std::vector<float>{});
       const auto& stops = seq.job.stop_token_ids;
       if (std::find(stops.begin(), stops.end(), token) != stops.end()) {
         seq.finish_reason = "stop";

@@ -62,8 +62,10 @@ struct DecodeJob {
   int32_t max_tokens = 1;  // counting the first token
   std::vector<int32_t> stop_token_ids;
   std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
-  // New tokens (never the first one); called in order.
-  std::function<void(std::vector<int32_t>)> on_tokens;
+  bool logprobs = false;  // pass each token's log probability to on_tokens
+  // New tokens (never the first one), with their log probabilities when asked for (else empty); called
+  // in order.
+  std::function<void(std::vector<int32_t> tokens, std::vector<float> logprobs)> on_tokens;
   // Called exactly once at the end (unless Submit fails): OK with the summary, or the error.
   std::function<void(absl::Status, DecodeSummary)> on_done;
 };

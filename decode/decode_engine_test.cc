@@ -92,7 +92,7 @@ class DisaggregatedTest : public ::testing::Test {
     job.sampling = sampling;
     job.max_tokens = max_tokens;
     if (cancel) job.cancelled = cancel;
-    job.on_tokens = [outcome, cancel, cancel_after](std::vector<int32_t> t) {
+    job.on_tokens = [outcome, cancel, cancel_after](std::vector<int32_t> t, std::vector<float>) {
       outcome->tokens.insert(outcome->tokens.end(), t.begin(), t.end());
       if (cancel && static_cast<int>(outcome->tokens.size()) - 1 >= cancel_after) cancel->store(true);
     };
@@ -201,7 +201,7 @@ TEST_F(DisaggregatedTest, LayoutMismatchIsFailedPreconditionAndNothingLeaks) {
   other.model_fingerprint = "another-model";
   job.kv = {first->lease_id, source_name_, 5, other, first->lease_ms, "inproc"};
   job.max_tokens = 4;
-  job.on_tokens = [](std::vector<int32_t>) {};
+  job.on_tokens = [](std::vector<int32_t>, std::vector<float>) {};
   job.on_done = [](absl::Status, DecodeSummary) {};
   absl::Status s = decode_->Submit(std::move(job));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
@@ -221,7 +221,7 @@ TEST_F(DisaggregatedTest, LostLeaseFailsTheRequestWithoutGarbage) {
   job.max_tokens = 8;
   std::promise<absl::Status> done;
   int tokens = 0;
-  job.on_tokens = [&](std::vector<int32_t> t) { tokens += static_cast<int>(t.size()); };
+  job.on_tokens = [&](std::vector<int32_t> t, std::vector<float>) { tokens += static_cast<int>(t.size()); };
   job.on_done = [&](absl::Status s, DecodeSummary) { done.set_value(s); };
   ASSERT_TRUE(decode_->Submit(std::move(job)).ok());
   absl::Status s = done.get_future().get();

@@ -27,8 +27,10 @@ class DecodeReactor : public grpc::ServerWriteReactor<worker::v1::DecodeResponse
 
   // Engine side (any thread). `lock` holds channel()->mu; it is released before gRPC is called, since
   // gRPC may run OnWriteDone/OnDone inline.
-  void AddTokens(const std::vector<int32_t>& tokens, std::unique_lock<std::mutex>& lock) {
+  void AddTokens(const std::vector<int32_t>& tokens, const std::vector<float>& logprobs,
+                 std::unique_lock<std::mutex>& lock) {
     pending_tokens_.insert(pending_tokens_.end(), tokens.begin(), tokens.end());
+    pending_logprobs_.insert(pending_logprobs_.end(), logprobs.begin(), logprobs.end());
     Act(lock);
   }
   void End(absl::Status status, const DecodeSummary& summary, std::unique_lock<std::mutex>& lock) {
@@ -71,7 +73,9 @@ class DecodeReactor : public grpc::ServerWriteReactor<worker::v1::DecodeResponse
     if (!write_failed_ && !pending_tokens_.empty()) {
       out_.Clear();
       out_.mutable_token_ids()->Add(pending_tokens_.begin(), pending_tokens_.end());
+      out_.mutable_logprobs()->Add(pending_logprobs_.begin(), pending_logprobs_.end());
       pending_tokens_.clear();
+      pending_logprobs_.clear();
       if (ended_ && end_status_.ok()) {
         *out_.mutable_final() = pending_final_.final();
         final_sent_ = true;
@@ -101,6 +105,7 @@ class DecodeReactor : public grpc::ServerWriteReactor<worker::v1::DecodeResponse
   std::shared_ptr<Channel> channel_;
   std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
   std::vector<int32_t> pending_tokens_;
+  std::vector<float> pending_logprobs_;  // one per pending token when the request asked for them
   worker::v1::DecodeResponse pending_final_;
   worker::v1::DecodeResponse out_;
   absl::Status end_status_;
@@ -142,9 +147,10 @@ grpc::ServerWriteReactor<worker::v1::DecodeResponse>* DecodeService::Decode(grpc
   job.stop_token_ids.assign(request->stop_token_ids().begin(), request->stop_token_ids().end());
   job.cancelled = reactor->cancelled();
   auto channel = reactor->channel();
-  job.on_tokens = [channel](std::vector<int32_t> tokens) {
+  job.logprobs = request->logprobs();
+  job.on_tokens = [channel](std::vector<int32_t> tokens, std::vector<float> logprobs) {
     std::unique_lock<std::mutex> lock(channel->mu);
-    if (channel->reactor) channel->reactor->AddTokens(tokens, lock);
+    if (channel->reactor) channel->reactor->AddTokens(tokens, logprobs, lock);
   };
   job.on_done = [channel](absl::Status status, DecodeSummary summary) {
     std::unique_lock<std::mutex> lock(channel->mu);

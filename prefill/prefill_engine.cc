@@ -174,8 +174,12 @@ void PrefillEngine::Loop() {
     std::vector<SequenceStep> steps;
     for (size_t i = 0; i < batch.size(); ++i) steps.push_back({batch[i].job.prompt, 0, blocks[i]});
     std::vector<SampleRow> rows;
-    for (const Queued& q : batch) rows.push_back(Sampler(q.job.sampling).NextRow());
-    absl::StatusOr<StepResult> sampled = model_.Step(steps, cache_, rows);
+    bool logprobs = false;
+    for (const Queued& q : batch) {
+      rows.push_back(Sampler(q.job.sampling).NextRow());
+      logprobs = logprobs || q.job.logprobs;
+    }
+    absl::StatusOr<StepResult> sampled = model_.Step(steps, cache_, rows, logprobs);
     const absl::Time end = absl::Now();
     const double compute_ms = MillisSince(start, end);
     if (options_.on_step && sampled.ok()) {
@@ -200,6 +204,7 @@ void PrefillEngine::Loop() {
         }
         PrefillResult result;
         result.first_token = sampled->tokens[i];
+        if (job.logprobs) result.first_logprob = sampled->logprobs[i];
         result.lease_id = absl::StrCat("lease-", ++next_lease_, "-", job.request_id);
         result.num_tokens = static_cast<int32_t>(job.prompt.size());
         const absl::Duration duration = job.lease > absl::ZeroDuration() ? job.lease : options_.default_lease;

@@ -43,6 +43,7 @@ struct PrefillEngineOptions {
 
 struct PrefillResult {
   int32_t first_token = 0;
+  float first_logprob = 0.0f;  // with PrefillJob::logprobs
   std::string lease_id;
   int32_t num_tokens = 0;
   int64_t lease_ms = 0;
@@ -54,6 +55,7 @@ struct PrefillJob {
   std::string request_id;
   std::vector<int32_t> prompt;
   SamplingParams sampling;
+  bool logprobs = false;  // return the first token's log probability
   absl::Duration lease = absl::ZeroDuration();  // zero: the engine default
   // Set by the caller to abandon the job (the KV is freed instead of leased).
   std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);

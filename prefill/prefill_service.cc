@@ -44,6 +44,7 @@ grpc::ServerUnaryReactor* PrefillService::Prefill(grpc::CallbackServerContext* c
   job.sampling = {request->sampling().temperature(), request->sampling().top_k(),
                   request->sampling().top_p() == 0 ? 1.0f : request->sampling().top_p(), request->sampling().seed()};
   if (request->lease_ms() > 0) job.lease = absl::Milliseconds(request->lease_ms());
+  job.logprobs = request->logprobs();
   auto* reactor = new PrefillReactor(job.cancelled);
   const KvLayout layout = engine_.layout();
   std::string address;
@@ -58,6 +59,7 @@ grpc::ServerUnaryReactor* PrefillService::Prefill(grpc::CallbackServerContext* c
       return;
     }
     response->set_first_token(result->first_token);
+    response->set_first_logprob(result->first_logprob);
     response->set_queue_ms(result->queue_ms);
     response->set_compute_ms(result->compute_ms);
     KvHandle handle;

@@ -178,6 +178,7 @@ void FrontDoorSession::PreparePrefillLocked(Actions& actions) {
   call->request.set_request_id(request_id_);
   call->request.mutable_prompt()->Add(request_.prompt.begin(), request_.prompt.end());
   CopySampling(request_.sampling, call->request.mutable_sampling());
+  call->request.set_logprobs(request_.logprobs);
   prefill_in_flight_ = call.get();
   actions.start_prefill = call.get();
   prefill_calls_.push_back(std::move(call));
@@ -194,6 +195,7 @@ void FrontDoorSession::PrepareDecodeLocked(Actions& actions) {
   CopySampling(request_.sampling, r.mutable_sampling());
   r.set_max_tokens(request_.max_tokens);  // counts the first token
   r.mutable_stop_token_ids()->Add(request_.stop_token_ids.begin(), request_.stop_token_ids.end());
+  r.set_logprobs(request_.logprobs);
   active_decode_ = call.get();
   active_decode_done_ = false;
   actions.start_decode = call.get();
@@ -364,6 +366,7 @@ void FrontDoorSession::OnPrefillDone(PrefillCall* call, const grpc::Status& grpc
       have_lease_ = true;
       lease_prefill_index_ = call->worker_index;
       first_token_ = call->response.first_token();
+      first_logprob_ = call->response.first_logprob();
       prefill_queue_ms_ = call->response.queue_ms();
       prefill_compute_ms_ = call->response.compute_ms();
       if (cancelled_) {
@@ -390,6 +393,7 @@ void FrontDoorSession::HandleFirstTokenLocked(Actions& actions) {
   completion_tokens_ = 1;
   GenerateChunk chunk;
   chunk.token_ids.push_back(first_token_);
+  if (request_.logprobs) chunk.logprobs.push_back(first_logprob_);
   absl::StatusOr<std::string> text = TextOfLocked(first_token_);
   if (!text.ok()) {
     ReleaseLeaseLocked(actions, "bad first token");
@@ -423,10 +427,12 @@ bool FrontDoorSession::OnDecodeResponse(DecodeCall* call) {
     if (call != active_decode_ || cancelled_ || completed_ || outcome_.has_value()) return false;
     const wv1::DecodeResponse& in = call->response();
     GenerateChunk out;
-    for (int32_t id : in.token_ids()) {
+    for (int i = 0; i < in.token_ids_size(); ++i) {
+      const int32_t id = in.token_ids(i);
       ++decode_tokens_;
       ++completion_tokens_;
       out.token_ids.push_back(id);
+      if (request_.logprobs) out.logprobs.push_back(i < in.logprobs_size() ? in.logprobs(i) : 0.0f);
       absl::StatusOr<std::string> piece = TextOfLocked(id);
       if (!piece.ok()) {
         SetOutcomeLocked(piece.status());

@@ -61,6 +61,7 @@ const char* OpenAiFinishReason(FinishKind kind);
 struct GenerateChunk {
   std::vector<int32_t> token_ids;
   std::string text;
+  std::vector<float> logprobs;  // one per token id when the request asked for them, else empty
 };
 
 // The last event of a successful request.
@@ -185,6 +186,7 @@ class FrontDoorSession {
   int lease_prefill_index_ ABSL_GUARDED_BY(mu_) = -1;
   worker::v1::KvHandle lease_ ABSL_GUARDED_BY(mu_);
   int32_t first_token_ ABSL_GUARDED_BY(mu_) = 0;
+  float first_logprob_ ABSL_GUARDED_BY(mu_) = 0.0f;
   double prefill_queue_ms_ ABSL_GUARDED_BY(mu_) = 0;
   double prefill_compute_ms_ ABSL_GUARDED_BY(mu_) = 0;
   double ttft_ms_ ABSL_GUARDED_BY(mu_) = 0;

@@ -74,6 +74,7 @@ GenerateReactor::GenerateReactor(RouterState& state, grpc::CallbackServerContext
 void GenerateReactor::OnChunk(GenerateChunk chunk) {
   v1::GenerateResponse response;
   response.mutable_token_ids()->Add(chunk.token_ids.begin(), chunk.token_ids.end());
+  response.mutable_logprobs()->Add(chunk.logprobs.begin(), chunk.logprobs.end());
   response.set_text(std::move(chunk.text));
   {
     absl::MutexLock lock(&mu_);

@@ -21,6 +21,7 @@
 #include "common/logging.h"
 #include "router/front_door.h"
 #include "router/openai_api.h"
+#include "tokenizer/tokenizer.h"
 
 namespace tandem::router {
 namespace {
@@ -101,6 +102,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   }
 
   void Begin(RouterState& state, const SessionContext& context) {
+    tokenizer_ = &state.tokenizer();
     ids_.model = request_.model.empty() ? state.model().name : request_.model;
     deltas_.emplace(request_.chat, ids_);
     self_ = shared_from_this();
@@ -116,12 +118,18 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
 
  private:
   std::string StartStreamIfNeeded();
+  // The chosen tokens' texts and log probabilities of a chunk.
+  TokenLogprobs LogprobsOf(const GenerateChunk& chunk) const;
+  nlohmann::json LogprobsJson(const TokenLogprobs& lp);
 
   std::shared_ptr<Connection> connection_;
   const OpenAiRequest request_;
   const bool keep_alive_;
   ResponseIds ids_;
   std::optional<DeltaWriter> deltas_;
+  const Tokenizer* tokenizer_ = nullptr;
+  TokenLogprobs logprobs_;        // a whole response's, when asked for
+  int64_t logprob_offset_ = 0;    // completion text bytes before the next token (completions)
   FrontDoorSession* session_ = nullptr;
   std::shared_ptr<Exchange> self_;  // until OnDone
   // Touched only by the session's (serialised) sink calls.
@@ -486,13 +494,42 @@ std::string Exchange::StartStreamIfNeeded() {
   return StreamHead(keep_alive_);
 }
 
+TokenLogprobs Exchange::LogprobsOf(const GenerateChunk& chunk) const {
+  TokenLogprobs lp;
+  for (size_t i = 0; i < chunk.token_ids.size(); ++i) {
+    absl::StatusOr<std::string> token = tokenizer_->Decode({chunk.token_ids[i]}, /*skip_special_tokens=*/false);
+    lp.tokens.push_back(token.ok() ? *std::move(token) : std::string());
+    lp.logprobs.push_back(i < chunk.logprobs.size() ? chunk.logprobs[i] : 0.0f);
+  }
+  return lp;
+}
+
+nlohmann::json Exchange::LogprobsJson(const TokenLogprobs& lp) {
+  if (request_.chat) return ChatLogprobsJson(lp);
+  nlohmann::json json = CompletionLogprobsJson(lp, logprob_offset_);
+  for (const std::string& token : lp.tokens) logprob_offset_ += static_cast<int64_t>(token.size());
+  return json;
+}
+
 void Exchange::OnChunk(GenerateChunk chunk) {
+  const bool logprobs = request_.generate.logprobs();
   if (!request_.stream) {
     text_ += chunk.text;
+    if (logprobs) {
+      TokenLogprobs lp = LogprobsOf(chunk);
+      logprobs_.tokens.insert(logprobs_.tokens.end(), lp.tokens.begin(), lp.tokens.end());
+      logprobs_.logprobs.insert(logprobs_.logprobs.end(), lp.logprobs.begin(), lp.logprobs.end());
+    }
     return;
   }
   std::string bytes = StartStreamIfNeeded();
-  if (!chunk.text.empty() || (request_.chat && first_delta_)) {
+  if (logprobs) {
+    // The slower object path: every chunk carries its tokens' log probabilities.
+    const nlohmann::json lp = LogprobsJson(LogprobsOf(chunk));
+    bytes += EventChunk(request_.chat ? ChatChunkJson(ids_, chunk.text, first_delta_, lp)
+                                      : CompletionChunkJson(ids_, chunk.text, lp));
+    first_delta_ = false;
+  } else if (!chunk.text.empty() || (request_.chat && first_delta_)) {
     bytes += EventChunk(deltas_->Delta(chunk.text, first_delta_));
     first_delta_ = false;
   }
@@ -504,8 +541,10 @@ void Exchange::OnDone(absl::Status status) {
   if (!request_.stream) {
     if (status.ok() && final_.has_value()) {
       text_ += final_->text;
+      const nlohmann::json lp = request_.generate.logprobs() ? LogprobsJson(logprobs_) : nlohmann::json(nullptr);
       bytes = JsonResponse(200,
-                           request_.chat ? ChatCompletionJson(ids_, text_, *final_) : CompletionJson(ids_, text_, *final_),
+                           request_.chat ? ChatCompletionJson(ids_, text_, *final_, lp)
+                                         : CompletionJson(ids_, text_, *final_, lp),
                            keep_alive_);
     } else {
       bytes = ErrorResponse(status.ok() ? absl::InternalError("no final report") : status, keep_alive_);

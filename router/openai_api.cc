@@ -58,10 +58,21 @@ absl::Status RefuseUnserved(const Json& body, bool chat) {
     if (!best_of.ok()) return best_of.status();
     if (*best_of != 1) return Invalid("best_of", "only 1 is supported");
   }
-  const bool logprobs = chat ? (body.contains("logprobs") && body["logprobs"].is_boolean() && body["logprobs"].get<bool>())
-                             : !IsNull(body, "logprobs");
-  if (logprobs) return Invalid("logprobs", "log probabilities are not served yet");
-  if (!IsNull(body, "top_logprobs")) return Invalid("top_logprobs", "log probabilities are not served yet");
+  // Log probabilities of the chosen tokens are served; their top alternatives are not.
+  if (chat) {
+    if (!IsNull(body, "logprobs") && !body["logprobs"].is_boolean()) return Invalid("logprobs", "must be true or false");
+    if (!IsNull(body, "top_logprobs")) {
+      absl::StatusOr<int64_t> top = Integer(body, "top_logprobs");
+      if (!top.ok()) return top.status();
+      if (*top != 0) return Invalid("top_logprobs", "top alternatives are not served (only 0)");
+    }
+  } else if (!IsNull(body, "logprobs")) {
+    absl::StatusOr<int64_t> n = Integer(body, "logprobs");
+    if (!n.ok()) return n.status();
+    if (*n != 0) {
+      return Invalid("logprobs", "top alternatives are not served: 0 returns the chosen tokens' log probabilities");
+    }
+  }
   if (!chat && body.contains("echo") && body["echo"].is_boolean() && body["echo"].get<bool>()) {
     return Invalid("echo", "echoing the prompt is not supported");
   }
@@ -176,6 +187,7 @@ absl::Status ParseCommon(const Json& body, bool chat, OpenAiRequest& out) {
       out.include_usage = options["include_usage"].get<bool>();
     }
   }
+  g.set_logprobs(chat ? (!IsNull(body, "logprobs") && body["logprobs"].get<bool>()) : !IsNull(body, "logprobs"));
   if (!IsNull(body, "ignore_eos")) {
     absl::StatusOr<bool> ignore = Bool(body, "ignore_eos");
     if (!ignore.ok()) return ignore.status();
@@ -388,29 +400,56 @@ nlohmann::json TandemReport(const GenerateFinal& f) {
         {"explanation", f.verdict.explanation}}}};
 }
 
-std::string CompletionJson(const ResponseIds& ids, const std::string& text, const GenerateFinal& final) {
+nlohmann::json CompletionLogprobsJson(const TokenLogprobs& lp, int64_t text_offset) {
+  nlohmann::json offsets = nlohmann::json::array();
+  for (const std::string& token : lp.tokens) {
+    offsets.push_back(text_offset);
+    text_offset += static_cast<int64_t>(token.size());
+  }
+  return nlohmann::json{{"tokens", lp.tokens},
+                        {"token_logprobs", lp.logprobs},
+                        {"top_logprobs", nullptr},
+                        {"text_offset", offsets}};
+}
+
+nlohmann::json ChatLogprobsJson(const TokenLogprobs& lp) {
+  nlohmann::json content = nlohmann::json::array();
+  for (size_t i = 0; i < lp.tokens.size(); ++i) {
+    std::vector<int> bytes(lp.tokens[i].begin(), lp.tokens[i].end());
+    for (int& b : bytes) b &= 0xff;
+    content.push_back(nlohmann::json{{"token", lp.tokens[i]},
+                                     {"logprob", i < lp.logprobs.size() ? lp.logprobs[i] : 0.0f},
+                                     {"bytes", bytes},
+                                     {"top_logprobs", nlohmann::json::array()}});
+  }
+  return nlohmann::json{{"content", content}};
+}
+
+std::string CompletionJson(const ResponseIds& ids, const std::string& text, const GenerateFinal& final,
+                           const nlohmann::json& logprobs) {
   Json json = Head(ids, "text_completion");
   json["choices"] = Json::array(
-      {Json{{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", OpenAiFinishReason(final.finish)}}});
+      {Json{{"index", 0}, {"text", text}, {"logprobs", logprobs}, {"finish_reason", OpenAiFinishReason(final.finish)}}});
   json["usage"] = Usage(final);
   json["tandem"] = TandemReport(final);
   return Dump(json);
 }
 
-std::string ChatCompletionJson(const ResponseIds& ids, const std::string& text, const GenerateFinal& final) {
+std::string ChatCompletionJson(const ResponseIds& ids, const std::string& text, const GenerateFinal& final,
+                               const nlohmann::json& logprobs) {
   Json json = Head(ids, "chat.completion");
   json["choices"] = Json::array({Json{{"index", 0},
                                       {"message", Json{{"role", "assistant"}, {"content", text}}},
-                                      {"logprobs", nullptr},
+                                      {"logprobs", logprobs},
                                       {"finish_reason", OpenAiFinishReason(final.finish)}}});
   json["usage"] = Usage(final);
   json["tandem"] = TandemReport(final);
   return Dump(json);
 }
 
-std::string CompletionChunkJson(const ResponseIds& ids, const std::string& text) {
+std::string CompletionChunkJson(const ResponseIds& ids, const std::string& text, const nlohmann::json& logprobs) {
   Json json = Head(ids, "text_completion");
-  json["choices"] = Json::array({Json{{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+  json["choices"] = Json::array({Json{{"index", 0}, {"text", text}, {"logprobs", logprobs}, {"finish_reason", nullptr}}});
   return Dump(json);
 }
 
@@ -438,12 +477,13 @@ std::string DeltaWriter::Delta(const std::string& text, bool first) const {
                       suffix_);
 }
 
-std::string ChatChunkJson(const ResponseIds& ids, const std::string& text, bool first) {
+std::string ChatChunkJson(const ResponseIds& ids, const std::string& text, bool first,
+                          const nlohmann::json& logprobs) {
   Json delta = Json::object();
   if (first) delta["role"] = "assistant";
   delta["content"] = text;
   Json json = Head(ids, "chat.completion.chunk");
-  json["choices"] = Json::array({Json{{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
+  json["choices"] = Json::array({Json{{"index", 0}, {"delta", delta}, {"logprobs", logprobs}, {"finish_reason", nullptr}}});
   return Dump(json);
 }
 

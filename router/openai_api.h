@@ -4,9 +4,10 @@
 //
 // Requests: model, prompt (a string, or token ids, or a one-element list of either) or messages,
 // max_tokens / max_completion_tokens, temperature, top_p, top_k, seed, stop (string or list),
-// n (only 1), stream, stream_options.include_usage, ignore_eos, user; tandem's own extras ride in the
+// n (only 1), stream, stream_options.include_usage, ignore_eos, user, logprobs (completions: 0; chat:
+// true with top_logprobs 0: the chosen tokens' log probabilities); tandem's own extras ride in the
 // body: ttft_slo_ms, tpot_slo_ms, best_effort, request_id. Fields OpenAI defines that tandem does not
-// serve (logprobs, top_logprobs, echo, best_of > 1, suffix, logit_bias, presence/frequency_penalty
+// serve (top alternatives in logprobs, echo, best_of > 1, suffix, logit_bias, presence/frequency_penalty
 // other than 0, tools, response_format other than text) are refused with 400 naming the field rather
 // than silently ignored; unknown extra fields are ignored, as OpenAI's servers do.
 #ifndef TANDEM_ROUTER_OPENAI_API_H_
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -53,16 +55,31 @@ struct ResponseIds {
   std::string model;
 };
 
+// The chosen tokens' log probabilities of a response or a chunk (top alternatives are not served).
+struct TokenLogprobs {
+  std::vector<std::string> tokens;  // each token's own text
+  std::vector<float> logprobs;
+};
+// OpenAI's shapes: completions {"tokens", "token_logprobs", "top_logprobs": null, "text_offset"} with
+// text offsets counted from `text_offset` (bytes of completion text before these tokens); chat
+// {"content": [{"token", "logprob", "bytes", "top_logprobs": []}]}.
+nlohmann::json CompletionLogprobsJson(const TokenLogprobs& logprobs, int64_t text_offset);
+nlohmann::json ChatLogprobsJson(const TokenLogprobs& logprobs);
+
 // tandem's extra field on the last object: finish reason, timing breakdown, SLO verdict, workers.
 nlohmann::json TandemReport(const GenerateFinal& final);
 
 // Non-streaming bodies.
-std::string CompletionJson(const ResponseIds& ids, const std::string& text, const GenerateFinal& final);
-std::string ChatCompletionJson(const ResponseIds& ids, const std::string& text, const GenerateFinal& final);
+// `logprobs`: null, or the object of CompletionLogprobsJson / ChatLogprobsJson.
+std::string CompletionJson(const ResponseIds& ids, const std::string& text, const GenerateFinal& final,
+                           const nlohmann::json& logprobs = nullptr);
+std::string ChatCompletionJson(const ResponseIds& ids, const std::string& text, const GenerateFinal& final,
+                               const nlohmann::json& logprobs = nullptr);
 
 // Server-sent-event payloads ("data: ...\n\n" is added by the caller). A text delta; the last chunk
 // (finish_reason set, empty delta, tandem's report); the usage chunk (choices empty) when asked for.
-std::string CompletionChunkJson(const ResponseIds& ids, const std::string& text);
+std::string CompletionChunkJson(const ResponseIds& ids, const std::string& text,
+                                const nlohmann::json& logprobs = nullptr);
 // The same text-delta objects, built once per request as a prefix and a suffix around the quoted text
 // (the per-token path: no JSON object is built per token).
 class DeltaWriter {
@@ -74,7 +91,8 @@ class DeltaWriter {
  private:
   std::string prefix_, first_prefix_, suffix_;
 };
-std::string ChatChunkJson(const ResponseIds& ids, const std::string& text, bool first);
+std::string ChatChunkJson(const ResponseIds& ids, const std::string& text, bool first,
+                          const nlohmann::json& logprobs = nullptr);
 std::string FinalChunkJson(bool chat, const ResponseIds& ids, const GenerateFinal& final);
 std::string UsageChunkJson(bool chat, const ResponseIds& ids, const GenerateFinal& final);
 

@@ -75,7 +75,7 @@ TEST(OpenAiApiTest, BadRequestsNameTheField) {
       {R"({"prompt": "x", "stop": [1]})", "stop[0]"},
       {R"({"prompt": "x", "n": 2})", "n: only n = 1"},
       {R"({"prompt": "x", "best_of": 3})", "best_of"},
-      {R"({"prompt": "x", "logprobs": 2})", "logprobs"},
+      {R"({"prompt": "x", "logprobs": 2})", "logprobs: top alternatives"},
       {R"({"prompt": "x", "echo": true})", "echo"},
       {R"({"prompt": "x", "suffix": "s"})", "suffix"},
       {R"({"prompt": "x", "logit_bias": {"5": 1}})", "logit_bias"},
@@ -110,7 +110,7 @@ TEST(OpenAiApiTest, ChatRequestsKeepMessagesAndJoinTextParts) {
            {R"({"messages": [{"content": "x"}]})", "messages[0].role"},
            {R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", "messages[0].content[0]"},
            {R"({"messages": [{"role": "user", "content": 5}]})", "messages[0].content"},
-           {R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true})", "logprobs"},
+           {R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 3})", "top_logprobs"},
            {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]})", "tools"},
            {R"({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}})",
             "response_format"}}) {
@@ -118,6 +118,27 @@ TEST(OpenAiApiTest, ChatRequestsKeepMessagesAndJoinTextParts) {
     ASSERT_FALSE(bad.ok()) << body;
     EXPECT_NE(MessageOf(bad).find(expected), std::string::npos) << body << " -> " << bad.status();
   }
+}
+
+TEST(OpenAiApiTest, LogprobsOfTheChosenTokensAreServedTopAlternativesAreNot) {
+  auto completion = ParseCompletionRequest(R"({"prompt": "x", "logprobs": 0})");
+  ASSERT_TRUE(completion.ok()) << completion.status();
+  EXPECT_TRUE(completion->generate.logprobs());
+  EXPECT_FALSE(ParseCompletionRequest(R"({"prompt": "x"})")->generate.logprobs());
+  auto chat = ParseChatRequest(R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 0})");
+  ASSERT_TRUE(chat.ok()) << chat.status();
+  EXPECT_TRUE(chat->generate.logprobs());
+  const TokenLogprobs lp{{"He", "llo"}, {-0.5f, -1.25f}};
+  const nlohmann::json c = CompletionLogprobsJson(lp, 3);
+  EXPECT_EQ(c["tokens"], (nlohmann::json{"He", "llo"}));
+  EXPECT_EQ(c["token_logprobs"][1], -1.25);
+  EXPECT_EQ(c["text_offset"], (nlohmann::json{3, 5}));
+  EXPECT_TRUE(c["top_logprobs"].is_null());
+  const nlohmann::json ch = ChatLogprobsJson(lp);
+  EXPECT_EQ(ch["content"][0]["token"], "He");
+  EXPECT_EQ(ch["content"][0]["bytes"], (nlohmann::json{72, 101}));
+  EXPECT_EQ(ch["content"][1]["logprob"], -1.25);
+  EXPECT_TRUE(ch["content"][1]["top_logprobs"].empty());
 }
 
 TEST(OpenAiApiTest, ErrorsHaveOpenAisShapeAndStatus) {

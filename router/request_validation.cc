@@ -136,6 +136,7 @@ absl::StatusOr<PreparedRequest> PrepareGenerateRequest(const v1::GenerateRequest
   prepared.sampling.top_k = request.sampling().top_k();
   prepared.sampling.top_p = request.sampling().top_p() == 0.0f ? 1.0f : request.sampling().top_p();
   prepared.sampling.seed = request.sampling().seed();
+  prepared.logprobs = request.logprobs();
   if (const std::string error = SamplingParamsError(prepared.sampling, model.vocab_size); !error.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("sampling.", error));
   }

@@ -48,6 +48,7 @@ struct PreparedRequest {
   double ttft_slo_ms = 0;
   double tpot_slo_ms = 0;
   bool best_effort = false;
+  bool logprobs = false;  // return each token's log probability
 };
 
 // `name` is "" (the only model) or the served model's name. Names with "..", "/", "\" or
