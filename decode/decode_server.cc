@@ -5,14 +5,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
-#include "common/metrics_http.h"
 #include "common/status_macros.h"
 #include "decode/decode_metrics.h"
 #include "decode/decode_service.h"
 #include "grpcpp/create_channel.h"
 #include "kvtransfer/registry.h"
 #include "proto/worker.grpc.pb.h"
-#include "worker/grpc_server.h"
+#include "server/daemon_server.h"
 
 namespace tandem {
 namespace {
@@ -59,8 +58,7 @@ struct DecodeServer::State {
   LeaseReleaser releaser;
   std::unique_ptr<DecodeEngine> engine;
   std::unique_ptr<DecodeService> service;
-  BuiltServer server;
-  std::unique_ptr<MetricsHttpServer> metrics_http;  // null without a metrics port
+  std::unique_ptr<DaemonServer> server;
   bool stopped = false;
 };
 
@@ -87,39 +85,35 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(const DecodeSe
       *w.model, *w.cache, w.layout, *transport, [raw](const KvHandle& handle) { raw->releaser.Release(handle); },
       engine_options);
   TANDEM_RETURN_IF_ERROR(AddDecodeLoadMetrics(state->metrics, *state->engine));
-  if (options.metrics_port != -1) {  // out of range: Start says so
-    state->metrics_http = std::make_unique<MetricsHttpServer>(state->metrics);
-    TANDEM_RETURN_IF_ERROR(state->metrics_http->Start(options.host, options.metrics_port).status());
-  }
   state->service = std::make_unique<DecodeService>(*state->engine, w.layout, options.worker_id,
                                                    w.model->max_context(), w.model->vocab_size(),
                                                    w.cache->spec().block_size);
-  TANDEM_ASSIGN_OR_RETURN(state->server, BuildAndStartServer(options.host, options.port, {state->service.get()}));
-  TANDEM_LOG(INFO, "decode") << "serving " << options.model.model_dir << " on " << state->server.address << " ("
+  TANDEM_ASSIGN_OR_RETURN(state->server,
+                          DaemonServer::Start({options.host, options.port, options.metrics_port},
+                                              {state->service.get()}, &state->metrics));
+  TANDEM_LOG(INFO, "decode") << "serving " << options.model.model_dir << " on " << state->server->address() << " ("
                              << w.cache->spec().num_blocks << " KV blocks of " << w.cache->spec().block_size
                              << " tokens, backend " << w.backend->name() << ", KV transport " << transport->name()
                              << ")"
-                             << (state->metrics_http == nullptr
+                             << (state->server->metrics_address().empty()
                                      ? ""
-                                     : absl::StrCat("; metrics on http://", state->metrics_http->address(),
+                                     : absl::StrCat("; metrics on http://", state->server->metrics_address(),
                                                     "/metrics"));
   return std::unique_ptr<DecodeServer>(new DecodeServer(std::move(state)));
 }
 
-int DecodeServer::port() const { return state_->server.port; }
-std::string DecodeServer::address() const { return state_->server.address; }
+int DecodeServer::port() const { return state_->server->port(); }
+std::string DecodeServer::address() const { return state_->server->address(); }
 const MetricsRegistry& DecodeServer::metrics() const { return state_->metrics; }
-std::string DecodeServer::metrics_address() const {
-  return state_->metrics_http == nullptr ? "" : state_->metrics_http->address();
-}
+std::string DecodeServer::metrics_address() const { return state_->server->metrics_address(); }
 DecodeEngine& DecodeServer::engine() { return *state_->engine; }
 
 void DecodeServer::Shutdown(absl::Duration grace) {
   if (state_->stopped) return;
   state_->stopped = true;
-  StopServer(*state_->server.server, grace);
+  state_->server->Shutdown(grace);
   state_->engine->Shutdown();
-  if (state_->metrics_http != nullptr) state_->metrics_http->Stop();
+  state_->server->StopMetrics();
 }
 
 }  // namespace tandem

@@ -6,9 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
-#include "grpcpp/health_check_service_interface.h"
-#include "grpcpp/security/server_credentials.h"
-#include "grpcpp/server_builder.h"
 #include "model/config.h"
 #include "router/http_front_door.h"
 #include "router/policy/placement_policy.h"
@@ -16,6 +13,7 @@
 #include "router/router_state.h"
 #include "router/tandem_service.h"
 #include "router/worker_registry.h"
+#include "server/daemon_server.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tandem::router {
@@ -130,12 +128,6 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
                           RouterMetrics::Create(*server->metrics_, state->registry(),
                                                 [state] { return static_cast<double>(state->in_flight()); }));
   state->set_metrics(server->router_metrics_.get());
-  if (options.metrics_port >= 0) {
-    server->metrics_http_ = std::make_unique<MetricsHttpServer>(*server->metrics_);
-    if (absl::StatusOr<int> bound = server->metrics_http_->Start(options.host, options.metrics_port); !bound.ok()) {
-      return absl::Status(bound.status().code(), absl::StrCat("router: ", bound.status().message()));
-    }
-  }
   server->service_ = std::make_unique<TandemService>(*server->state_);
   if (options.http_port >= 0) {
     HttpFrontDoorOptions http;
@@ -151,24 +143,20 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
     server->http_ = *std::move(front);
   }
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::ServerBuilder builder;
-  const std::string listen = JoinHostPort(options.host, options.port);
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &server->port_);
-  builder.RegisterService(server->service_.get());
-  server->server_ = builder.BuildAndStart();
-  if (server->server_ == nullptr || server->port_ == 0) {
+  absl::StatusOr<std::unique_ptr<DaemonServer>> daemon = DaemonServer::Start(
+      {options.host, options.port, options.metrics_port}, {server->service_.get()}, server->metrics_.get());
+  if (!daemon.ok()) {
+    if (server->http_ != nullptr) server->http_->Stop();
     server->state_->registry().Shutdown();
-    return absl::UnavailableError(absl::StrCat("router: cannot listen on ", listen));
+    return absl::Status(daemon.status().code(), absl::StrCat("router: ", daemon.status().message()));
   }
-  if (grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService()) {
-    health->SetServingStatus(true);
-  }
+  server->daemon_ = *std::move(daemon);
+  server->port_ = server->daemon_->port();
   TANDEM_LOG(INFO, "router") << "serving model '" << model_name << "' on " << server->address() << " with "
                              << options.prefill_addresses.size() << " prefill and "
                              << options.decode_addresses.size() << " decode workers, policy "
                              << options.policy
-                             << (server->metrics_http_ == nullptr
+                             << (server->metrics_address().empty()
                                      ? ""
                                      : absl::StrCat("; metrics on http://", server->metrics_address(), "/metrics"))
                              << (server->http_ == nullptr ? "" : absl::StrCat("; HTTP on http://", server->http_address()));
@@ -185,15 +173,10 @@ WorkerRegistry& RouterServer::registry() { return state_->registry(); }
 
 std::string RouterServer::http_address() const { return http_ == nullptr ? "" : http_->address(); }
 
-std::string RouterServer::metrics_address() const {
-  return metrics_http_ == nullptr ? "" : metrics_http_->address();
-}
+std::string RouterServer::metrics_address() const { return daemon_ == nullptr ? "" : daemon_->metrics_address(); }
 
 void RouterServer::SetNotServing() {
-  if (server_ == nullptr) return;
-  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
-    health->SetServingStatus(false);
-  }
+  if (daemon_ != nullptr) daemon_->SetServing(false);
 }
 
 void RouterServer::Shutdown(absl::Duration grace) {
@@ -201,9 +184,7 @@ void RouterServer::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   SetNotServing();
   if (http_ != nullptr) http_->StopAccepting();
-  if (server_ != nullptr) {
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
-  }
+  if (daemon_ != nullptr) daemon_->Shutdown(grace);
   // HTTP requests in flight are cancelled with the gRPC ones below; the connections close after.
   // Server::Shutdown returns once every server-side reaction ran; worker calls (a prefill allowed to
   // finish, a ReleaseKv) may still be in flight and hold their reactors.
@@ -213,7 +194,7 @@ void RouterServer::Shutdown(absl::Duration grace) {
     state_->registry().Shutdown();
   }
   // Last: its callbacks read the registry and the in-flight count, which stay until the destructor.
-  if (metrics_http_ != nullptr) metrics_http_->Stop();
+  if (daemon_ != nullptr) daemon_->StopMetrics();
   TANDEM_LOG(INFO, "router") << "stopped";
 }
 

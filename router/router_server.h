@@ -26,6 +26,10 @@
 #include "grpcpp/server.h"
 #include "router/policy/placement_policy.h"
 
+namespace tandem {
+class DaemonServer;
+}  // namespace tandem
+
 namespace tandem::router {
 
 class HttpFrontDoor;
@@ -99,8 +103,7 @@ class RouterServer {
   std::unique_ptr<RouterMetrics> router_metrics_;
   std::unique_ptr<RouterState> state_;
   std::unique_ptr<TandemService> service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<MetricsHttpServer> metrics_http_;  // null without a metrics port
+  std::unique_ptr<DaemonServer> daemon_;             // gRPC + /metrics
   std::unique_ptr<HttpFrontDoor> http_;              // null without an HTTP port
   bool shut_down_ = false;
 };

@@ -1,7 +1,8 @@
 // Building and stopping the gRPC servers of the daemons the same way everywhere: message size limits,
-// keepalive policy (RELIABILITY.md S5), the standard grpc.health.v1 service, port 0 support.
-#ifndef TANDEM_WORKER_GRPC_SERVER_H_
-#define TANDEM_WORKER_GRPC_SERVER_H_
+// keepalive policy (RELIABILITY.md S5), the standard grpc.health.v1 service, port 0 support, and no
+// SO_REUSEPORT (a second daemon on a port in use fails to start instead of sharing it).
+#ifndef TANDEM_SERVER_GRPC_SERVER_H_
+#define TANDEM_SERVER_GRPC_SERVER_H_
 
 #include <memory>
 #include <string>
@@ -19,7 +20,7 @@ struct BuiltServer {
   std::string address;  // host:port actually bound
 };
 
-// Binds host:port (insecure credentials: workers belong on loopback or a private cluster network),
+// Binds host:port (insecure credentials: daemons belong on loopback or a private cluster network),
 // registers `services` and starts. Health is SERVING once this returns.
 absl::StatusOr<BuiltServer> BuildAndStartServer(const std::string& host, int port,
                                                 const std::vector<grpc::Service*>& services);
@@ -29,4 +30,4 @@ void StopServer(grpc::Server& server, absl::Duration grace);
 
 }  // namespace tandem
 
-#endif  // TANDEM_WORKER_GRPC_SERVER_H_
+#endif  // TANDEM_SERVER_GRPC_SERVER_H_

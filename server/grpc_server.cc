@@ -1,5 +1,6 @@
-#include "worker/grpc_server.h"
+#include "server/grpc_server.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -12,7 +13,13 @@ absl::StatusOr<BuiltServer> BuildAndStartServer(const std::string& host, int por
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   BuiltServer built;
-  builder.AddListeningPort(absl::StrCat(host, ":", port), grpc::InsecureServerCredentials(), &built.port);
+  const std::string listen = absl::StrContains(host, ":") && !absl::StartsWith(host, "[")
+                                 ? absl::StrCat("[", host, "]:", port)
+                                 : absl::StrCat(host, ":", port);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &built.port);
+  // gRPC sets SO_REUSEPORT by default, which let a second cluster start on a port in use and split
+  // the traffic with the first (issue 11, item 5).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
   // Allow clients' keepalive pings every 10 s or more, even without active calls.
@@ -21,9 +28,10 @@ absl::StatusOr<BuiltServer> BuildAndStartServer(const std::string& host, int por
   for (grpc::Service* service : services) builder.RegisterService(service);
   built.server = builder.BuildAndStart();
   if (!built.server || built.port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", host, ":", port));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, " (in use, or not an address here)"));
   }
-  built.address = absl::StrCat(host, ":", built.port);
+  built.address = absl::StrContains(host, ":") && !absl::StartsWith(host, "[") ? absl::StrCat("[", host, "]:", built.port)
+                                                                               : absl::StrCat(host, ":", built.port);
   built.server->GetHealthCheckService()->SetServingStatus(true);
   return built;
 }
