@@ -1,5 +1,7 @@
 #include "common/logging.h"
 
+#include <algorithm>
+
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -37,6 +39,22 @@ absl::StatusOr<LogLevel> ParseLogLevel(std::string_view name) {
       absl::StrCat("--log-level: '", std::string(name), "' is not one of debug, info, warning, error"));
 }
 
+std::string LogSafe(std::string_view text, size_t max_bytes) {
+  std::string out;
+  const size_t keep = std::min(text.size(), max_bytes);
+  out.reserve(keep + 16);
+  for (size_t i = 0; i < keep; ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  if (keep < text.size()) absl::StrAppend(&out, "... (", text.size(), " bytes)");
+  return out;
+}
+
 LogLine::LogLine(LogLevel level, std::string_view component, std::string_view request_id)
     : enabled_(static_cast<int>(level) >= g_level.load()),
       level_(level),
@@ -48,8 +66,9 @@ LogLine::~LogLine() {
   std::string line = absl::StrCat(
       absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
       LevelName(level_), " ", component_);
-  if (!request_id_.empty()) absl::StrAppend(&line, " req=", request_id_);
-  absl::StrAppend(&line, " ", stream_.str(), "\n");
+  // Untrusted text (client ids, prompts quoted in errors) reaches log lines: one line per call, bounded.
+  if (!request_id_.empty()) absl::StrAppend(&line, " req=", LogSafe(request_id_, 128));
+  absl::StrAppend(&line, " ", LogSafe(stream_.str(), 8192), "\n");
   std::lock_guard<std::mutex> lock(g_mu);
   std::fwrite(line.data(), 1, line.size(), stderr);
 }

@@ -23,6 +23,11 @@ LogLevel GetLogLevel();
 // "debug", "info", "warning", "error".
 absl::StatusOr<LogLevel> ParseLogLevel(std::string_view name);
 
+// What a log line may contain from untrusted input: control characters (a newline would forge a line)
+// escaped as \xNN, and at most `max_bytes` bytes kept ("... (N bytes)" marks a cut).
+std::string LogSafe(std::string_view text, size_t max_bytes);
+
+// One line: the request id (up to 128 bytes) and the message (up to 8 KiB) go through LogSafe.
 class LogLine {
  public:
   LogLine(LogLevel level, std::string_view component, std::string_view request_id);

@@ -1,6 +1,8 @@
 #include "prefill/prefill_engine.h"
 
 #include <chrono>
+#include <mutex>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -10,6 +12,16 @@ namespace tandem {
 namespace {
 
 double MillisSince(absl::Time start, absl::Time end) { return absl::ToDoubleMilliseconds(end - start); }
+
+// "lease-" and 32 hex digits from the operating system's random source.
+std::string NewLeaseId() {
+  static std::mutex mu;
+  static std::random_device device;  // /dev/urandom on Linux
+  std::lock_guard<std::mutex> lock(mu);
+  std::string id = "lease-";
+  for (int i = 0; i < 4; ++i) absl::StrAppend(&id, absl::Hex(device(), absl::kZeroPad8));
+  return id;
+}
 
 }  // namespace
 
@@ -44,6 +56,11 @@ absl::Status PrefillEngine::Submit(PrefillJob job) {
   check.sampling = job.sampling;
   check.max_tokens = 1;
   if (absl::Status s = ValidateRequest(model_, check); !s.ok()) return s;
+  if (job.lease < absl::ZeroDuration() || job.lease > options_.max_lease) {
+    return absl::InvalidArgumentError(absl::StrCat("lease_ms must be in [0, ", absl::ToInt64Milliseconds(options_.max_lease),
+                                                   "] (0: the worker's default), got ",
+                                                   absl::ToInt64Milliseconds(job.lease)));
+  }
   const int32_t need = BlocksForTokens(job.prompt.size(), cache_.spec().block_size);
   if (need > cache_.allocator().num_total()) {
     return absl::ResourceExhaustedError(absl::StrCat("prompt of ", job.prompt.size(), " tokens needs ", need,
@@ -205,7 +222,9 @@ void PrefillEngine::Loop() {
         PrefillResult result;
         result.first_token = sampled->tokens[i];
         if (job.logprobs) result.first_logprob = sampled->logprobs[i];
-        result.lease_id = absl::StrCat("lease-", ++next_lease_, "-", job.request_id);
+        // 128 random bits: a lease id is a capability (whoever knows it can pull or release the KV),
+        // so it must not be guessable from a counter or the request id (issue 11, item 1).
+        result.lease_id = NewLeaseId();
         result.num_tokens = static_cast<int32_t>(job.prompt.size());
         const absl::Duration duration = job.lease > absl::ZeroDuration() ? job.lease : options_.default_lease;
         result.lease_ms = absl::ToInt64Milliseconds(duration);

@@ -35,6 +35,9 @@ struct PrefillEngineOptions {
   int64_t max_batch_tokens = 2048;          // prompt tokens per forward pass (a longer prompt runs alone)
   int32_t max_batch = 64;                   // prompts per forward pass
   absl::Duration default_lease = absl::Seconds(30);
+  // A job may ask for a longer lease than the default, never longer than this: a lease pins KV blocks,
+  // and an unbounded one lets any caller pin the pool (issue 11, item 2).
+  absl::Duration max_lease = absl::Minutes(2);
   int32_t max_queue = 1024;                 // queued prompts before Submit refuses
   // Optional observer (metrics): after every successful forward pass, on the engine thread, with its
   // compute time, prompts and prompt tokens. Must be cheap and must not block or call the engine.
@@ -78,8 +81,8 @@ class PrefillEngine : public KvSource {
   PrefillEngine(Model& model, KvCache& cache, KvLayout layout, const PrefillEngineOptions& options);
   ~PrefillEngine() override;
 
-  // Validates (InvalidArgument naming the field; ResourceExhausted when the queue is full or the
-  // prompt can never fit the cache) and queues the job; `done` is called exactly once, unless
+  // Validates (InvalidArgument naming the field, a lease above max_lease included; ResourceExhausted
+  // when the queue is full or the prompt can never fit the cache) and queues the job; `done` is called exactly once, unless
   // Submit returns an error.
   absl::Status Submit(PrefillJob job);
   // Frees a lease's blocks. False when the lease is unknown (released or expired before).
@@ -123,7 +126,7 @@ class PrefillEngine : public KvSource {
   int32_t running_requests_ = 0;
   int64_t running_tokens_ = 0;
   double recent_step_ms_ = 0;
-  uint64_t next_lease_ = 0;
+
   bool stop_ = false;
   std::thread thread_;
 };

@@ -1,6 +1,7 @@
 #include "prefill/prefill_engine.h"
 
 #include <future>
+#include <set>
 
 #include "backend/cpu/cpu_backend.h"
 #include "gtest/gtest.h"
@@ -93,6 +94,44 @@ TEST_F(PrefillEngineTest, RefusesWhatCanNeverRun) {
   EXPECT_EQ(Submit({1, 600}).get().status().code(), absl::StatusCode::kInvalidArgument);
   engine_->Shutdown();
   EXPECT_EQ(Submit({1}).get().status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+// A lease id is a capability: it was "lease-<counter>-<request id>", and guessed ids released other
+// requests' KV (issue 11, item 1). Now 128 random bits, never repeated, never derived from the request.
+TEST_F(PrefillEngineTest, LeaseIdsAreUnguessable) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 8; ++i) {
+    auto result = Submit({1, 2, 3}).get();
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->lease_id.size(), std::string("lease-").size() + 32) << result->lease_id;
+    EXPECT_EQ(result->lease_id.find("-t"), std::string::npos) << "the request id leaks into " << result->lease_id;
+    EXPECT_TRUE(ids.insert(result->lease_id).second);
+    EXPECT_TRUE(engine_->Release(result->lease_id));
+  }
+  EXPECT_FALSE(engine_->Release("lease-1-t"));
+}
+
+// An unbounded lease_ms let four calls pin the whole pool (issue 11, item 2).
+TEST_F(PrefillEngineTest, LeasesLongerThanTheCapAreRefused) {
+  PrefillJob job;
+  job.request_id = "t";
+  job.prompt = {1, 2, 3};
+  job.lease = absl::Milliseconds(int64_t{1} << 62);
+  job.done = [](absl::StatusOr<PrefillResult>) {};
+  const absl::Status s = engine_->Submit(std::move(job));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("lease_ms"), std::string::npos) << s;
+  PrefillJob fine;
+  fine.prompt = {1, 2, 3};
+  fine.lease = absl::Minutes(1);
+  fine.done = [](absl::StatusOr<PrefillResult>) {};
+  EXPECT_TRUE(engine_->Submit(std::move(fine)).ok());
 }
 
 }  // namespace

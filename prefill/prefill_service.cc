@@ -43,7 +43,7 @@ grpc::ServerUnaryReactor* PrefillService::Prefill(grpc::CallbackServerContext* c
   job.prompt.assign(request->prompt().begin(), request->prompt().end());
   job.sampling = {request->sampling().temperature(), request->sampling().top_k(),
                   request->sampling().top_p() == 0 ? 1.0f : request->sampling().top_p(), request->sampling().seed()};
-  if (request->lease_ms() > 0) job.lease = absl::Milliseconds(request->lease_ms());
+  if (request->lease_ms() != 0) job.lease = absl::Milliseconds(request->lease_ms());  // Submit bounds it
   job.logprobs = request->logprobs();
   auto* reactor = new PrefillReactor(job.cancelled);
   const KvLayout layout = engine_.layout();

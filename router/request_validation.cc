@@ -40,7 +40,11 @@ absl::Status ValidateModelName(const std::string& name, const ServedModel& model
         "model: names must not contain '..', '/', '\\' or whitespace");
   }
   if (name != model.name) {
-    return absl::NotFoundError(absl::StrCat("model: unknown model '", name, "' (this router serves '",
+    // Never echo a long name in full: errors travel in metadata, which clients bound (issue 11, item 7).
+    constexpr size_t kEcho = 64;
+    const std::string shown = name.size() <= kEcho ? name : absl::StrCat(name.substr(0, kEcho), "... (",
+                                                                         name.size(), " bytes)");
+    return absl::NotFoundError(absl::StrCat("model: unknown model '", shown, "' (this router serves '",
                                             model.name, "')"));
   }
   return absl::OkStatus();

@@ -87,6 +87,11 @@ TEST_F(RequestValidationTest, ModelNames) {
   EXPECT_TRUE(ValidateModelName("", model_).ok());
   EXPECT_TRUE(ValidateModelName("m", model_).ok());
   EXPECT_EQ(ValidateModelName("other", model_).code(), absl::StatusCode::kNotFound);
+  // A 9 KB name was echoed in full and broke the client's metadata limit (issue 11, item 7).
+  const absl::Status long_name = ValidateModelName(std::string(9000, 'q'), model_);
+  EXPECT_EQ(long_name.code(), absl::StatusCode::kNotFound);
+  EXPECT_LT(long_name.message().size(), 200u) << long_name.message().size();
+  EXPECT_NE(long_name.message().find("(9000 bytes)"), std::string::npos) << long_name;
   EXPECT_EQ(ValidateModelName("..", model_).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateModelName("a/b", model_).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateModelName("a\tb", model_).code(), absl::StatusCode::kInvalidArgument);
