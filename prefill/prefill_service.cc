@@ -1,5 +1,7 @@
 #include "prefill/prefill_service.h"
 
+#include <mutex>
+
 #include "common/logging.h"
 #include "kvtransfer/grpc_transport.h"
 #include "kvtransfer/kv_proto.h"
@@ -9,15 +11,38 @@ namespace tandem {
 namespace {
 
 // One Prefill call: a client cancel or deadline marks the job cancelled (the engine then frees its KV
-// instead of leasing it); the engine's completion finishes the call.
+// instead of leasing it); the engine's completion finishes the call. When the call is cancelled after
+// the engine leased the KV (the deadline passing while the response is on its way), the caller never
+// learns the lease id, so the lease is released here instead of waiting out its expiry (issue 11,
+// item 4).
 class PrefillReactor : public grpc::ServerUnaryReactor {
  public:
-  explicit PrefillReactor(std::shared_ptr<std::atomic<bool>> cancelled) : cancelled_(std::move(cancelled)) {}
+  PrefillReactor(PrefillEngine& engine, grpc::CallbackServerContext* context,
+                 std::shared_ptr<std::atomic<bool>> cancelled)
+      : engine_(engine), context_(context), cancelled_(std::move(cancelled)) {}
+  void set_lease(const std::string& lease_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    lease_id_ = lease_id;
+  }
   void OnCancel() override { cancelled_->store(true); }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    std::string orphan;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if ((cancelled_->load() || context_->IsCancelled()) && !lease_id_.empty()) orphan = lease_id_;
+    }
+    if (!orphan.empty() && engine_.Release(orphan)) {
+      TANDEM_LOG(INFO, "prefill") << "released KV lease " << orphan << ": its Prefill call was cancelled";
+    }
+    delete this;
+  }
 
  private:
+  PrefillEngine& engine_;
+  grpc::CallbackServerContext* const context_;
   std::shared_ptr<std::atomic<bool>> cancelled_;
+  std::mutex mu_;
+  std::string lease_id_;
 };
 
 }  // namespace
@@ -45,7 +70,7 @@ grpc::ServerUnaryReactor* PrefillService::Prefill(grpc::CallbackServerContext* c
                   request->sampling().top_p() == 0 ? 1.0f : request->sampling().top_p(), request->sampling().seed()};
   if (request->lease_ms() != 0) job.lease = absl::Milliseconds(request->lease_ms());  // Submit bounds it
   job.logprobs = request->logprobs();
-  auto* reactor = new PrefillReactor(job.cancelled);
+  auto* reactor = new PrefillReactor(engine_, context, job.cancelled);
   const KvLayout layout = engine_.layout();
   std::string address;
   {
@@ -53,7 +78,7 @@ grpc::ServerUnaryReactor* PrefillService::Prefill(grpc::CallbackServerContext* c
     address = address_;
   }
   const std::string request_id = job.request_id;
-  job.done = [reactor, response, layout, address](absl::StatusOr<PrefillResult> result) {
+  job.done = [reactor, response, layout, address, context, hook = before_respond_](absl::StatusOr<PrefillResult> result) {
     if (!result.ok()) {
       reactor->Finish(ToGrpcStatus(result.status()));
       return;
@@ -70,6 +95,8 @@ grpc::ServerUnaryReactor* PrefillService::Prefill(grpc::CallbackServerContext* c
     handle.lease_ms = result->lease_ms;
     handle.transport = "grpc";
     HandleToProto(handle, response->mutable_kv());
+    reactor->set_lease(result->lease_id);
+    if (hook) hook(context);
     reactor->Finish(grpc::Status::OK);
   };
   TANDEM_LOG_REQ(DEBUG, "prefill", request_id) << "prefill of " << job.prompt.size() << " tokens queued";

@@ -3,6 +3,7 @@
 #ifndef TANDEM_PREFILL_PREFILL_SERVICE_H_
 #define TANDEM_PREFILL_PREFILL_SERVICE_H_
 
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -19,6 +20,10 @@ class PrefillService final : public worker::v1::PrefillWorker::CallbackService {
   // What decode workers dial to pull KV (host:port), put into every KvHandle. Set once right after the
   // server binds (with port 0 nobody can call before the port is known).
   void set_address(const std::string& address);
+  // Tests: runs right before a successful Prefill's response is sent (to cancel the call there).
+  void set_before_respond_for_testing(std::function<void(grpc::CallbackServerContext*)> hook) {
+    before_respond_ = std::move(hook);
+  }
 
   grpc::ServerUnaryReactor* Prefill(grpc::CallbackServerContext* context, const worker::v1::PrefillRequest* request,
                                     worker::v1::PrefillResponse* response) override;
@@ -38,6 +43,7 @@ class PrefillService final : public worker::v1::PrefillWorker::CallbackService {
   const int64_t max_context_;
   const int64_t vocab_size_;
   const int32_t block_size_;
+  std::function<void(grpc::CallbackServerContext*)> before_respond_;
 };
 
 }  // namespace tandem
