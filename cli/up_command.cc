@@ -66,24 +66,33 @@ int Up(const UpFlags& f) {
   const double fraction = f.gpu_memory_fraction > 0 ? f.gpu_memory_fraction : 0.9 / static_cast<double>(workers);
   worker_flags.insert(worker_flags.end(), {"--gpu-memory-fraction", absl::StrCat(fraction)});
   std::vector<std::string> prefill_addresses, decode_addresses;
-  for (int64_t i = 0; i < f.prefill + f.decode; ++i) {
-    const bool is_prefill = i < f.prefill;
-    const std::string name = is_prefill ? absl::StrCat("prefill-", i) : absl::StrCat("decode-", i - f.prefill);
-    std::vector<std::string> args = {is_prefill ? "prefill" : "decode", "--id", name, "--port", "0"};
-    args.insert(args.end(), worker_flags.begin(), worker_flags.end());
-    if (f.metrics) args.insert(args.end(), {"--metrics-port", "0"});
-    absl::StatusOr<Subprocess> child = SpawnProcess(name, self, args);
-    if (!child.ok()) return fail(child.status());
-    children.push_back(std::move(*child));
-  }
-  for (Subprocess& c : children) {
-    if (absl::Status s = AwaitListening(c, absl::Seconds(120)); !s.ok()) return fail(s);
-    (c.name.rfind("prefill", 0) == 0 ? prefill_addresses : decode_addresses).push_back(c.address);
-    const std::string metrics =
-        c.metrics_address.empty() ? "" : absl::StrCat(", metrics http://", c.metrics_address, "/metrics");
-    std::fprintf(stderr, "tandem up: %s ready at %s (pid %d)%s\n", c.name.c_str(), c.address.c_str(), c.pid,
-                 metrics.c_str());
-  }
+  // Prefill workers first: each decode worker is told which sources it may pull KV from.
+  auto start_role = [&](bool prefill) -> absl::Status {
+    const size_t first = children.size();
+    const int64_t count = prefill ? f.prefill : f.decode;
+    for (int64_t i = 0; i < count; ++i) {
+      const std::string name = absl::StrCat(prefill ? "prefill-" : "decode-", i);
+      std::vector<std::string> args = {prefill ? "prefill" : "decode", "--id", name, "--port", "0"};
+      args.insert(args.end(), worker_flags.begin(), worker_flags.end());
+      if (f.metrics) args.insert(args.end(), {"--metrics-port", "0"});
+      if (!prefill) args.insert(args.end(), {"--kv-sources", absl::StrJoin(prefill_addresses, ",")});
+      absl::StatusOr<Subprocess> child = SpawnProcess(name, self, args);
+      if (!child.ok()) return child.status();
+      children.push_back(std::move(*child));
+    }
+    for (size_t k = first; k < children.size(); ++k) {
+      Subprocess& c = children[k];
+      if (absl::Status s = AwaitListening(c, absl::Seconds(120)); !s.ok()) return s;
+      (prefill ? prefill_addresses : decode_addresses).push_back(c.address);
+      const std::string metrics =
+          c.metrics_address.empty() ? "" : absl::StrCat(", metrics http://", c.metrics_address, "/metrics");
+      std::fprintf(stderr, "tandem up: %s ready at %s (pid %d)%s\n", c.name.c_str(), c.address.c_str(), c.pid,
+                   metrics.c_str());
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = start_role(true); !s.ok()) return fail(s);
+  if (absl::Status s = start_role(false); !s.ok()) return fail(s);
   std::vector<std::string> router_args = {
       "router", "--model", model, "--host", f.host, "--port", absl::StrCat(f.port), "--prefill",
       absl::StrJoin(prefill_addresses, ","), "--decode", absl::StrJoin(decode_addresses, ","),

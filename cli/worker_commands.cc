@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "cli/backend_flags.h"
 #include "cli/commands.h"
 #include "common/flags.h"
@@ -127,11 +128,13 @@ int DecodeCommand(const std::vector<std::string>& args) {
   BlockTerminationSignals();
   CommonFlags common;
   int64_t max_batch = 256, transfer_timeout_ms = 5000;
-  std::string kv_transport = "grpc";
+  std::string kv_transport = "grpc", kv_sources;
   FlagParser parser("tandem decode --model DIR [--port P] [flags]");
   common.Register(parser);
   parser.AddInt("max-batch", &max_batch, "sequences in the continuous batch at most");
   parser.AddString("kv-transport", &kv_transport, "how prompt KV arrives: grpc (cuda_ipc, nccl later)");
+  parser.AddString("kv-sources", &kv_sources,
+                   "the prefill workers (comma-separated host:port) whose KV this worker may pull; empty: any");
   parser.AddInt("kv-transfer-timeout-ms", &transfer_timeout_ms, "give up on a KV pull after this long");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, "decode", common.log_level, &exit_code)) return exit_code;
@@ -144,6 +147,9 @@ int DecodeCommand(const std::vector<std::string>& args) {
   options.engine.max_batch = static_cast<int32_t>(max_batch);
   options.engine.transfer_timeout = absl::Milliseconds(transfer_timeout_ms);
   options.kv_transport = kv_transport;
+  for (absl::string_view source : absl::StrSplit(kv_sources, ',', absl::SkipEmpty())) {
+    options.kv_sources.emplace_back(source);
+  }
   return Serve("decode", DecodeServer::Start(options));
 }
 

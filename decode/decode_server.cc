@@ -9,6 +9,7 @@
 #include "decode/decode_metrics.h"
 #include "decode/decode_service.h"
 #include "grpcpp/create_channel.h"
+#include "kvtransfer/peer_stubs.h"
 #include "kvtransfer/registry.h"
 #include "proto/worker.grpc.pb.h"
 #include "server/daemon_server.h"
@@ -21,7 +22,7 @@ namespace {
 class LeaseReleaser {
  public:
   void Release(const KvHandle& handle) {
-    auto stub = StubFor(handle.source);
+    auto stub = stubs_.Get(handle.source);
     struct Call {
       grpc::ClientContext context;
       worker::v1::ReleaseKvRequest request;
@@ -39,14 +40,7 @@ class LeaseReleaser {
   }
 
  private:
-  std::shared_ptr<worker::v1::PrefillWorker::Stub> StubFor(const std::string& address) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto& stub = stubs_[address];
-    if (!stub) stub = worker::v1::PrefillWorker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-    return stub;
-  }
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<worker::v1::PrefillWorker::Stub>> stubs_;
+  PrefillStubCache stubs_{64};
 };
 
 }  // namespace
@@ -88,6 +82,7 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(const DecodeSe
   state->service = std::make_unique<DecodeService>(*state->engine, w.layout, options.worker_id,
                                                    w.model->max_context(), w.model->vocab_size(),
                                                    w.cache->spec().block_size);
+  state->service->set_allowed_sources(options.kv_sources);
   TANDEM_ASSIGN_OR_RETURN(state->server,
                           DaemonServer::Start({options.host, options.port, options.metrics_port},
                                               {state->service.get()}, &state->metrics));

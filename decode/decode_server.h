@@ -24,6 +24,8 @@ struct DecodeServerOptions {
   WorkerModelOptions model;
   DecodeEngineOptions engine;
   std::string kv_transport = "grpc";
+  // Prefill workers (host:port) this worker may pull KV from; empty: any (decode_service.h).
+  std::vector<std::string> kv_sources;
   // Used instead of kv_transport when set (tests: fault injection); not owned, must outlive the server.
   KvTransport* transport_override = nullptr;
 };

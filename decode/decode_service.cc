@@ -1,8 +1,11 @@
 #include "decode/decode_service.h"
 
+#include <algorithm>
+
 #include <deque>
 #include <mutex>
 
+#include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "kvtransfer/kv_proto.h"
 #include "proto/grpc_status.h"
@@ -131,6 +134,12 @@ grpc::ServerWriteReactor<worker::v1::DecodeResponse>* DecodeService::Decode(grpc
                                                                            const worker::v1::DecodeRequest* request) {
   auto* reactor = new DecodeReactor();
   absl::StatusOr<KvHandle> handle = HandleFromProto(request->kv());
+  if (handle.ok() && !allowed_sources_.empty() &&
+      std::find(allowed_sources_.begin(), allowed_sources_.end(), handle->source) == allowed_sources_.end()) {
+    // Only the cluster's prefill workers are dialled (issue 11, item 3).
+    handle = absl::PermissionDeniedError(absl::StrCat(
+        "kv.source ", LogSafe(handle->source, 64), " is not a prefill worker of this cluster (--kv-sources)"));
+  }
   if (!handle.ok()) {
     std::unique_lock<std::mutex> lock(reactor->channel()->mu);
     reactor->End(handle.status(), {}, lock);

@@ -4,6 +4,7 @@
 #define TANDEM_DECODE_DECODE_SERVICE_H_
 
 #include <string>
+#include <vector>
 
 #include "decode/decode_engine.h"
 #include "proto/worker.grpc.pb.h"
@@ -14,6 +15,10 @@ class DecodeService final : public worker::v1::DecodeWorker::CallbackService {
  public:
   DecodeService(DecodeEngine& engine, KvLayout layout, std::string worker_id, int64_t max_context,
                 int64_t vocab_size, int32_t block_size);
+
+  // The prefill workers whose KV this worker pulls (host:port); a Decode naming another kv.source is
+  // PERMISSION_DENIED. Empty: any source (a cluster on loopback). Set before the server starts.
+  void set_allowed_sources(std::vector<std::string> sources) { allowed_sources_ = std::move(sources); }
 
   grpc::ServerWriteReactor<worker::v1::DecodeResponse>* Decode(grpc::CallbackServerContext* context,
                                                                const worker::v1::DecodeRequest* request) override;
@@ -27,6 +32,7 @@ class DecodeService final : public worker::v1::DecodeWorker::CallbackService {
   const int64_t max_context_;
   const int64_t vocab_size_;
   const int32_t block_size_;
+  std::vector<std::string> allowed_sources_;
 };
 
 }  // namespace tandem

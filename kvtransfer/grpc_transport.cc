@@ -126,28 +126,16 @@ PullKvReactorCounts GetPullKvReactorCounts() {
   return {reactors_constructed.load(), reactors_destroyed.load()};
 }
 
-GrpcKvTransport::GrpcKvTransport(GrpcKvTransportOptions options) : options_(options) {}
-
-std::shared_ptr<worker::v1::PrefillWorker::Stub> GrpcKvTransport::StubFor(
-    const std::string& address) {
-  absl::MutexLock lock(&mu_);
-  auto& stub = stubs_[address];
-  if (stub == nullptr) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
-    // Several pulls from one worker share the connection; KV bulk is the only traffic on it.
-    auto channel =
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-    stub = worker::v1::PrefillWorker::NewStub(channel);
-  }
-  return stub;
-}
+// Several pulls from one worker share the connection (KV bulk is the only traffic on it); at most 64
+// peers are kept.
+GrpcKvTransport::GrpcKvTransport(GrpcKvTransportOptions options)
+    : options_(options), stubs_(64, options.max_receive_message_bytes) {}
 
 absl::StatusOr<PullStats> GrpcKvTransport::Pull(const KvHandle& handle, KvSink& sink,
                                                 absl::Time deadline) {
   const absl::Time start = absl::Now();
   TANDEM_RETURN_IF_ERROR(CheckPullStart(handle, sink, deadline));
-  auto stub = StubFor(handle.source);
+  auto stub = stubs_.Get(handle.source);
 
   PullKvRequest request;
   request.set_lease_id(handle.lease_id);

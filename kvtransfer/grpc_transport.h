@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "kvtransfer/kv_transport.h"
+#include "kvtransfer/peer_stubs.h"
 #include "proto/worker.grpc.pb.h"
 
 namespace tandem {
@@ -50,13 +51,9 @@ class GrpcKvTransport : public KvTransport {
   absl::StatusOr<PullStats> Pull(const KvHandle& handle, KvSink& sink, absl::Time deadline) override;
 
  private:
-  std::shared_ptr<worker::v1::PrefillWorker::Stub> StubFor(const std::string& address);
-
   const GrpcKvTransportOptions options_;
-  absl::Mutex mu_;
+  PrefillStubCache stubs_;
   // One channel (and its stub) per prefill worker address, kept for the transport's lifetime.
-  absl::flat_hash_map<std::string, std::shared_ptr<worker::v1::PrefillWorker::Stub>> stubs_
-      ABSL_GUARDED_BY(mu_);
 };
 
 // The reactor for one PullKv call; `source` is not owned.
