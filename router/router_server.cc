@@ -113,11 +113,13 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   registry_options.health_interval = options.health_interval;
   registry_options.unhealthy_after_failures = options.unhealthy_after_failures;
   registry_options.load_interval = options.load_interval;
+  std::unique_ptr<RouterServer> server(new RouterServer);
+  // The server outlives the poller (Shutdown stops it first); until daemon_ is set this does nothing.
+  registry_options.after_health_round = [raw = server.get()] { raw->UpdateServing(); };
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<WorkerRegistry> registry,
                           WorkerRegistry::Create(std::move(registry_options)));
   registry->Start();
 
-  std::unique_ptr<RouterServer> server(new RouterServer);
   server->options_ = options;
   const std::string model_name = model.name;
   server->state_ = std::make_unique<RouterState>(std::move(model), std::move(tokenizer), std::move(registry),
@@ -150,8 +152,12 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
     server->state_->registry().Shutdown();
     return absl::Status(daemon.status().code(), absl::StrCat("router: ", daemon.status().message()));
   }
-  server->daemon_ = *std::move(daemon);
-  server->port_ = server->daemon_->port();
+  server->port_ = (*daemon)->port();
+  {
+    absl::MutexLock lock(&server->serving_mu_);
+    server->daemon_ = *std::move(daemon);
+  }
+  server->UpdateServing();
   TANDEM_LOG(INFO, "router") << "serving model '" << model_name << "' on " << server->address() << " with "
                              << options.prefill_addresses.size() << " prefill and "
                              << options.decode_addresses.size() << " decode workers, policy "
@@ -175,7 +181,26 @@ std::string RouterServer::http_address() const { return http_ == nullptr ? "" : 
 
 std::string RouterServer::metrics_address() const { return daemon_ == nullptr ? "" : daemon_->metrics_address(); }
 
+void RouterServer::UpdateServing() {
+  absl::MutexLock lock(&serving_mu_);
+  if (daemon_ == nullptr || not_serving_forced_) return;
+  const policy::ClusterSnapshot snapshot = state_->registry().Snapshot();
+  bool prefill = false, decode = false;
+  for (const auto& w : snapshot.prefill) prefill = prefill || w.healthy;
+  for (const auto& w : snapshot.decode) decode = decode || w.healthy;
+  const bool serving = prefill && decode;
+  if (serving != serving_) {
+    ::tandem::LogLine(serving ? LogLevel::kInfo : LogLevel::kWarning, "router", "")
+        << (serving ? "SERVING: a prefill and a decode worker are healthy"
+                    : "NOT_SERVING: no healthy prefill or no healthy decode worker");
+  }
+  serving_ = serving;
+  daemon_->SetServing(serving);
+}
+
 void RouterServer::SetNotServing() {
+  absl::MutexLock lock(&serving_mu_);
+  not_serving_forced_ = true;
   if (daemon_ != nullptr) daemon_->SetServing(false);
 }
 

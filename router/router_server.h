@@ -19,7 +19,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/metrics_http.h"
@@ -106,6 +108,12 @@ class RouterServer {
   std::unique_ptr<DaemonServer> daemon_;             // gRPC + /metrics
   std::unique_ptr<HttpFrontDoor> http_;              // null without an HTTP port
   bool shut_down_ = false;
+  // The health poller's view, applied to grpc.health.v1: SERVING only with a healthy prefill and decode
+  // worker (issue 11, item 6).
+  void UpdateServing();
+  absl::Mutex serving_mu_;
+  bool serving_ ABSL_GUARDED_BY(serving_mu_) = false;
+  bool not_serving_forced_ ABSL_GUARDED_BY(serving_mu_) = false;  // SetNotServing / Shutdown
 };
 
 // "host:port", bracketing an IPv6 host.

@@ -325,6 +325,10 @@ TEST_F(RouterServerTest, NoHealthyWorkerIsUnavailable) {
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(result.status.error_message(), HasSubstr("no healthy decode worker"));
   EXPECT_EQ(TotalPrefillCalls(), 0);
+  // The router's own health says so too: it stayed SERVING with no worker behind it (issue 11, item 6).
+  HealthClient health(channel_, router_->address());
+  EXPECT_TRUE(WaitFor([&] { return health.CheckNow("", absl::Seconds(2)).code() == absl::StatusCode::kUnavailable; },
+                      absl::Seconds(5)));
 }
 
 TEST_F(RouterServerTest, WorkersThatNeverAnsweredAreOutOfThePool) {

@@ -143,6 +143,7 @@ void WorkerRegistry::PollLoop() {
     const absl::Time now = absl::Now();
     if (now >= next_health) {
       CheckHealthNow();
+      if (options_.after_health_round) options_.after_health_round();
       next_health = absl::Now() + options_.health_interval;
     }
     if (now >= next_load) {

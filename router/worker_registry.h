@@ -18,6 +18,7 @@
 #ifndef TANDEM_ROUTER_WORKER_REGISTRY_H_
 #define TANDEM_ROUTER_WORKER_REGISTRY_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,9 @@ struct WorkerRegistryOptions {
   int unhealthy_after_failures = 3;
   absl::Duration load_interval = absl::Milliseconds(200);
   absl::Duration load_timeout = absl::Milliseconds(800);
+  // Called on the poller's thread after every health round (the router's grpc.health.v1 status follows
+  // whether a prefill and a decode worker are healthy). Must not block or call Shutdown.
+  std::function<void()> after_health_round;
 };
 
 // Splits "host:port,host:port" and checks each entry; errors name `flag` ("--prefill").
