@@ -381,6 +381,10 @@ void FrontDoorSession::OnPrefillDone(PrefillCall* call, const grpc::Status& grpc
 }
 
 absl::StatusOr<std::string> FrontDoorSession::TextOfLocked(int32_t id) {
+  // Models often pad their vocabulary past the tokenizer's (embedding rows rounded up): an id the model
+  // has and the tokenizer lacks decodes as no text, as Hugging Face's decode does, and never fails the
+  // request (issue 11, item 9).
+  if (id >= 0 && id < state_.model().vocab_size && id >= state_.tokenizer().vocab_size()) return stops_->Push("");
   absl::StatusOr<std::string> piece = detokenizer_->Push(id);
   if (!piece.ok()) {
     return absl::InternalError(absl::StrCat("a worker produced token id ", id, " that does not decode: ",

@@ -515,3 +515,53 @@ TEST(ParseWorkerAddressesTest, SplitsAndChecks) {
 
 }  // namespace
 }  // namespace tandem::router
+
+namespace tandem::router {
+namespace {
+
+// A model whose vocabulary is padded past its tokenizer's: an id with no token is no text, not a
+// failed request (issue 11, item 9).
+TEST(RouterPaddedVocabularyTest, IdsPastTheTokenizerDecodeAsNothing) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/router_test_", getpid(), "/padded-vocab");
+  std::filesystem::create_directories(dir);
+  ModelConfig config = *PresetConfig("tiny");
+  absl::StatusOr<std::string> json =
+      MakeByteLevelBpeTokenizerJson(static_cast<int>(config.vocab_size), kEnglishTrainingText, {"<s>", "</s>"});
+  ASSERT_TRUE(json.ok());
+  config.vocab_size = 1024;  // the tokenizer has 512
+  config.eos_token_ids = {kEos};
+  std::ofstream(dir + "/config.json") << ModelConfigToJson(config);
+  std::ofstream(dir + "/tokenizer.json") << *json;
+  FakeDecodeOptions decode_options;
+  decode_options.tokens = {'o', 692, 'k'};
+  auto prefill = FakePrefillWorker::Start();
+  auto decode = FakeDecodeWorker::Start(decode_options);
+  RouterOptions options;
+  options.model_dir = dir;
+  options.prefill_addresses = {prefill->address()};
+  options.decode_addresses = {decode->address()};
+  auto router = RouterServer::Start(options);
+  ASSERT_TRUE(router.ok()) << router.status();
+  auto stub = v1::Tandem::NewStub(grpc::CreateChannel((*router)->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  v1::GenerateRequest request;
+  request.set_prompt("Hi");
+  request.set_max_tokens(4);
+  auto reader = stub->Generate(&context, request);
+  v1::GenerateResponse response;
+  std::string text;
+  std::vector<int32_t> ids;
+  while (reader->Read(&response)) {
+    text += response.text();
+    ids.insert(ids.end(), response.token_ids().begin(), response.token_ids().end());
+  }
+  const grpc::Status status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(ids, (std::vector<int32_t>{'H', 'o', 692, 'k'}));
+  EXPECT_EQ(text, "Hok");
+  (*router)->Shutdown(absl::Seconds(1));
+}
+
+}  // namespace
+}  // namespace tandem::router
