@@ -7,11 +7,8 @@ find_package(nlohmann_json REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
-# cpp-httplib (/metrics). Debian splits it into httplib.h plus libcpp-httplib.so, built with OpenSSL, zlib
-# and Brotli support: its .pc file carries the matching CPPHTTPLIB_*_SUPPORT defines (class layouts
-# depend on them) and -lcpp-httplib, so it is found through pkg-config, not as a bare header.
-pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
-# Boost.Asio / Beast (header-only): the router's HTTP API, asynchronous, no thread per connection.
+# Boost.Asio / Beast (header-only): every HTTP endpoint (the router's OpenAI API, the daemons' /metrics),
+# asynchronous, no thread per connection.
 find_package(Boost 1.74 REQUIRED)
 if(TANDEM_BUILD_TESTS)
   find_package(GTest REQUIRED)

@@ -1,6 +1,8 @@
 // MetricsHttpServer: serves one MetricsRegistry as GET /metrics (Prometheus text format 0.0.4) over plain
-// HTTP on host:port, from a background thread (cpp-httplib, two handler threads). Other paths and methods
-// answer 404. Meant for loopback or a private network, like the workers' gRPC ports.
+// HTTP on host:port, from one background I/O thread (Boost.Asio: asynchronous, so idle or slow
+// connections hold no thread and cannot starve scrapes; each is closed after its response or after 10 s
+// of silence). Other paths and methods answer 404. Meant for loopback or a private network, like the
+// workers' gRPC ports.
 //
 //   MetricsHttpServer http(registry);
 //   TANDEM_ASSIGN_OR_RETURN(int port, http.Start("127.0.0.1", 0));   // 0 picks a free port
@@ -25,10 +27,6 @@
 #include "absl/time/time.h"
 #include "common/metrics.h"
 
-namespace httplib {
-class Server;
-}  // namespace httplib
-
 namespace tandem {
 
 class MetricsHttpServer {
@@ -49,10 +47,9 @@ class MetricsHttpServer {
   std::string address() const;  // host:port ([host]:port for IPv6); empty before Start
 
  private:
+  class Impl;
   const MetricsRegistry& registry_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  std::atomic<bool> listen_returned_{false};
+  std::unique_ptr<Impl> impl_;
   std::string host_;
   int port_ = 0;
 };

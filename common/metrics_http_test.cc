@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -117,6 +118,29 @@ TEST_F(MetricsHttpTest, StopRightAfterStartAndWithAnIdleConnectionReturnsPromptl
   server.Stop();
   EXPECT_LT(absl::Now() - start, absl::Seconds(4));
   close(fd);
+}
+
+// 64 idle connections (connected, saying nothing) starved cpp-httplib's handler threads and /metrics
+// stopped answering (issue 11, item 8). Connections hold no thread now.
+TEST_F(MetricsHttpTest, IdleConnectionsDoNotStarveScrapes) {
+  MetricsHttpServer server(registry_);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  std::vector<int> idle;
+  for (int i = 0; i < 64; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server.port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    idle.push_back(fd);
+  }
+  for (int i = 0; i < 5; ++i) {
+    const absl::StatusOr<std::string> page = ScrapeMetrics(server.address(), absl::Seconds(1));
+    ASSERT_TRUE(page.ok()) << page.status();
+  }
+  for (int fd : idle) close(fd);
+  server.Stop();
 }
 
 }  // namespace

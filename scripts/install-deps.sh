@@ -13,8 +13,7 @@ packages=(
   nlohmann-json3-dev                  # config.json, tokenizer.json, safetensors headers
   libpcre2-dev                        # tokenizer pre-tokenizer regexes (\p{L} ...)
   libopenblas-dev                     # CPU GEMM fast path
-  libcpp-httplib-dev                  # GET /metrics on the router and workers
-  libboost-dev                        # Boost.Asio/Beast: the router's OpenAI-compatible HTTP API
+  libboost-dev                        # Boost.Asio/Beast: the OpenAI-compatible HTTP API and /metrics
   python3 python3-numpy               # tests/reference (Debian's own python3)
   curl                                # bench scripts read the daemons' /metrics
 )
