@@ -1,9 +1,13 @@
 #include "router/router_server.h"
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "chat/chat_template.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "model/config.h"
@@ -40,9 +44,44 @@ absl::StatusOr<ServedModel> LoadServedModel(const RouterOptions& options) {
   return model;
 }
 
-// The chat endpoint's renderer: the model's tokenizer_config.json chat_template, or --chat-template.
+// The chat endpoint's renderer: the model's tokenizer_config.json chat_template (or a
+// chat_template.jinja beside it), or --chat-template. A model with neither has none: the chat endpoint
+// then answers 400. A template that does not parse fails the start, naming the file.
 absl::StatusOr<ChatRenderer> LoadChatRenderer(const RouterOptions& options) {
-  return ChatRenderer(nullptr);
+  ChatTemplateOptions chat_options;
+  if (!options.chat_template_path.empty()) {
+    std::ifstream file(options.chat_template_path, std::ios::binary);
+    if (!file) return absl::InvalidArgumentError(absl::StrCat("--chat-template: cannot read ", options.chat_template_path));
+    std::stringstream text;
+    text << file.rdbuf();
+    chat_options.template_source = text.str();
+    if (chat_options.template_source.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--chat-template: ", options.chat_template_path, " is empty"));
+    }
+  }
+  const std::string config_path = options.model_dir + "/tokenizer_config.json";
+  std::error_code error;
+  absl::StatusOr<ChatTemplate> chat = absl::NotFoundError("no tokenizer_config.json");
+  if (std::filesystem::exists(config_path, error)) {
+    chat = ChatTemplate::FromTokenizerConfigFile(config_path, chat_options);
+  } else if (!chat_options.template_source.empty()) {
+    chat = ChatTemplate::FromTokenizerConfig(nlohmann::ordered_json::object(), chat_options);
+  }
+  if (absl::IsNotFound(chat.status())) {
+    TANDEM_LOG(INFO, "router") << "no chat template (" << chat.status().message()
+                               << "): /v1/chat/completions answers 400";
+    return ChatRenderer(nullptr);
+  }
+  if (!chat.ok()) return absl::InvalidArgumentError(absl::StrCat("chat template: ", chat.status().message()));
+  auto shared = std::make_shared<const ChatTemplate>(*std::move(chat));
+  return ChatRenderer([shared](const nlohmann::ordered_json& messages) -> absl::StatusOr<std::string> {
+    absl::StatusOr<std::string> prompt =
+        shared->Render(messages, /*tools=*/nullptr, /*add_generation_prompt=*/true, nlohmann::ordered_json::object());
+    if (!prompt.ok() && !absl::IsInvalidArgument(prompt.status())) {
+      return absl::InvalidArgumentError(prompt.status().message());
+    }
+    return prompt;
+  });
 }
 
 }  // namespace
