@@ -1,7 +1,9 @@
 // tandem bench: open-loop load against a router (loadgen/bench.h). Parses flags, then hands over.
 // Exit codes: 0 done, 2 bad flags (the flag is named), 1 the run failed (router unreachable, ...).
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -16,6 +18,14 @@
 namespace tandem {
 namespace {
 
+// The first Ctrl-C stops the run with a partial summary; a second one kills as usual.
+std::atomic<bool> g_interrupted{false};
+
+void OnInterrupt(int) {
+  g_interrupted.store(true);
+  signal(SIGINT, SIG_DFL);
+}
+
 int Fail(int code, const absl::Status& status) {
   std::fprintf(stderr, "tandem bench: %s\n", std::string(status.message()).c_str());
   return code;
@@ -29,7 +39,7 @@ int BenchCommand(const std::vector<std::string>& args) {
          connect_timeout_s = 10;
   int64_t num_prompts = 1000, seed = 0, num_gpus = 0;
   std::string rates, sweep, percentiles, attainment = "joint";
-  bool progress = false;
+  bool progress = true;
 
   FlagParser parser("tandem bench --router HOST:PORT [flags]   (prints `vllm bench serve`'s summary)");
   parser.AddString("router", &c.router, "the router's address (required)");
@@ -40,7 +50,8 @@ int BenchCommand(const std::vector<std::string>& args) {
                                               "< 1 burstier; cv = 1/sqrt(burstiness)");
   parser.AddDouble("cv", &cv, "coefficient of variation of inter-arrival gaps, instead of --burstiness "
                               "(0: fixed gaps)");
-  parser.AddInt("num-prompts", &num_prompts, "requests per run (a trace: the first this many)");
+  parser.AddInt("num-prompts", &num_prompts, "requests per run (a trace: the first this many; default: "
+                                             "200 at --rate inf, else --duration-s 60)");
   parser.AddDouble("duration-s", &c.duration_s, "instead of --num-prompts: requests arriving within this "
                                                 "many seconds per run");
   parser.AddInt("seed", &seed, "workload and prompt seed");
@@ -65,7 +76,8 @@ int BenchCommand(const std::vector<std::string>& args) {
                                                        "median, P90 and P99, as `tandem sim` prints)");
   parser.AddInt("num-gpus", &num_gpus, "devices in the cluster, for per-GPU rate and goodput lines");
   parser.AddString("out", &c.out_path, "write the summary and per-request records here as JSON");
-  parser.AddBool("progress", &progress, "progress bar on stderr (default: when stderr is a terminal)");
+  parser.AddBool("progress", &progress, "progress on stderr: a bar on a terminal, else a line every 10 s "
+                                       "(default: on; --progress=false for none)");
   parser.AddDouble("timeout-s", &timeout_s, "deadline of each request, in seconds");
   parser.AddDouble("connect-timeout-s", &connect_timeout_s, "how long to wait for the router to answer "
                                                             "ListModels");
@@ -90,7 +102,16 @@ int BenchCommand(const std::vector<std::string>& args) {
     cv = std::isinf(burstiness) ? 0.0 : 1.0 / std::sqrt(burstiness);
   }
   c.cv = cv;
-  // vLLM's default of 1000 prompts, unless a duration or a whole trace decides.
+  // Defaults that finish in about a minute per rate: at a finite rate, the requests arriving in 60 s; all
+  // at once (--rate inf, the default), 200 of them; a trace: the whole trace.
+  if (!parser.WasSet("num-prompts") && !parser.WasSet("duration-s") && c.trace.empty()) {
+    const bool finite_rate = !rates.empty() || !sweep.empty() || (parser.WasSet("rate") && std::isfinite(rate));
+    if (finite_rate) {
+      c.duration_s = 60.0;
+    } else {
+      num_prompts = 200;
+    }
+  }
   const bool prompts_default = !parser.WasSet("num-prompts") && (c.duration_s > 0 || !c.trace.empty());
   c.num_prompts = prompts_default ? 0 : num_prompts;
   if (num_prompts < 1 && parser.WasSet("num-prompts")) {
@@ -126,7 +147,10 @@ int BenchCommand(const std::vector<std::string>& args) {
   if (!(connect_timeout_s > 0)) return Fail(2, absl::InvalidArgumentError("--connect-timeout-s: must be > 0"));
   c.request_timeout = absl::Seconds(timeout_s);
   c.connect_timeout = absl::Seconds(connect_timeout_s);
-  c.progress = progress || isatty(STDERR_FILENO);
+  c.progress = progress;
+  c.progress_tty = isatty(STDERR_FILENO) != 0;
+  c.interrupt = &g_interrupted;
+  signal(SIGINT, OnInterrupt);
 
   absl::StatusOr<loadgen::BenchPlan> plan = loadgen::PlanBench(c);
   if (!plan.ok()) return Fail(2, plan.status());

@@ -32,9 +32,19 @@ struct UpFlags {
   std::string latency_model;  // passed to the router as is (the goodput policy needs one)
   std::string log_level = "info";
   bool metrics = false;
+  int64_t metrics_port = -1;
 };
 
-int Up(const UpFlags& f) {
+// --metrics-port P: the workers get P, P+1, ... in start order and the router the next one; 0 gives
+// every process a free port.
+std::string NextMetricsPort(const UpFlags& f) {
+  static int64_t next = 0;
+  if (f.metrics_port == 0) return "0";
+  return absl::StrCat(f.metrics_port + next++);
+}
+
+int Up(UpFlags f) {
+  if (f.metrics && f.metrics_port < 0) f.metrics_port = 0;
   std::string model = f.model;
   if (model.empty()) {
     absl::StatusOr<std::string> made = EnsureDefaultModel();
@@ -74,7 +84,7 @@ int Up(const UpFlags& f) {
       const std::string name = absl::StrCat(prefill ? "prefill-" : "decode-", i);
       std::vector<std::string> args = {prefill ? "prefill" : "decode", "--id", name, "--port", "0"};
       args.insert(args.end(), worker_flags.begin(), worker_flags.end());
-      if (f.metrics) args.insert(args.end(), {"--metrics-port", "0"});
+      if (f.metrics_port >= 0) args.insert(args.end(), {"--metrics-port", NextMetricsPort(f)});
       if (!prefill) args.insert(args.end(), {"--kv-sources", absl::StrJoin(prefill_addresses, ",")});
       absl::StatusOr<Subprocess> child = SpawnProcess(name, self, args);
       if (!child.ok()) return child.status();
@@ -97,7 +107,7 @@ int Up(const UpFlags& f) {
       "router", "--model", model, "--host", f.host, "--port", absl::StrCat(f.port), "--prefill",
       absl::StrJoin(prefill_addresses, ","), "--decode", absl::StrJoin(decode_addresses, ","),
       "--policy", f.policy, "--log-level", f.log_level, "--http-port", absl::StrCat(f.http_port)};
-  if (f.metrics) router_args.insert(router_args.end(), {"--metrics-port", "0"});
+  if (f.metrics_port >= 0) router_args.insert(router_args.end(), {"--metrics-port", NextMetricsPort(f)});
   if (!f.latency_model.empty()) router_args.insert(router_args.end(), {"--latency-model", f.latency_model});
   absl::StatusOr<Subprocess> router = SpawnProcess("router", self, router_args);
   if (!router.ok()) return fail(router.status());
@@ -170,6 +180,9 @@ int UpCommand(const std::vector<std::string>& args) {
   parser.AddString("log-level", &f.log_level, "debug, info, warning or error");
   parser.AddBool("metrics", &f.metrics,
                  "serve GET /metrics (Prometheus) on a free port in every process and print the addresses");
+  parser.AddInt("metrics-port", &f.metrics_port,
+                "serve GET /metrics from fixed ports: the workers on this one and the next ones, then the "
+                "router (0: free ports, as --metrics; -1: off)");
   absl::Status status = parser.Parse(args);
   if (parser.help_requested()) {
     std::fputs(parser.Usage().c_str(), stdout);

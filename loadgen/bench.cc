@@ -237,8 +237,20 @@ absl::StatusOr<BenchOutcome> RunBench(const BenchConfig& c, const BenchPlan& pla
     run.max_concurrency = c.max_concurrency;
     run.request_timeout = c.request_timeout;
     run.progress = c.progress;
+    run.progress_tty = c.progress_tty;
+    run.interrupt = c.interrupt;
     run.progress_label = sweep ? absl::StrFormat("rate %g (%d/%d)", rate, i + 1, plan.rates.size()) : "";
-    const std::vector<RequestResult> results = client.Run(requests, run);
+    std::vector<RequestResult> results = client.Run(requests, run);
+    const bool interrupted = c.interrupt != nullptr && c.interrupt->load();
+    if (interrupted) {
+      // A partial summary: what finished counts; what the interrupt cancelled or never sent does not.
+      const size_t sent = results.size();
+      std::erase_if(results, [](const RequestResult& r) { return r.interrupted_by_user; });
+      err << absl::StrFormat("interrupted: the summary covers the %d of %d requests that ended (%d cancelled, "
+                             "%d never sent)\n",
+                             results.size(), requests.size(), sent - results.size(), requests.size() - sent);
+      if (results.empty()) break;
+    }
 
     const sim::Summary summary = SummarizeRun(results, plan.slo, summary_options);
     if (const std::string errors = ErrorTally(results); !errors.empty()) {
@@ -250,6 +262,15 @@ absl::StatusOr<BenchOutcome> RunBench(const BenchConfig& c, const BenchPlan& pla
     outcome.points.push_back({rate, summary});
     info.request_rate = rate;
     runs.push_back(RunToJson(info, summary, plan.slo, results));
+    if (interrupted) {
+      runs.back()["interrupted"] = true;
+      break;
+    }
+  }
+  if (runs.empty()) return absl::CancelledError("interrupted before any request ended");
+  if (sweep && outcome.points.size() < plan.rates.size()) {
+    err << absl::StrFormat("interrupted: %d of %d rates ran; the table covers those\n", outcome.points.size(),
+                           plan.rates.size());
   }
   if (sweep) {
     outcome.goodput_rate = GoodputRate(outcome.points);

@@ -12,6 +12,7 @@
 #ifndef TANDEM_LOADGEN_BENCH_H_
 #define TANDEM_LOADGEN_BENCH_H_
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <ostream>
@@ -54,6 +55,10 @@ struct BenchConfig {
   int num_gpus = 0;                   // > 0: per-GPU lines
   std::string out_path;               // JSON results
   bool progress = false;
+  bool progress_tty = true;           // redraw one line; false: a plain line every 10 s (logs, pipes)
+  // Set (by a SIGINT handler) to stop early: requests in flight are cancelled, the summary covers the
+  // requests that finished, later rates of a sweep are skipped, and --out is still written.
+  const std::atomic<bool>* interrupt = nullptr;
   absl::Duration request_timeout = absl::Minutes(10);
   absl::Duration connect_timeout = absl::Seconds(10);
 };

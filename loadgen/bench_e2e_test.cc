@@ -2,9 +2,11 @@
 // router (PrefillServer / DecodeServer / RouterServer on loopback, port 0) serving the tiny random
 // model, as `tandem up` runs them as processes.
 
+#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -130,6 +132,42 @@ TEST_F(BenchE2eTest, SweepReportsTheHighestRateMeetingTheTarget) {
   // Common random numbers: the same requests at both rates.
   for (int i = 0; i < 6; ++i) {
     EXPECT_EQ(outcome->json["runs"][0]["requests"][i]["input_len"], outcome->json["runs"][1]["requests"][i]["input_len"]);
+  }
+}
+
+// Ctrl-C (the interrupt flag `tandem bench` sets from SIGINT): the sweep stops at the first rate,
+// requests in flight are cancelled and left out, and the summary covers the requests that ended.
+TEST_F(BenchE2eTest, InterruptGivesAPartialSummaryAndStopsTheSweep) {
+  BenchConfig config = Config();
+  config.num_prompts = 60;  // 30 s of arrivals at 2 req/s: the interrupt comes long before the end
+  config.sweep_rates = {2, 4};
+  config.out_path = ::testing::TempDir() + "/loadgen_interrupt.json";
+  std::atomic<bool> interrupt{false};
+  config.interrupt = &interrupt;
+  absl::StatusOr<BenchPlan> plan = PlanBench(config);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  std::thread stopper([&interrupt] {
+    absl::SleepFor(absl::Seconds(4));
+    interrupt.store(true);
+  });
+  std::ostringstream out, err;
+  absl::StatusOr<BenchOutcome> outcome = RunBench(config, *plan, out, err);
+  stopper.join();
+  ASSERT_TRUE(outcome.ok()) << outcome.status() << "\n" << err.str();
+  ASSERT_EQ(outcome->points.size(), 1u) << "the sweep goes on after an interrupt";
+  const sim::Summary& s = outcome->points[0].summary;
+  EXPECT_GE(s.completed, 1) << err.str();
+  EXPECT_LT(s.completed + s.rejected + s.unfinished, 60);
+  EXPECT_THAT(err.str(), HasSubstr("interrupted: the summary covers the"));
+  EXPECT_THAT(err.str(), HasSubstr("interrupted: 1 of 2 rates ran"));
+  EXPECT_THAT(out.str(), HasSubstr("Serving Benchmark Result"));
+
+  std::ifstream file(config.out_path);
+  const nlohmann::json j = nlohmann::json::parse(file);
+  ASSERT_EQ(j["runs"].size(), 1u);
+  EXPECT_EQ(j["runs"][0]["interrupted"], true);
+  for (const nlohmann::json& r : j["runs"][0]["requests"]) {
+    EXPECT_NE(r["status"], "CANCELLED") << "a request cancelled by the interrupt is in the summary: " << r.dump();
   }
 }
 

@@ -97,6 +97,7 @@ class Call final : public grpc::ClientReadReactor<v1::GenerateResponse> {
   }
 
   v1::GenerateRequest& request() { return request_; }
+  void Cancel() { context_.TryCancel(); }
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // the stream ended; OnDone follows
@@ -203,9 +204,12 @@ std::vector<RequestResult> LoadClient::Run(std::span<const BenchRequest> request
   const Clock::time_point t0 = Clock::now();
 
   bool stop_progress = false;  // guarded by tracker.mu
+  int64_t sent = 0;
+  auto interrupted = [&options] { return options.interrupt != nullptr && options.interrupt->load(); };
   std::thread progress;
   if (options.progress) {
     progress = std::thread([&] {
+      double next_plain_s = 10.0;
       for (;;) {
         int64_t done, in_flight;
         bool stop;
@@ -217,7 +221,13 @@ std::vector<RequestResult> LoadClient::Run(std::span<const BenchRequest> request
           stop = stop_progress;
         }
         const std::string line = FormatProgress(options.progress_label, done, total, in_flight, SecondsSince(t0));
-        std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), stop ? "\n" : "");
+        if (options.progress_tty) {
+          std::fprintf(stderr, "\r%s\033[K%s", line.c_str(), stop ? "\n" : "");
+        } else if (stop || SecondsSince(t0) >= next_plain_s) {
+          // Not a terminal (a CI log, a pipe): a plain line now and then, no carriage returns.
+          std::fprintf(stderr, "%s\n", line.c_str());
+          next_plain_s += 10.0;
+        }
         std::fflush(stderr);
         if (stop) return;
       }
@@ -244,31 +254,52 @@ std::vector<RequestResult> LoadClient::Run(std::span<const BenchRequest> request
       request.mutable_slo()->set_best_effort(options.best_effort);
     }
     request.set_request_id(absl::StrCat("bench-", r.index));
-    // Open loop: wait for the arrival time only, never for earlier requests (except a concurrency cap).
-    std::this_thread::sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(r.arrival_s)));
+    // Open loop: wait for the arrival time only, never for earlier requests (except a concurrency cap);
+    // in slices, so that an interrupt is seen at once.
+    const Clock::time_point at =
+        t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(r.arrival_s));
+    while (!interrupted() && Clock::now() < at) {
+      std::this_thread::sleep_until(std::min(at, Clock::now() + std::chrono::milliseconds(100)));
+    }
     {
       absl::MutexLock lock(&tracker.mu);
       if (options.max_concurrency > 0) {
         const int64_t cap = options.max_concurrency;
-        auto below_cap = [&tracker, cap]() {
-          return tracker.in_flight < cap;
-        };
-        tracker.mu.Await(absl::Condition(&below_cap));
+        auto below_cap = [&tracker, cap, &interrupted]() { return tracker.in_flight < cap || interrupted(); };
+        while (!tracker.mu.AwaitWithTimeout(absl::Condition(&below_cap), absl::Milliseconds(100))) {
+        }
       }
+      if (interrupted()) break;
       ++tracker.in_flight;
     }
     calls[i] = std::move(call);
     calls[i]->Start(impl_->stub.get(), options.request_timeout);
+    ++sent;
   }
 
   {
     absl::MutexLock lock(&tracker.mu);
-    auto all_done = [&tracker, total]() { return tracker.done == total; };
-    tracker.mu.Await(absl::Condition(&all_done));
+    auto all_done = [&tracker, &sent]() { return tracker.done == sent; };
+    bool cancelled = false;
+    while (!tracker.mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Milliseconds(100))) {
+      if (interrupted() && !cancelled) {
+        // Ctrl-C: what is still running is cancelled and left out of the summary.
+        cancelled = true;
+        tracker.mu.Unlock();
+        for (int64_t k = 0; k < sent; ++k) calls[k]->Cancel();  // a finished call ignores it
+        tracker.mu.Lock();
+      }
+    }
     stop_progress = true;
+    if (cancelled) {
+      for (int64_t k = 0; k < sent; ++k) {
+        results[k].interrupted_by_user = results[k].status_code == static_cast<int>(grpc::StatusCode::CANCELLED);
+      }
+    }
   }
   if (progress.joinable()) progress.join();
+  // Requests never sent (an interrupt) are not results.
+  results.resize(static_cast<size_t>(sent));
   return results;
 }
 

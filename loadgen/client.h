@@ -12,6 +12,7 @@
 #ifndef TANDEM_LOADGEN_CLIENT_H_
 #define TANDEM_LOADGEN_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -62,6 +63,7 @@ struct RequestResult {
   std::string error;                 // the status message when not OK
   bool has_final = false;
   RouterFinal final;
+  bool interrupted_by_user = false;  // cancelled because the run was interrupted (Ctrl-C)
 
   bool ok() const { return status_code == 0; }
 };
@@ -75,8 +77,12 @@ struct RunOptions {
   bool best_effort = false;
   int64_t max_concurrency = 0;  // > 0: at most this many requests in flight
   absl::Duration request_timeout = absl::Minutes(10);
-  bool progress = false;        // progress bar on stderr
+  bool progress = false;        // progress on stderr
+  bool progress_tty = true;     // redraw one line (a terminal); else a plain line every 10 s
   std::string progress_label;   // e.g. "rate 4.00"
+  // Set (from a signal handler) to stop: nothing more is sent, requests in flight are cancelled, and
+  // Run returns the results of the requests that were sent (interrupted_by_user marks the cancelled).
+  const std::atomic<bool>* interrupt = nullptr;
 };
 
 // One line with \r updates: "[=====>    ] 12/20 done, 3 in flight, 4.1 req/s, 3.2 s".
