@@ -2,8 +2,10 @@
 // (shared/testdata/models/stories260K, see its README.md) must reproduce llama2.c's own greedy outputs
 // id for id and character for character through the built `tandem` binary, and its tokenizer.json
 // must encode like run.c. Skips with a message where the test data is absent.
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -18,8 +20,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/subprocess.h"
+#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "model/llama2c.h"
+#include "nlohmann/json.hpp"
+#include "proto/tandem.grpc.pb.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tandem {
@@ -248,6 +255,100 @@ TEST_F(Stories260kTest, TokenizerEncodesLikeRunC) {
     }
   }
   EXPECT_EQ(mismatches, 0) << "of " << texts.size() << " texts";
+}
+
+// `tandem up` on the converted model: the cluster (a prefill and a decode worker, KV handed over gRPC)
+// must give run.c's ids over gRPC and run.c's text over the OpenAI HTTP API (curl, a real client).
+class Stories260kClusterTest : public Stories260kTest {
+ protected:
+  void SetUp() override {
+    Stories260kTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    std::vector<std::string> args = {"up", "--model", *model_, "--port", "0", "--http-port", "0",
+                                     "--log-level", "warning"};
+    for (const std::string& flag : BackendFlags()) args.push_back(flag);
+    absl::StatusOr<Subprocess> up = SpawnProcess("tandem-up", kTandem, args);
+    ASSERT_TRUE(up.ok()) << up.status();
+    children_.push_back(std::move(*up));
+    // `tandem up` prints "tandem cluster up: router at HOST:PORT ..." and "OpenAI API: http://HOST:PORT/v1".
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    std::string line;
+    while ((router_.empty() || http_.empty()) && absl::Now() < deadline) {
+      pollfd p{children_[0].stdout_fd, POLLIN, 0};
+      if (poll(&p, 1, 200) <= 0) continue;
+      char c;
+      if (read(children_[0].stdout_fd, &c, 1) != 1) break;  // it exited
+      if (c != '\n') {
+        line += c;
+        continue;
+      }
+      if (absl::string_view rest = line; absl::ConsumePrefix(&rest, "tandem cluster up: router at ")) {
+        router_ = std::string(rest.substr(0, rest.find(' ')));
+      }
+      if (absl::string_view rest = line; absl::ConsumePrefix(&rest, "OpenAI API: http://")) {
+        http_ = std::string(rest.substr(0, rest.find('/')));
+      }
+      line.clear();
+    }
+    ASSERT_FALSE(router_.empty()) << "tandem up did not come up";
+    ASSERT_FALSE(http_.empty()) << "tandem up printed no OpenAI API address";
+  }
+  void TearDown() override { StopProcesses(children_, absl::Seconds(10)); }
+
+  // Greedy over gRPC from token ids.
+  std::vector<int32_t> GenerateIds(const std::vector<int32_t>& prompt, int max_tokens) {
+    auto stub = v1::Tandem::NewStub(grpc::CreateChannel(router_, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    v1::GenerateRequest request;
+    for (int32_t id : prompt) request.mutable_prompt_token_ids()->add_ids(id);
+    request.set_max_tokens(max_tokens);
+    request.mutable_sampling()->set_temperature(0);
+    std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader = stub->Generate(&context, request);
+    std::vector<int32_t> ids;
+    v1::GenerateResponse response;
+    while (reader->Read(&response)) ids.insert(ids.end(), response.token_ids().begin(), response.token_ids().end());
+    const grpc::Status status = reader->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return ids;
+  }
+
+  std::vector<Subprocess> children_;
+  std::string router_, http_;
+};
+
+TEST_F(Stories260kClusterTest, GrpcIdsMatchLlama2c) {
+  for (const char* name : {"expected_greedy_empty_prompt.txt", "expected_greedy_once_upon_a_time.txt"}) {
+    const Expected expected = ReadExpected(name);
+    const std::vector<int32_t> want = Generated(expected);
+    EXPECT_EQ(GenerateIds(expected.prompt_ids, static_cast<int>(want.size())), want) << name;
+  }
+}
+
+TEST_F(Stories260kClusterTest, HttpCompletionTextMatchesLlama2c) {
+  const Expected once = ReadExpected("expected_greedy_once_upon_a_time.txt");
+  const std::string body = nlohmann::json{{"model", ""}, {"prompt", "Once upon a time"}, {"temperature", 0},
+                                          {"max_tokens", Generated(once).size()}}
+                               .dump();
+  const Output curl = [&] {
+    const std::string command = absl::StrCat("curl -sS --max-time 60 -H 'Content-Type: application/json' -d '",
+                                             body, "' http://", http_, "/v1/completions");
+    Output result;
+    FILE* pipe = popen(command.c_str(), "r");
+    char buffer[4096];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, n);
+    const int status = pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return result;
+  }();
+  if (curl.exit_code == 127) GTEST_SKIP() << "curl is not installed";
+  ASSERT_EQ(curl.exit_code, 0) << curl.out;
+  const nlohmann::json response = nlohmann::json::parse(curl.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(response.contains("choices")) << curl.out;
+  EXPECT_EQ(response["choices"][0]["finish_reason"], "length") << curl.out;
+  // run.c prints the prompt, the story, then a newline.
+  EXPECT_EQ("Once upon a time" + response["choices"][0]["text"].get<std::string>() + "\n", once.text);
 }
 
 }  // namespace
