@@ -7,8 +7,10 @@
 //
 // Tensors (types/tensor.h) are non-owning, row-major, contiguous views of device memory (for the CPU
 // backend, host memory). Index tensors (token ids, positions, slot mapping, block tables) are kI32.
-// Activations and the KV cache are in activation_dtype(); weights in weight_dtype(); norms' weights in
-// weight_dtype(); biases, the RoPE table and logits are float32.
+// Activations and the KV cache are in activation_dtype(); the weight matrices of Linear and the
+// embedding table in matrix_dtype(checkpoint dtype) (weight_dtype() unless the backend computes on
+// the checkpoint's own 16-bit weights, as the CPU backend does); norms' weights in weight_dtype();
+// biases, the RoPE table and logits are float32.
 //
 // Streams. Every op runs, in order, on the backend's engine stream and may run asynchronously;
 // Synchronize() waits for all of them. Ops on the engine stream are issued by one thread at a time (the
@@ -126,6 +128,9 @@ class Backend {
   // The dtype the model should store weights in, and the dtype of activations and the KV cache.
   virtual DType weight_dtype() const = 0;
   virtual DType activation_dtype() const = 0;
+  // The dtype of Linear weights and the embedding table for a checkpoint whose matrices are stored in
+  // `stored`: the model converts to it at load (no conversion, or a mapping of the file, when equal).
+  virtual DType matrix_dtype(DType stored) const { return weight_dtype(); }
   // True when device memory is host memory (the CPU backends): KV can be read and written in place.
   virtual bool host_memory() const = 0;
 

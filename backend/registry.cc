@@ -19,11 +19,17 @@ std::vector<std::string> AvailableBackends() {
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const BackendOptions& options) {
   if (options.name == "cpu" || options.name == "cpu-reference") {
-    if (!options.dtype.empty() && options.dtype != "float32") {
-      return absl::InvalidArgumentError(absl::StrCat("--dtype ", options.dtype, ": the ", options.name,
-                                                     " backend computes in float32 only"));
-    }
     CpuBackendOptions cpu;
+    if (options.dtype == "float32") {
+      cpu.matrix_dtype = DType::kF32;
+    } else if (options.dtype == "bfloat16") {
+      cpu.matrix_dtype = DType::kBF16;
+    } else if (options.dtype == "float16") {
+      cpu.matrix_dtype = DType::kF16;
+    } else if (!options.dtype.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--dtype ", options.dtype, ": the ", options.name,
+                                                     " backend holds weights in float32, bfloat16 or float16"));
+    }
     cpu.fast = options.name == "cpu";
     cpu.num_threads = options.num_threads;
     return std::make_unique<CpuBackend>(cpu);

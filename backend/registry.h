@@ -21,8 +21,9 @@ struct BackendOptions {
   int num_threads = 0;  // CPU backends: 0 means one per hardware thread
   int device = 0;       // CUDA: device ordinal
   // CUDA: weights, activations and KV in "bfloat16" (default when empty), "float16" or "float32"
-  // (TF32 off: the mode that matches the CPU backend token for token). The CPU backends are float32
-  // and accept only "" or "float32".
+  // (TF32 off: the mode that matches the CPU backend token for token). CPU: the dtype weight matrices
+  // are held in, "float32", "bfloat16" or "float16"; empty keeps the checkpoint's (16-bit stays 16-bit);
+  // activations and KV are float32.
   std::string dtype;
 };
 

@@ -9,7 +9,9 @@
 namespace tandem {
 namespace {
 
-TEST(RegistryTest, CpuBackendsAreAlwaysThereAndFloat32Only) {
+// The CPU backends compute in float32 and hold weight matrices as the checkpoint stores them, unless
+// --dtype says which.
+TEST(RegistryTest, CpuBackendsComputeInFloat32AndHoldMatricesAsAsked) {
   for (const char* name : {"cpu", "cpu-reference"}) {
     BackendOptions options;
     options.name = name;
@@ -17,10 +19,22 @@ TEST(RegistryTest, CpuBackendsAreAlwaysThereAndFloat32Only) {
     auto backend = MakeBackend(options);
     ASSERT_TRUE(backend.ok()) << backend.status();
     EXPECT_EQ((*backend)->activation_dtype(), DType::kF32);
-    options.dtype = "bfloat16";
+    EXPECT_EQ((*backend)->matrix_dtype(DType::kBF16), DType::kBF16);
+    EXPECT_EQ((*backend)->matrix_dtype(DType::kF16), DType::kF16);
+    EXPECT_EQ((*backend)->matrix_dtype(DType::kF32), DType::kF32);
+    for (auto [flag, dtype] : {std::pair{"float32", DType::kF32}, std::pair{"bfloat16", DType::kBF16},
+                               std::pair{"float16", DType::kF16}}) {
+      options.dtype = flag;
+      auto chosen = MakeBackend(options);
+      ASSERT_TRUE(chosen.ok()) << chosen.status();
+      EXPECT_EQ((*chosen)->activation_dtype(), DType::kF32) << flag;
+      EXPECT_EQ((*chosen)->matrix_dtype(DType::kBF16), dtype) << flag;
+      EXPECT_EQ((*chosen)->matrix_dtype(DType::kF32), dtype) << flag;
+    }
+    options.dtype = "float8";
     auto refused = MakeBackend(options);
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(refused.status().message().find("float32"), std::string::npos) << refused.status();
+    EXPECT_NE(refused.status().message().find("--dtype float8"), std::string::npos) << refused.status();
   }
 }
 

@@ -25,8 +25,9 @@ struct BackendFlags {
     p.AddInt("threads", &threads, "CPU backend threads; 0 uses every hardware thread");
     p.AddInt("device", &device, "CUDA device ordinal (--backend cuda)");
     p.AddString("dtype", &dtype,
-                "CUDA compute dtype: bfloat16 (default), float16, or float32 (TF32 off; matches the CPU "
-                "backend token for token); the CPU backends are float32");
+                "CUDA compute dtype: bfloat16 (default), float16, or float32 (TF32 off). CPU: the dtype "
+                "weight matrices are held in, float32, bfloat16 or float16 (default: the checkpoint's; "
+                "activations are float32)");
   }
   BackendOptions Options() const {
     BackendOptions o;

@@ -40,6 +40,8 @@
 
 namespace tandem {
 
+class Checkpoint;
+
 struct ModelLoadOptions {
   // Longest sequence (prompt + output) the engine will run; 0 means the config's
   // max_position_embeddings. Sizes the RoPE table.
@@ -49,6 +51,11 @@ struct ModelLoadOptions {
   int32_t max_seqs = 256;
   // Replay decode steps as graphs where the backend has them.
   bool use_graphs = true;
+  // On a backend whose memory is host memory (the CPU), a weight matrix the checkpoint stores exactly as
+  // the backend holds it (same dtype, not fused with another) is used in place in the file's read-only
+  // mapping: no copy at load, and processes on the same files share the pages. The files must not
+  // change while the model is loaded. False copies every weight.
+  bool map_weights = true;
 };
 
 // One sequence's share of a forward step.
@@ -77,6 +84,10 @@ class Model {
   const ModelLoadOptions& options() const { return options_; }
   // Bytes of weights on the device (the embedding table counted once when tied).
   int64_t weight_bytes() const { return weight_bytes_; }
+  // Of weight_bytes, those used in place in the checkpoint's file mapping (ModelLoadOptions::map_weights).
+  int64_t mapped_weight_bytes() const { return mapped_weight_bytes_; }
+  // The dtype the weight matrices are held in (the embedding table and Linear weights).
+  DType matrix_dtype() const { return embed_.dtype; }
   // Bytes of the fixed workspaces (activations, logits, indices) and of the backend's reserved scratch
   // are not in weight_bytes; this is the model's own share.
   int64_t workspace_bytes() const { return workspace_bytes_; }
@@ -139,6 +150,14 @@ class Model {
   absl::StatusOr<Tensor> Upload(const std::vector<float>& host, Shape shape,
                                 std::optional<DType> dtype_override = std::nullopt);
   absl::StatusOr<Tensor> AllocateWeight(Shape shape, DType dtype);
+  // A weight matrix [sum of part rows, cols] in `dtype`: the parts (checkpoint tensors [rows, cols])
+  // stacked, converted without a float32 detour, or the mapped tensor itself (map_weights).
+  struct MatrixPart {
+    std::string name;
+    int64_t rows = 0;
+  };
+  absl::StatusOr<Tensor> LoadMatrix(const Checkpoint& ckpt, const std::vector<MatrixPart>& parts, int64_t cols,
+                                    DType dtype);
 
   absl::Status Validate(const std::vector<SequenceStep>& steps, const KvCache& cache) const;
   static IndexLayout MakeIndexLayout(int32_t num_tokens, int32_t num_seqs, int32_t table_stride);
@@ -161,6 +180,8 @@ class Model {
   int64_t weight_bytes_ = 0;
   int64_t workspace_bytes_ = 0;
   std::vector<std::unique_ptr<DeviceBuffer>> weight_buffers_;
+  std::shared_ptr<const Checkpoint> mapped_checkpoint_;  // set when weights point into its mapping
+  int64_t mapped_weight_bytes_ = 0;
   Tensor embed_;       // [vocab, hidden]
   Tensor final_norm_;  // [hidden]
   Tensor lm_head_;     // [vocab, hidden] (== embed_ when tied)

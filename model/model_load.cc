@@ -102,23 +102,59 @@ absl::StatusOr<Tensor> Model::Upload(const std::vector<float>& host, Shape shape
   return t;
 }
 
+absl::StatusOr<Tensor> Model::LoadMatrix(const Checkpoint& ckpt, const std::vector<MatrixPart>& parts,
+                                         int64_t cols, DType dtype) {
+  std::vector<TensorView> views;
+  int64_t rows = 0;
+  for (const MatrixPart& part : parts) {
+    TANDEM_ASSIGN_OR_RETURN(TensorView view, ckpt.FindWithShape(part.name, {part.rows, cols}));
+    views.push_back(std::move(view));
+    rows += part.rows;
+  }
+  const Shape shape{rows, cols};
+  const TensorView& first = views[0];
+  if (options_.map_weights && backend_.host_memory() && views.size() == 1 && first.dtype == dtype &&
+      reinterpret_cast<uintptr_t>(first.data) % DTypeSize(dtype) == 0) {
+    // The kernels only read weights, and read them unaligned: the mapping serves as is.
+    Tensor t{const_cast<void*>(first.data), dtype, shape};
+    weight_bytes_ += t.num_bytes();
+    mapped_weight_bytes_ += t.num_bytes();
+    return t;
+  }
+  TANDEM_ASSIGN_OR_RETURN(Tensor t, AllocateWeight(shape, dtype));
+  // Host-memory backends are written in place; others through one staging copy in the target dtype.
+  std::vector<char> staging(backend_.host_memory() ? 0 : static_cast<size_t>(t.num_bytes()));
+  char* dst = backend_.host_memory() ? static_cast<char*>(t.data) : staging.data();
+  for (const TensorView& view : views) {
+    const int64_t count = view.num_elements();
+    ConvertDType(view.dtype, view.data, count, dtype, dst);
+    dst += count * DTypeSize(dtype);
+    ReleasePages(view);
+  }
+  if (!backend_.host_memory()) {
+    TANDEM_RETURN_IF_ERROR(backend_.CopyHostToDevice(t.data, staging.data(), t.num_bytes()));
+  }
+  return t;
+}
+
 absl::Status Model::LoadWeights(const std::string& model_dir) {
-  TANDEM_ASSIGN_OR_RETURN(auto ckpt, Checkpoint::Open(model_dir));
+  TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> opened, Checkpoint::Open(model_dir));
+  std::shared_ptr<const Checkpoint> ckpt = std::move(opened);
   const ModelConfig& c = config_;
   const int64_t h = c.hidden_size, q = c.q_size(), kv = c.kv_size(), inter = c.intermediate_size;
   std::vector<float> host;
 
-  TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, "model.embed_tokens.weight", {c.vocab_size, h}, host));
-  TANDEM_ASSIGN_OR_RETURN(embed_, Upload(host, {c.vocab_size, h}));
-  host.clear();
+  // Weight matrices are held in one dtype, chosen by the backend from the checkpoint's (the embedding
+  // table's) dtype.
+  TANDEM_ASSIGN_OR_RETURN(TensorView embed_view, ckpt->FindWithShape("model.embed_tokens.weight", {c.vocab_size, h}));
+  const DType matrix_dtype = backend_.matrix_dtype(embed_view.dtype);
+  TANDEM_ASSIGN_OR_RETURN(embed_, LoadMatrix(*ckpt, {{"model.embed_tokens.weight", c.vocab_size}}, h, matrix_dtype));
   TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, "model.norm.weight", {h}, host));
   TANDEM_ASSIGN_OR_RETURN(final_norm_, Upload(host, {h}));
   if (c.tie_word_embeddings && !ckpt->Has("lm_head.weight")) {
     lm_head_ = embed_;
   } else {
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, "lm_head.weight", {c.vocab_size, h}, host));
-    TANDEM_ASSIGN_OR_RETURN(lm_head_, Upload(host, {c.vocab_size, h}));
+    TANDEM_ASSIGN_OR_RETURN(lm_head_, LoadMatrix(*ckpt, {{"lm_head.weight", c.vocab_size}}, h, matrix_dtype));
   }
 
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
@@ -131,11 +167,10 @@ absl::Status Model::LoadWeights(const std::string& model_dir) {
     TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "post_attention_layernorm.weight", {h}, host));
     TANDEM_ASSIGN_OR_RETURN(layer.post_norm, Upload(host, {h}));
 
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.q_proj.weight", {q, h}, host, 0));
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.k_proj.weight", {kv, h}, host, q * h));
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.v_proj.weight", {kv, h}, host, (q + kv) * h));
-    TANDEM_ASSIGN_OR_RETURN(layer.qkv, Upload(host, {q + 2 * kv, h}));
+    TANDEM_ASSIGN_OR_RETURN(layer.qkv, LoadMatrix(*ckpt, {{p + "self_attn.q_proj.weight", q},
+                                                         {p + "self_attn.k_proj.weight", kv},
+                                                         {p + "self_attn.v_proj.weight", kv}},
+                                                  h, matrix_dtype));
     if (c.attention_bias) {
       host.clear();
       TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.q_proj.bias", {q}, host, 0));
@@ -144,18 +179,14 @@ absl::Status Model::LoadWeights(const std::string& model_dir) {
       // Biases stay float32 on every backend: they are added to float32 accumulators.
       TANDEM_ASSIGN_OR_RETURN(layer.qkv_bias, Upload(host, {q + 2 * kv}, DType::kF32));
     }
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "self_attn.o_proj.weight", {h, q}, host));
-    TANDEM_ASSIGN_OR_RETURN(layer.o_proj, Upload(host, {h, q}));
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "mlp.gate_proj.weight", {inter, h}, host, 0));
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "mlp.up_proj.weight", {inter, h}, host, inter * h));
-    TANDEM_ASSIGN_OR_RETURN(layer.gate_up, Upload(host, {2 * inter, h}));
-    host.clear();
-    TANDEM_RETURN_IF_ERROR(ReadF32(*ckpt, p + "mlp.down_proj.weight", {h, inter}, host));
-    TANDEM_ASSIGN_OR_RETURN(layer.down, Upload(host, {h, inter}));
+    TANDEM_ASSIGN_OR_RETURN(layer.o_proj, LoadMatrix(*ckpt, {{p + "self_attn.o_proj.weight", h}}, q, matrix_dtype));
+    TANDEM_ASSIGN_OR_RETURN(layer.gate_up, LoadMatrix(*ckpt, {{p + "mlp.gate_proj.weight", inter},
+                                                             {p + "mlp.up_proj.weight", inter}},
+                                                      h, matrix_dtype));
+    TANDEM_ASSIGN_OR_RETURN(layer.down, LoadMatrix(*ckpt, {{p + "mlp.down_proj.weight", h}}, inter, matrix_dtype));
     layers_.push_back(std::move(layer));
   }
+  if (mapped_weight_bytes_ > 0) mapped_checkpoint_ = std::move(ckpt);
   return absl::OkStatus();
 }
 

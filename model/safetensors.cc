@@ -199,6 +199,15 @@ int64_t TensorView::num_elements() const {
   return count;
 }
 
+void ReleasePages(const TensorView& view) {
+  if (view.data == nullptr || view.num_bytes <= 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(view.data) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(view.data) + static_cast<uintptr_t>(view.num_bytes);
+  // Advice only: a failure leaves the pages resident, which costs memory, not correctness.
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, path, "open");

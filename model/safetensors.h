@@ -73,6 +73,11 @@ class Checkpoint {
   std::map<std::string, const TensorView*> index_;
 };
 
+// Drops the pages under `view` from this process's resident memory; the file still backs them, so a
+// later read faults them in again. A load calls it after copying a tensor out of the mapping, so that
+// the process never holds the mapped file and the copy at once.
+void ReleasePages(const TensorView& view);
+
 // Writes tensors to one safetensors file (used by `tandem mkmodel` and tests).
 struct TensorToWrite {
   std::string name;

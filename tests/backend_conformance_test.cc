@@ -2,9 +2,12 @@
 // (tests/testing/conformance.cc), and the fast path's batch invariance.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
+#include "backend/cpu/half_ops.h"
 #include "backend/registry.h"
 #include "gtest/gtest.h"
 #include "model/sampler.h"
@@ -13,8 +16,11 @@
 namespace tandem {
 
 std::vector<conformance::ConformanceParam> conformance::ConformanceParams() {
-  // float32 against a float64-accumulating reference.
-  return {{.backend = "cpu", .dtype = "float32", .linear = "", .tolerance = 2e-5, .long_contexts = false}};
+  // float32 against a float64-accumulating reference; bfloat16 and float16: the weight matrices held
+  // in 16 bits (activations float32), the reference given the same rounded weights widened.
+  return {{.backend = "cpu", .dtype = "float32", .linear = "", .tolerance = 2e-5, .long_contexts = false},
+          {.backend = "cpu", .dtype = "bfloat16", .linear = "", .tolerance = 2e-5, .long_contexts = false},
+          {.backend = "cpu", .dtype = "float16", .linear = "", .tolerance = 2e-5, .long_contexts = false}};
 }
 
 namespace {
@@ -38,12 +44,15 @@ HostTensor RandomF(std::vector<int64_t> shape, Rng& rng, double scale = 1.0) {
 class Placer {
  public:
   explicit Placer(Backend& backend) : backend_(backend) {}
-  Tensor Put(const HostTensor& h) {
-    const int64_t bytes = static_cast<int64_t>(h.f.size()) * 4;
+  Tensor Put(const HostTensor& h, DType dtype = DType::kF32) {
+    const int64_t count = static_cast<int64_t>(h.f.size());
+    const int64_t bytes = count * DTypeSize(dtype);
     auto buffer = backend_.Allocate(bytes);
     EXPECT_TRUE(buffer.ok());
-    EXPECT_TRUE(backend_.CopyHostToDevice((*buffer)->data(), h.f.data(), bytes).ok());
-    Tensor t{(*buffer)->data(), DType::kF32, h.shape};
+    std::vector<char> converted(bytes);
+    ConvertFromF32(dtype, h.f.data(), count, converted.data());
+    EXPECT_TRUE(backend_.CopyHostToDevice((*buffer)->data(), converted.data(), bytes).ok());
+    Tensor t{(*buffer)->data(), dtype, h.shape};
     buffers_.push_back(std::move(*buffer));
     return t;
   }
@@ -59,7 +68,8 @@ class Placer {
 };
 
 // The CPU fast path streams weights for up to 8 rows and sums each output as its batch-1 kernel does,
-// so a row's result is bit-identical whatever batch it is in (decode output independent of batching).
+// so a row's result is bit-identical whatever batch it is in (decode output independent of batching),
+// on float32 and on 16-bit weights.
 TEST(CpuFastPathTest, LinearRowDoesNotDependOnTheBatch) {
   BackendOptions options;
   options.name = "cpu";
@@ -67,10 +77,12 @@ TEST(CpuFastPathTest, LinearRowDoesNotDependOnTheBatch) {
   auto cpu = MakeBackend(options);
   ASSERT_TRUE(cpu.ok()) << cpu.status();
   Rng rng(7);
+  for (DType wdtype : {DType::kF32, DType::kBF16, DType::kF16})
   for (auto [n, in, out] : std::vector<std::tuple<int, int, int>>{{2, 256, 96}, {5, 70, 33}, {8, 688, 256}}) {
+    SCOPED_TRACE(DTypeName(wdtype));
     HostTensor x = RandomF({n, in}, rng), w = RandomF({out, in}, rng), b = RandomF({out}, rng);
     Placer p(**cpu);
-    Tensor wt = p.Put(w), bt = p.Put(b);
+    Tensor wt = p.Put(w, wdtype), bt = p.Put(b);
     Tensor batch_out = p.Put(RandomF({n, out}, rng));
     ASSERT_TRUE((*cpu)->Linear(p.Put(x), wt, &bt, batch_out).ok());
     const std::vector<float> batched = p.Get(batch_out);
@@ -86,6 +98,16 @@ TEST(CpuFastPathTest, LinearRowDoesNotDependOnTheBatch) {
       }
     }
   }
+}
+
+// TANDEM_CPU_ISA (the ctest variants backend_conformance_avx2_test / _portable_test) really selects the
+// 16-bit kernels' path, so those runs test what they say.
+TEST(CpuFastPathTest, IsaOverrideStepsDown) {
+  const char* env = std::getenv("TANDEM_CPU_ISA");
+  std::printf("16-bit kernels: %s\n", std::string(cpu_half::ActiveIsa()).c_str());
+  if (env == nullptr) GTEST_SKIP() << "TANDEM_CPU_ISA unset: the best path the CPU has";
+  if (std::string(env) == "portable") EXPECT_EQ(cpu_half::ActiveIsa(), "portable");
+  if (std::string(env) == "avx2") EXPECT_NE(cpu_half::ActiveIsa(), "avx512");
 }
 
 }  // namespace

@@ -87,6 +87,49 @@ TEST_F(GeneratorTest, PromptFedTokenByTokenGivesThePrefillLogits) {
   EXPECT_LT(worst, 1e-3);
 }
 
+// The checkpoint is bf16: the CPU backend holds its matrices in bf16 (half the bytes of float32), uses
+// the unfused ones in place in the file mapping, and gives what a float32 copy of the same weights gives
+// (the values are equal; only the order of the sums differs) and exactly what a bf16 copy gives.
+TEST_F(GeneratorTest, Bf16CheckpointIsHeldInBf16MappedOrCopiedAlike) {
+  EXPECT_EQ(model_->matrix_dtype(), DType::kBF16);
+  EXPECT_GT(model_->mapped_weight_bytes(), 0);
+  ModelLoadOptions copy;
+  copy.map_weights = false;
+  auto copied = Model::Load(*dir_, *backend_, copy);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ((*copied)->mapped_weight_bytes(), 0);
+  EXPECT_EQ((*copied)->weight_bytes(), model_->weight_bytes());
+  CpuBackend f32_backend(CpuBackendOptions{.fast = true, .num_threads = 2, .matrix_dtype = DType::kF32});
+  auto widened = Model::Load(*dir_, f32_backend);
+  ASSERT_TRUE(widened.ok()) << widened.status();
+  EXPECT_EQ((*widened)->matrix_dtype(), DType::kF32);
+  // Norm weights stay float32 either way; the matrices are all but a few KB of the bytes.
+  EXPECT_NEAR(static_cast<double>((*widened)->weight_bytes()) / model_->weight_bytes(), 2.0, 0.02);
+
+  // Prompts of 1, 5 (streamed weights) and 40 tokens (GEMM on widened blocks).
+  for (int len : {1, 5, 40}) {
+    const std::vector<int32_t> prompt = Prompt(len, len);
+    std::vector<std::vector<float>> logits;
+    for (Model* m : {model_.get(), copied->get(), widened->get()}) {
+      auto cache = KvCache::Create(m == widened->get() ? static_cast<Backend&>(f32_backend) : *backend_,
+                                   m->MakeKvSpec(16, 4));
+      ASSERT_TRUE(cache.ok());
+      auto blocks = (*cache)->allocator().Allocate(3);
+      ASSERT_TRUE(blocks.ok());
+      auto out = m->Forward({{prompt, 0, *blocks}}, **cache);
+      ASSERT_TRUE(out.ok()) << out.status();
+      logits.push_back(*out);
+    }
+    EXPECT_EQ(logits[0], logits[1]) << "mapped and copied bf16 weights differ, prompt of " << len;
+    double worst = 0, scale = 0;
+    for (size_t k = 0; k < logits[0].size(); ++k) {
+      worst = std::max(worst, std::fabs(double(logits[0][k]) - logits[2][k]));
+      scale = std::max(scale, std::fabs(double(logits[2][k])));
+    }
+    EXPECT_LT(worst / scale, 1e-5) << "bf16-held vs float32-held, prompt of " << len;
+  }
+}
+
 // Workspaces hold 7 tokens and 2 sequences: prompts are prefilled in chunks over their own cached KV
 // and decode batches are split. On the reference backend every row is computed alone (double sums),
 // so chunking must change nothing at all: the same logits bit for bit, the same tokens.

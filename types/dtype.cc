@@ -110,4 +110,28 @@ void ConvertFromF32(DType dtype, const float* src, int64_t count, void* dst) {
   }
 }
 
+void ConvertDType(DType src_dtype, const void* src, int64_t count, DType dst_dtype, void* dst) {
+  if (src_dtype == dst_dtype) {
+    std::memcpy(dst, src, static_cast<size_t>(count) * DTypeSize(src_dtype));
+    return;
+  }
+  if (dst_dtype == DType::kF32) {
+    ConvertToF32(src_dtype, src, count, static_cast<float*>(dst));
+    return;
+  }
+  if (src_dtype == DType::kF32) {
+    ConvertFromF32(dst_dtype, static_cast<const float*>(src), count, dst);
+    return;
+  }
+  constexpr int64_t kChunk = 4096;
+  float buffer[kChunk];
+  const char* in = static_cast<const char*>(src);
+  char* out = static_cast<char*>(dst);
+  for (int64_t i = 0; i < count; i += kChunk) {
+    const int64_t n = count - i < kChunk ? count - i : kChunk;
+    ConvertToF32(src_dtype, in + i * DTypeSize(src_dtype), n, buffer);
+    ConvertFromF32(dst_dtype, buffer, n, out + i * DTypeSize(dst_dtype));
+  }
+}
+
 }  // namespace tandem

@@ -43,6 +43,9 @@ uint16_t F16FromF32(float value);
 void ConvertToF32(DType dtype, const void* src, int64_t count, float* dst);
 // Converts `count` floats to `dtype` at `dst` (kI32: rounded toward zero).
 void ConvertFromF32(DType dtype, const float* src, int64_t count, void* dst);
+// Converts `count` floating elements of `src_dtype` to `dst_dtype` (a plain copy when they are the
+// same), through float32 in small chunks: no temporary the size of the input.
+void ConvertDType(DType src_dtype, const void* src, int64_t count, DType dst_dtype, void* dst);
 
 }  // namespace tandem
 

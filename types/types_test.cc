@@ -40,6 +40,24 @@ TEST(DTypeTest, IndexTensorsConvertAsIntegers) {
   EXPECT_EQ(back, ids);
 }
 
+// F16 -> BF16 goes through float32 in chunks; checked element by element against the scalar conversions
+// over more than one chunk, and a same-dtype conversion is a copy.
+TEST(DTypeTest, ConvertDTypeBetweenHalfTypes) {
+  std::vector<uint16_t> f16(10000);
+  for (size_t i = 0; i < f16.size(); ++i) f16[i] = F16FromF32(static_cast<float>(i) * 0.37f - 1500.0f);
+  std::vector<uint16_t> bf16(f16.size());
+  ConvertDType(DType::kF16, f16.data(), static_cast<int64_t>(f16.size()), DType::kBF16, bf16.data());
+  for (size_t i = 0; i < f16.size(); ++i) {
+    ASSERT_EQ(bf16[i], F32ToBf16(F16ToF32(f16[i]))) << i;
+  }
+  std::vector<uint16_t> copy(f16.size());
+  ConvertDType(DType::kF16, f16.data(), static_cast<int64_t>(f16.size()), DType::kF16, copy.data());
+  EXPECT_EQ(copy, f16);
+  std::vector<float> wide(f16.size());
+  ConvertDType(DType::kBF16, bf16.data(), static_cast<int64_t>(bf16.size()), DType::kF32, wide.data());
+  EXPECT_EQ(wide[9999], Bf16ToF32(bf16[9999]));
+}
+
 TEST(SampleRowReferenceTest, GreedyIsArgmaxLowestIdOnTiesAndSkipsNaN) {
   const std::vector<float> a = {0.1f, 2.0f, -1.0f, 2.0f};
   EXPECT_EQ(SampleRowReference(a.data(), 4, SampleRow{}), 1);

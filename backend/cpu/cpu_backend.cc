@@ -2,8 +2,10 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "backend/cpu/fast_ops.h"
@@ -32,9 +34,14 @@ int ResolveThreads(int requested) { return requested > 0 ? requested : DefaultTh
 }  // namespace
 
 CpuBackend::CpuBackend(const CpuBackendOptions& options)
-    : fast_(options.fast), pool_(ResolveThreads(options.num_threads)) {
+    : fast_(options.fast), matrix_dtype_(options.matrix_dtype), pool_(ResolveThreads(options.num_threads)) {
   // BLAS runs prompt GEMMs with as many threads as we use for everything else.
   openblas_set_num_threads(pool_.num_threads());
+}
+
+DType CpuBackend::matrix_dtype(DType stored) const {
+  if (matrix_dtype_.has_value()) return *matrix_dtype_;
+  return stored == DType::kBF16 || stored == DType::kF16 ? stored : DType::kF32;
 }
 
 absl::StatusOr<std::unique_ptr<DeviceBuffer>> CpuBackend::Allocate(int64_t bytes) {
@@ -73,8 +80,30 @@ absl::StatusOr<std::unique_ptr<Graph>> CpuBackend::CaptureGraph(const std::funct
   return absl::UnimplementedError("the CPU backend runs every step eagerly (no graphs)");
 }
 
+namespace {
+
+absl::Status CheckMatrix(std::string_view op, const char* what, const Tensor& t) {
+  if (t.dtype == DType::kF32 || t.dtype == DType::kBF16 || t.dtype == DType::kF16) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(std::string(op), ": ", what, " is ", std::string(DTypeName(t.dtype)),
+                                                 "; the CPU backend takes F32, BF16 or F16"));
+}
+
+absl::Status CheckF32(std::string_view op, const char* what, const Tensor& t) {
+  if (t.dtype == DType::kF32) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(std::string(op), ": ", what, " is ", std::string(DTypeName(t.dtype)),
+                                                 "; the CPU backend's activations are F32"));
+}
+
+}  // namespace
+
 absl::Status CpuBackend::Embedding(const Tensor& tokens, const Tensor& table, const Tensor& out) {
-  cpu_ref::Embedding(tokens, table, out);
+  if (absl::Status s = CheckMatrix("Embedding", "table", table); !s.ok()) return s;
+  if (absl::Status s = CheckF32("Embedding", "out", out); !s.ok()) return s;
+  if (fast_) {
+    cpu_fast::Embedding(pool_, tokens, table, out);
+  } else {
+    cpu_ref::Embedding(tokens, table, out);
+  }
   return absl::OkStatus();
 }
 
@@ -98,8 +127,11 @@ absl::Status CpuBackend::AddRmsNorm(const Tensor& residual, const Tensor& delta,
 }
 
 absl::Status CpuBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
+  if (absl::Status s = CheckMatrix("Linear", "w", w); !s.ok()) return s;
+  if (absl::Status s = CheckF32("Linear", "x", x); !s.ok()) return s;
+  if (absl::Status s = CheckF32("Linear", "y", y); !s.ok()) return s;
   if (fast_) {
-    cpu_fast::Linear(pool_, x, w, bias, y);
+    cpu_fast::Linear(pool_, x, w, bias, y, gemm_scratch_);
   } else {
     cpu_ref::Linear(x, w, bias, y);
   }
@@ -163,13 +195,17 @@ absl::Status CpuBackend::Sample(const Tensor& logits, std::span<const SampleRow>
 }
 
 absl::Status CpuBackend::FillUniform(const Tensor& t, uint64_t seed, float offset, float scale) {
-  if (t.dtype != DType::kF32) {
-    return absl::InvalidArgumentError(absl::StrCat("FillUniform: the CPU backend holds F32, not ", std::string(DTypeName(t.dtype))));
+  if (t.dtype != DType::kF32 && t.dtype != DType::kBF16 && t.dtype != DType::kF16) {
+    return absl::InvalidArgumentError(absl::StrCat("FillUniform: the CPU backend holds F32, BF16 or F16, not ",
+                                                   std::string(DTypeName(t.dtype))));
   }
   Xoshiro256 rng(seed);
-  float* out = t.as<float>();
-  for (int64_t i = 0; i < t.num_elements(); ++i) {
-    out[i] = offset + static_cast<float>((2 * rng.NextDouble() - 1) * scale);
+  constexpr int64_t kChunk = 4096;
+  float values[kChunk];
+  for (int64_t i = 0; i < t.num_elements(); i += kChunk) {
+    const int64_t n = std::min(kChunk, t.num_elements() - i);
+    for (int64_t j = 0; j < n; ++j) values[j] = offset + static_cast<float>((2 * rng.NextDouble() - 1) * scale);
+    ConvertFromF32(t.dtype, values, n, static_cast<char*>(t.data) + i * DTypeSize(t.dtype));
   }
   return absl::OkStatus();
 }

@@ -1,4 +1,6 @@
-// The CPU backend: float32 weights, activations and KV cache in host memory.
+// The CPU backend: float32 activations and KV cache in host memory; weight matrices (Linear weights
+// and the embedding table) in float32, or in bfloat16 / float16 as the checkpoint stores them (half the
+// bytes a decode step reads; widened inside the kernels, backend/cpu/half_ops.h).
 //
 // With `fast` false every op runs its plain-loop reference (backend/cpu/reference_ops.h); with `fast`
 // true the threaded / BLAS paths of backend/cpu/fast_ops.h run where they exist.
@@ -9,6 +11,8 @@
 #define TANDEM_BACKEND_CPU_CPU_BACKEND_H_
 
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "backend/backend.h"
 #include "common/thread_pool.h"
@@ -18,6 +22,9 @@ namespace tandem {
 struct CpuBackendOptions {
   bool fast = true;
   int num_threads = 0;  // 0: one per hardware thread
+  // The dtype weight matrices are held in; unset keeps a 16-bit checkpoint's dtype and float32 for
+  // float32 checkpoints.
+  std::optional<DType> matrix_dtype;
 };
 
 class CpuBackend : public Backend {
@@ -27,6 +34,7 @@ class CpuBackend : public Backend {
   std::string_view name() const override { return fast_ ? "cpu" : "cpu-reference"; }
   DType weight_dtype() const override { return DType::kF32; }
   DType activation_dtype() const override { return DType::kF32; }
+  DType matrix_dtype(DType stored) const override;
   bool host_memory() const override { return true; }
 
   absl::StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(int64_t bytes) override;
@@ -65,7 +73,9 @@ class CpuBackend : public Backend {
 
  private:
   bool fast_;
+  std::optional<DType> matrix_dtype_;
   ThreadPool pool_;
+  std::vector<float> gemm_scratch_;  // widened 16-bit weight blocks (prompt GEMMs)
 };
 
 }  // namespace tandem

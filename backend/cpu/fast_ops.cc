@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
+
+#include "backend/cpu/half_ops.h"
 
 namespace tandem::cpu_fast {
 namespace {
@@ -83,9 +86,54 @@ void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, c
   });
 }
 
-void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
+namespace {
+
+void AddBias(ThreadPool& pool, const float* b, int64_t n, int64_t out, float* y) {
+  pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float* row = y + i * out;
+      for (int64_t o = 0; o < out; ++o) row[o] += b[o];
+    }
+  });
+}
+
+// Prompts on 16-bit weights: blocks of weight rows are widened into a float32 scratch that stays in the
+// cache, and each block is one sgemm into its columns of y. The widening is one pass over the weights
+// per call, against n multiply-adds per weight in the GEMM.
+void LinearHalfGemm(ThreadPool& pool, const Tensor& x, const Tensor& w, const float* b, const Tensor& y,
+                    std::vector<float>& scratch) {
+  const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
+  const int64_t block = std::min<int64_t>(out, std::max<int64_t>(16, kHalfGemmScratchFloats / in / 16 * 16));
+  if (static_cast<int64_t>(scratch.size()) < block * in) scratch.resize(block * in);
+  const uint16_t* wh = w.as<uint16_t>();
+  for (int64_t o0 = 0; o0 < out; o0 += block) {
+    const int64_t rows = std::min(block, out - o0);
+    pool.ParallelFor(rows, [&](int64_t begin, int64_t end) {
+      cpu_half::WidenRow(w.dtype, wh + (o0 + begin) * in, (end - begin) * in, scratch.data() + begin * in);
+    });
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(rows),
+                static_cast<int>(in), 1.0f, x.as<float>(), static_cast<int>(in), scratch.data(),
+                static_cast<int>(in), 0.0f, y.as<float>() + o0, static_cast<int>(out));
+  }
+  if (b != nullptr) AddBias(pool, b, n, out, y.as<float>());
+}
+
+}  // namespace
+
+void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
+            std::vector<float>& scratch) {
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
   const float* b = bias ? bias->as<float>() : nullptr;
+  if (w.dtype != DType::kF32) {
+    if (n <= kMaxStreamedRows) {
+      pool.ParallelFor(out, [&](int64_t begin, int64_t end) {
+        cpu_half::StreamRows(w.dtype, x.as<float>(), n, in, w.as<uint16_t>(), begin, end, b, out, y.as<float>());
+      });
+    } else {
+      LinearHalfGemm(pool, x, w, b, y, scratch);
+    }
+    return;
+  }
   if (n <= kMaxStreamedRows) {
     pool.ParallelFor(out, [&](int64_t begin, int64_t end) {
       StreamRows(x.as<float>(), n, in, w.as<float>(), begin, end, b, out, y.as<float>());
@@ -95,14 +143,22 @@ void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bi
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(out),
               static_cast<int>(in), 1.0f, x.as<float>(), static_cast<int>(in), w.as<float>(),
               static_cast<int>(in), 0.0f, y.as<float>(), static_cast<int>(out));
-  if (b != nullptr) {
-    pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        float* row = y.as<float>() + i * out;
-        for (int64_t o = 0; o < out; ++o) row[o] += b[o];
+  if (b != nullptr) AddBias(pool, b, n, out, y.as<float>());
+}
+
+void Embedding(ThreadPool& pool, const Tensor& tokens, const Tensor& table, const Tensor& out) {
+  const int64_t hidden = table.dim(1);
+  pool.ParallelFor(tokens.dim(0), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t id = tokens.as<int32_t>()[i];
+      float* dst = out.as<float>() + i * hidden;
+      if (table.dtype == DType::kF32) {
+        std::memcpy(dst, table.as<float>() + id * hidden, hidden * sizeof(float));
+      } else {
+        cpu_half::WidenRow(table.dtype, table.as<uint16_t>() + id * hidden, hidden, dst);
       }
-    });
-  }
+    }
+  });
 }
 
 namespace {

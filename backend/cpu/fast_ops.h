@@ -2,10 +2,13 @@
 //
 // Linear: for up to kMaxStreamedRows rows (decode) a threaded kernel that streams each weight row once
 // (memory-bound: the floor is weight bytes / memory bandwidth), reusing it from L1 for groups of 4 rows
-// (OpenBLAS's small-M sgemm cost 3-4x a batch-1 step there, bench/engine.md); for more rows BLAS sgemm. Attention: threaded over (token, head) with float accumulation and an online
-// softmax. Elementwise ops: threaded over rows.
+// (OpenBLAS's small-M sgemm cost 3-4x a batch-1 step there, bench/engine.md); for more rows BLAS sgemm.
+// 16-bit weights (bf16, f16) take the same two shapes with the widening inside (half_ops.h). Attention:
+// threaded over (token, KV head) with float accumulation. Elementwise ops: threaded over rows.
 #ifndef TANDEM_BACKEND_CPU_FAST_OPS_H_
 #define TANDEM_BACKEND_CPU_FAST_OPS_H_
+
+#include <vector>
 
 #include "backend/backend.h"
 #include "common/thread_pool.h"
@@ -14,11 +17,19 @@ namespace tandem::cpu_fast {
 
 // Rows up to which Linear streams weights instead of calling sgemm.
 inline constexpr int64_t kMaxStreamedRows = 8;
+// Floats of widened 16-bit weights one prompt GEMM block holds (4 MiB: in the L3 beside the packed
+// panels).
+inline constexpr int64_t kHalfGemmScratchFloats = int64_t{1} << 20;
 
 void RmsNorm(ThreadPool& pool, const Tensor& x, const Tensor& weight, float eps, const Tensor& out);
 void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, const Tensor& weight,
                 float eps, const Tensor& out);
-void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y);
+// w is float32, bfloat16 or float16 (backend/cpu/half_ops.h); x and y are float32. `scratch` holds
+// widened weight blocks for prompts on 16-bit weights (grown once to kHalfGemmScratchFloats).
+void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
+            std::vector<float>& scratch);
+// out[i] = table[tokens[i]], the table float32 or 16-bit.
+void Embedding(ThreadPool& pool, const Tensor& tokens, const Tensor& table, const Tensor& out);
 void Attention(ThreadPool& pool, const Tensor& qkv, const BatchLayout& layout,
                const AttentionShape& shape, const LayerKv& kv, const Tensor& out);
 void SiluMul(ThreadPool& pool, const Tensor& gate_up, const Tensor& out);

@@ -12,7 +12,8 @@ void Embedding(const Tensor& tokens, const Tensor& table, const Tensor& out) {
   const int64_t hidden = table.dim(1);
   for (int64_t i = 0; i < n; ++i) {
     const int32_t id = tokens.as<int32_t>()[i];
-    std::memcpy(out.as<float>() + i * hidden, table.as<float>() + id * hidden, hidden * sizeof(float));
+    const char* row = static_cast<const char*>(table.data) + id * hidden * DTypeSize(table.dtype);
+    ConvertToF32(table.dtype, row, hidden, out.as<float>() + i * hidden);
   }
 }
 
@@ -43,12 +44,14 @@ void AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weigh
 
 void Linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t o = 0; o < out; ++o) {
+  // A 16-bit weight row is widened exactly to float32 first.
+  std::vector<float> wrow(in);
+  for (int64_t o = 0; o < out; ++o) {
+    ConvertToF32(w.dtype, static_cast<const char*>(w.data) + o * in * DTypeSize(w.dtype), in, wrow.data());
+    for (int64_t i = 0; i < n; ++i) {
       double acc = bias ? bias->as<float>()[o] : 0.0;
       const float* xr = x.as<float>() + i * in;
-      const float* wr = w.as<float>() + o * in;
-      for (int64_t k = 0; k < in; ++k) acc += static_cast<double>(xr[k]) * wr[k];
+      for (int64_t k = 0; k < in; ++k) acc += static_cast<double>(xr[k]) * wrow[k];
       y.as<float>()[i * out + o] = static_cast<float>(acc);
     }
   }

@@ -8,6 +8,8 @@
 
 namespace tandem::cpu_ref {
 
+// Embedding and Linear take float32, bfloat16 or float16 tables and weights (widened exactly); every
+// other tensor is float32.
 void Embedding(const Tensor& tokens, const Tensor& table, const Tensor& out);
 void RmsNorm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out);
 void AddRmsNorm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,

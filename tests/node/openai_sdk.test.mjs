@@ -146,7 +146,7 @@ test('an aborted stream stops its decode and frees its KV on both workers', asyn
   const tokensBefore = await workerMetric('tandem_decode_tokens_total');
   const controller = new AbortController();
   const stream = await client.completions.create(
-    { model: 'tiny-chat', prompt: 'A long story:', max_tokens: 400, temperature: 0, ignore_eos: true, stream: true },
+    { model: 'tiny-chat', prompt: 'A long story:', max_tokens: 1500, temperature: 0, ignore_eos: true, stream: true },
     { signal: controller.signal });
   let seen = 0;
   try {
@@ -158,7 +158,7 @@ test('an aborted stream stops its decode and frees its KV on both workers', asyn
     // Depending on where the abort lands, the SDK ends the iteration or throws its abort error.
     assert.ok(e.name === 'AbortError' || e instanceof OpenAI.APIUserAbortError, String(e));
   }
-  assert.ok(seen >= 3 && seen < 400, `${seen} chunks before the abort took effect`);
+  assert.ok(seen >= 3 && seen < 1500, `${seen} chunks before the abort took effect`);
   const deadline = Date.now() + 5000;
   let used = await kvBlocksUsed();
   while (used !== 0 && Date.now() < deadline) {
@@ -168,5 +168,5 @@ test('an aborted stream stops its decode and frees its KV on both workers', asyn
   assert.equal(used, 0, 'every KV block is free again');
   // The decode worker stopped soon after the abort instead of generating all 400 tokens.
   const generated = (await workerMetric('tandem_decode_tokens_total')) - tokensBefore;
-  assert.ok(generated < 300, `${generated} tokens decoded after an abort at the third chunk`);
+  assert.ok(generated < 1000, `${generated} of 1500 tokens decoded after an abort at the third chunk`);
 });

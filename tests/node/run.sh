@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real clients against a real cluster: starts `tandem up` (router + 1 prefill + 1 decode process) on a
-# tiny random model with a chat template, then runs the Node tests (node --test) with the official
+# small random model with a chat template, then runs the Node tests (node --test) with the official
 # OpenAI SDK (openai@6) and @grpc/grpc-js against it. ctest runs this (tests/CMakeLists.txt).
 #
 #   bash tests/node/run.sh TANDEM_BINARY WORKDIR
@@ -23,7 +23,9 @@ fi
 
 model=$work/tiny-chat
 rm -rf "$model"
-"$tandem" mkmodel --preset tiny --out "$model" --seed 5 >/dev/null || exit 1
+# small, not tiny: its decode (~1 ms a token) is slow enough that an abort lands mid-stream even on a
+# loaded machine.
+"$tandem" mkmodel --preset small --out "$model" --seed 5 >/dev/null || exit 1
 # A chat template (Zephyr style, as TinyLlama's) so that /v1/chat/completions has one to render.
 cat >"$model/tokenizer_config.json" <<'JSON'
 {"bos_token": "<s>", "eos_token": "</s>",

@@ -161,6 +161,9 @@ class OpConformanceTest : public ::testing::TestWithParam<ConformanceParam> {
     ref_ = std::move(*ref);
     test_ = std::move(*test);
     dtype_ = test_->activation_dtype();
+    // Linear weights and the embedding table: the CPU backend holds them in 16 bits where asked (its
+    // activations stay float32); elsewhere the activation dtype.
+    matrix_dtype_ = test_->matrix_dtype(dtype_);
     label_ = ParamName(::testing::TestParamInfo<ConformanceParam>(p, 0));
     WorkspaceLimits limits;
     limits.max_tokens = 8192;
@@ -189,28 +192,31 @@ class OpConformanceTest : public ::testing::TestWithParam<ConformanceParam> {
 
   std::unique_ptr<Backend> ref_, test_;
   DType dtype_ = DType::kF32;
+  DType matrix_dtype_ = DType::kF32;
   std::string label_;
 };
 
 TEST_P(OpConformanceTest, Linear) {
   Xoshiro256 rng(1);
   // Rows 1..8 take the CUDA matrix-vector kernel (vectorized when `in` is a multiple of 8, scalar
-  // otherwise) where it wins; more rows take cuBLASLt.
+  // otherwise) where it wins; more rows take cuBLASLt. On the CPU, 1..8 rows stream the weights (the
+  // 16-bit kernels in blocks of 64 and 16 weights, then a scalar tail: `in` 33, 70, 72, 1000 cover
+  // each); more rows take sgemm, on 16-bit weights in widened blocks of rows (12x2048->1100: three).
   const std::vector<std::tuple<int, int, int>> shapes = {
       {1, 64, 96}, {3, 33, 17}, {8, 128, 257}, {9, 70, 31}, {40, 256, 130}, {1, 2048, 512},
-      {5, 256, 1000}, {2, 72, 8}, {64, 512, 384}, {7, 1000, 3}};
+      {5, 256, 1000}, {2, 72, 8}, {64, 512, 384}, {7, 1000, 3}, {12, 2048, 1100}};
   for (auto [n, in, out] : shapes) {
     for (bool with_bias : {false, true}) {
       for (DType out_dtype : {dtype_, DType::kF32}) {
         const std::vector<float> x = Round(Random(n * in, rng), dtype_);
-        const std::vector<float> w = Round(Random(out * in, rng, 1.0 / std::sqrt(in)), dtype_);
+        const std::vector<float> w = Round(Random(out * in, rng, 1.0 / std::sqrt(in)), matrix_dtype_);
         const std::vector<float> b = Random(out, rng);
         Device r(*ref_), t(*test_);
         const Tensor rb = r.Floats(b, {out}, DType::kF32), tb = t.Floats(b, {out}, DType::kF32);
         const Tensor ry = r.Empty({n, out}, DType::kF32), ty = t.Empty({n, out}, out_dtype);
         ASSERT_TRUE(ref_->Linear(r.Floats(x, {n, in}, DType::kF32), r.Floats(w, {out, in}, DType::kF32),
                                  with_bias ? &rb : nullptr, ry).ok());
-        absl::Status s = test_->Linear(t.Floats(x, {n, in}, dtype_), t.Floats(w, {out, in}, dtype_),
+        absl::Status s = test_->Linear(t.Floats(x, {n, in}, dtype_), t.Floats(w, {out, in}, matrix_dtype_),
                                        with_bias ? &tb : nullptr, ty);
         ASSERT_TRUE(s.ok()) << s;
         Expect(out_dtype == DType::kF32 ? "Linear (f32 out)" : "Linear", t.Read(ty), r.Read(ry),
@@ -255,12 +261,12 @@ TEST_P(OpConformanceTest, NormsSiluGatherAndEmbedding) {
       ExpectExact("GatherRows", t.Read(tg), r.Read(rg), where);
     }
   }
-  const std::vector<float> table = Round(Random(50 * 24, rng), dtype_);
+  const std::vector<float> table = Round(Random(50 * 24, rng), matrix_dtype_);
   const std::vector<int32_t> tokens = {49, 0, 7, 7};
   Device r(*ref_), t(*test_);
   Tensor ro = r.Empty({4, 24}, DType::kF32), to = t.Empty({4, 24}, dtype_);
   ASSERT_TRUE(ref_->Embedding(r.Ints(tokens, {4}), r.Floats(table, {50, 24}, DType::kF32), ro).ok());
-  ASSERT_TRUE(test_->Embedding(t.Ints(tokens, {4}), t.Floats(table, {50, 24}, dtype_), to).ok());
+  ASSERT_TRUE(test_->Embedding(t.Ints(tokens, {4}), t.Floats(table, {50, 24}, matrix_dtype_), to).ok());
   ExpectExact("Embedding", t.Read(to), r.Read(ro), "50x24");
   const std::vector<float> got = t.Read(to);
   EXPECT_TRUE(std::equal(got.begin(), got.begin() + 24, table.begin() + 49 * 24));
@@ -473,8 +479,8 @@ TEST_P(OpConformanceTest, SampleGreedyAndRandomRows) {
 
 TEST_P(OpConformanceTest, FillUniformStaysInRangeAndIsDeterministic) {
   Device t(*test_);
-  const Tensor a = t.Empty({1000, 37}, test_->weight_dtype());
-  const Tensor b = t.Empty({1000, 37}, test_->weight_dtype());
+  const Tensor a = t.Empty({1000, 37}, matrix_dtype_);
+  const Tensor b = t.Empty({1000, 37}, matrix_dtype_);
   ASSERT_TRUE(test_->FillUniform(a, 7, 1.0f, 0.5f).ok());
   ASSERT_TRUE(test_->FillUniform(b, 7, 1.0f, 0.5f).ok());
   const std::vector<float> va = t.Read(a), vb = t.Read(b);

@@ -1,0 +1,255 @@
+#include "backend/cpu/half_ops.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+namespace tandem::cpu_half {
+namespace {
+
+enum class Isa { kPortable, kAvx2, kAvx512 };
+
+// One group of N activation rows against one weight row: sums[i] = x[i] . w.
+using GroupFn = void (*)(const float* x, int64_t in, const uint16_t* w, float* sums);
+using WidenFn = void (*)(const uint16_t* src, int64_t count, float* dst);
+
+template <bool kBf16>
+inline float WidenScalar(uint16_t bits) {
+  if constexpr (kBf16) {
+    return Bf16ToF32(bits);
+  } else {
+    return F16ToF32(bits);
+  }
+}
+
+// --- portable: 16 float lanes per row, as the float32 kernel sums ---
+
+template <bool kBf16, int N>
+void DotGroupPortable(const float* x, int64_t in, const uint16_t* w, float* sums) {
+  float acc[N][16] = {};
+  int64_t k = 0;
+  for (; k + 16 <= in; k += 16) {
+    float wf[16];
+    for (int l = 0; l < 16; ++l) wf[l] = WidenScalar<kBf16>(w[k + l]);
+    for (int i = 0; i < N; ++i) {
+      for (int l = 0; l < 16; ++l) acc[i][l] += x[i * in + k + l] * wf[l];
+    }
+  }
+  for (int i = 0; i < N; ++i) {
+    float sum = 0.0f;
+    for (int l = 0; l < 16; ++l) sum += acc[i][l];
+    for (int64_t t = k; t < in; ++t) sum += x[i * in + t] * WidenScalar<kBf16>(w[t]);
+    sums[i] = sum;
+  }
+}
+
+template <bool kBf16>
+void WidenPortable(const uint16_t* src, int64_t count, float* dst) {
+  for (int64_t i = 0; i < count; ++i) dst[i] = WidenScalar<kBf16>(src[i]);
+}
+
+#if defined(__x86_64__)
+
+// --- AVX-512: four accumulators of 16 lanes per row (64 weights per iteration), so that the FMA
+// latency does not bound a 2-byte-per-weight stream ---
+
+template <bool kBf16>
+__attribute__((target("avx512f"), always_inline)) inline __m512 Widen16(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if constexpr (kBf16) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else {
+    return _mm512_cvtph_ps(h);
+  }
+}
+
+template <bool kBf16, int N>
+__attribute__((target("avx512f"))) void DotGroupAvx512(const float* x, int64_t in, const uint16_t* w,
+                                                       float* sums) {
+  __m512 acc[N][4];
+  for (int i = 0; i < N; ++i) {
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+  int64_t k = 0;
+  for (; k + 64 <= in; k += 64) {
+    const __m512 w0 = Widen16<kBf16>(w + k);
+    const __m512 w1 = Widen16<kBf16>(w + k + 16);
+    const __m512 w2 = Widen16<kBf16>(w + k + 32);
+    const __m512 w3 = Widen16<kBf16>(w + k + 48);
+    for (int i = 0; i < N; ++i) {
+      const float* xi = x + i * in + k;
+      acc[i][0] = _mm512_fmadd_ps(_mm512_loadu_ps(xi), w0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(_mm512_loadu_ps(xi + 16), w1, acc[i][1]);
+      acc[i][2] = _mm512_fmadd_ps(_mm512_loadu_ps(xi + 32), w2, acc[i][2]);
+      acc[i][3] = _mm512_fmadd_ps(_mm512_loadu_ps(xi + 48), w3, acc[i][3]);
+    }
+  }
+  for (; k + 16 <= in; k += 16) {
+    const __m512 w0 = Widen16<kBf16>(w + k);
+    for (int i = 0; i < N; ++i) acc[i][0] = _mm512_fmadd_ps(_mm512_loadu_ps(x + i * in + k), w0, acc[i][0]);
+  }
+  for (int i = 0; i < N; ++i) {
+    const __m512 s = _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]), _mm512_add_ps(acc[i][2], acc[i][3]));
+    float sum = _mm512_reduce_add_ps(s);
+    for (int64_t t = k; t < in; ++t) sum += x[i * in + t] * WidenScalar<kBf16>(w[t]);
+    sums[i] = sum;
+  }
+}
+
+template <bool kBf16>
+__attribute__((target("avx512f"))) void WidenAvx512(const uint16_t* src, int64_t count, float* dst) {
+  int64_t i = 0;
+  for (; i + 16 <= count; i += 16) _mm512_storeu_ps(dst + i, Widen16<kBf16>(src + i));
+  for (; i < count; ++i) dst[i] = WidenScalar<kBf16>(src[i]);
+}
+
+// --- AVX2 + FMA + F16C: the same with 8 lanes ---
+
+template <bool kBf16>
+__attribute__((target("avx2,fma,f16c"), always_inline)) inline __m256 Widen8(const uint16_t* p) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if constexpr (kBf16) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  } else {
+    return _mm256_cvtph_ps(h);
+  }
+}
+
+__attribute__((target("avx2,fma,f16c"), always_inline)) inline float Sum8(__m256 v) {
+  const __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+  __m128 s = _mm_add_ps(lo, hi);
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <bool kBf16, int N>
+__attribute__((target("avx2,fma,f16c"))) void DotGroupAvx2(const float* x, int64_t in, const uint16_t* w,
+                                                           float* sums) {
+  __m256 acc[N][4];
+  for (int i = 0; i < N; ++i) {
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm256_setzero_ps();
+  }
+  int64_t k = 0;
+  for (; k + 32 <= in; k += 32) {
+    const __m256 w0 = Widen8<kBf16>(w + k);
+    const __m256 w1 = Widen8<kBf16>(w + k + 8);
+    const __m256 w2 = Widen8<kBf16>(w + k + 16);
+    const __m256 w3 = Widen8<kBf16>(w + k + 24);
+    for (int i = 0; i < N; ++i) {
+      const float* xi = x + i * in + k;
+      acc[i][0] = _mm256_fmadd_ps(_mm256_loadu_ps(xi), w0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(_mm256_loadu_ps(xi + 8), w1, acc[i][1]);
+      acc[i][2] = _mm256_fmadd_ps(_mm256_loadu_ps(xi + 16), w2, acc[i][2]);
+      acc[i][3] = _mm256_fmadd_ps(_mm256_loadu_ps(xi + 24), w3, acc[i][3]);
+    }
+  }
+  for (; k + 8 <= in; k += 8) {
+    const __m256 w0 = Widen8<kBf16>(w + k);
+    for (int i = 0; i < N; ++i) acc[i][0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i * in + k), w0, acc[i][0]);
+  }
+  for (int i = 0; i < N; ++i) {
+    float sum = Sum8(_mm256_add_ps(_mm256_add_ps(acc[i][0], acc[i][1]), _mm256_add_ps(acc[i][2], acc[i][3])));
+    for (int64_t t = k; t < in; ++t) sum += x[i * in + t] * WidenScalar<kBf16>(w[t]);
+    sums[i] = sum;
+  }
+}
+
+template <bool kBf16>
+__attribute__((target("avx2,fma,f16c"))) void WidenAvx2(const uint16_t* src, int64_t count, float* dst) {
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8) _mm256_storeu_ps(dst + i, Widen8<kBf16>(src + i));
+  for (; i < count; ++i) dst[i] = WidenScalar<kBf16>(src[i]);
+}
+
+bool HasF16c() {
+  unsigned eax, ebx, ecx, edx;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+
+#endif  // __x86_64__
+
+Isa DetectIsa() {
+  Isa best = Isa::kPortable;
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && HasF16c()) best = Isa::kAvx2;
+  if (__builtin_cpu_supports("avx512f")) best = Isa::kAvx512;
+#endif
+  // An override may only step down.
+  if (const char* env = std::getenv("TANDEM_CPU_ISA"); env != nullptr) {
+    const std::string_view want(env);
+    if (want == "portable") return Isa::kPortable;
+    if (want == "avx2" && best >= Isa::kAvx2) return Isa::kAvx2;
+  }
+  return best;
+}
+
+Isa ChosenIsa() {
+  static const Isa isa = DetectIsa();
+  return isa;
+}
+
+struct Kernels {
+  GroupFn group[4];  // N = 1..4
+  WidenFn widen;
+};
+
+template <bool kBf16>
+Kernels KernelsFor(Isa isa) {
+#if defined(__x86_64__)
+  if (isa == Isa::kAvx512) {
+    return {{DotGroupAvx512<kBf16, 1>, DotGroupAvx512<kBf16, 2>, DotGroupAvx512<kBf16, 3>, DotGroupAvx512<kBf16, 4>},
+            WidenAvx512<kBf16>};
+  }
+  if (isa == Isa::kAvx2) {
+    return {{DotGroupAvx2<kBf16, 1>, DotGroupAvx2<kBf16, 2>, DotGroupAvx2<kBf16, 3>, DotGroupAvx2<kBf16, 4>},
+            WidenAvx2<kBf16>};
+  }
+#endif
+  return {{DotGroupPortable<kBf16, 1>, DotGroupPortable<kBf16, 2>, DotGroupPortable<kBf16, 3>,
+           DotGroupPortable<kBf16, 4>},
+          WidenPortable<kBf16>};
+}
+
+const Kernels& KernelsFor(DType dtype) {
+  static const Kernels bf16 = KernelsFor<true>(ChosenIsa());
+  static const Kernels f16 = KernelsFor<false>(ChosenIsa());
+  return dtype == DType::kBF16 ? bf16 : f16;
+}
+
+}  // namespace
+
+std::string_view ActiveIsa() {
+  switch (ChosenIsa()) {
+    case Isa::kAvx512: return "avx512";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kPortable: return "portable";
+  }
+  return "portable";
+}
+
+void WidenRow(DType dtype, const uint16_t* src, int64_t count, float* dst) {
+  KernelsFor(dtype).widen(src, count, dst);
+}
+
+void StreamRows(DType dtype, const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out_begin,
+                int64_t out_end, const float* bias, int64_t out, float* y) {
+  const Kernels& kernels = KernelsFor(dtype);
+  float sums[4];
+  for (int64_t o = out_begin; o < out_end; ++o) {
+    const uint16_t* wr = w + o * in;
+    for (int64_t r = 0; r < n; r += 4) {
+      const int64_t rows = std::min<int64_t>(4, n - r);
+      kernels.group[rows - 1](x + r * in, in, wr, sums);
+      for (int64_t i = 0; i < rows; ++i) y[(r + i) * out + o] = sums[i] + (bias ? bias[o] : 0.0f);
+    }
+  }
+}
+
+}  // namespace tandem::cpu_half

@@ -1,0 +1,33 @@
+// 16-bit weights on the CPU: bf16 and f16 matrices stay 16-bit in memory (half the bytes a decode step
+// streams) and are widened to float32 inside the kernels; activations, accumulation and outputs are
+// float32. Each kernel has an AVX-512 path, an AVX2 + F16C path and a portable one, picked once at
+// load time from the CPU's features (TANDEM_CPU_ISA=avx512|avx2|portable overrides, for tests and
+// benchmarks; a path the CPU lacks is never taken).
+//
+// Checked against backend/cpu/reference_ops.h by tests/backend_conformance_test.cc.
+#ifndef TANDEM_BACKEND_CPU_HALF_OPS_H_
+#define TANDEM_BACKEND_CPU_HALF_OPS_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "types/dtype.h"
+
+namespace tandem::cpu_half {
+
+// The instruction set the kernels use on this machine: "avx512", "avx2" or "portable".
+std::string_view ActiveIsa();
+
+// dst[i] = float(src[i]) for a kBF16 or kF16 `dtype`.
+void WidenRow(DType dtype, const uint16_t* src, int64_t count, float* dst);
+
+// y[r * out + o] = sum_k x[r * in + k] * w[o * in + k] (+ bias[o]) for rows r < n and outputs
+// o in [out_begin, out_end): the decode matrix-vector product, each weight row streamed once and
+// reused for groups of up to 4 activation rows. Every output is summed in the same order whatever n is,
+// so a row's result does not depend on the batch it is in.
+void StreamRows(DType dtype, const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out_begin,
+                int64_t out_end, const float* bias, int64_t out, float* y);
+
+}  // namespace tandem::cpu_half
+
+#endif  // TANDEM_BACKEND_CPU_HALF_OPS_H_
