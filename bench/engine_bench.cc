@@ -8,8 +8,9 @@
 //
 //   build/bench/engine_bench --benchmark_filter=Decode --benchmark_counters_tabular=true
 //
-// Models are random-weight checkpoints of the named preset shape, written once under
-// $TANDEM_BENCH_MODELS (default /tmp/tandem-bench-models).
+// Models are random-weight bf16 checkpoints of the named preset shape, written once under
+// $TANDEM_BENCH_MODELS (default /tmp/tandem-bench-models), held in bf16 (as stored) or widened to f32.
+// Threads: $TANDEM_BENCH_THREADS (default 2).
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/half_ops.h"
 #include "benchmark/benchmark.h"
 #include "common/thread_pool.h"
 #include "model/kv_cache.h"
@@ -29,17 +31,28 @@
 namespace tandem {
 namespace {
 
-constexpr int kThreads = 2;
+// Threads of the CPU backend (and of the bandwidth measurement): $TANDEM_BENCH_THREADS, default 2.
+int Threads() {
+  static const int threads = [] {
+    const char* env = std::getenv("TANDEM_BENCH_THREADS");
+    return env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 2;
+  }();
+  return threads;
+}
 const char* kPresets[] = {"small", "tinyllama-1.1b"};
+// How the (bf16) checkpoint's weight matrices are held: 0 as stored (bf16, widened in the kernels;
+// copied into huge-page memory), 1 widened to float32 at load (what the CPU backend did before 16-bit
+// weights), 2 bf16 with the unfused matrices used in place in the file mapping (map_weights).
+const char* kHeld[] = {"bf16", "f32", "bf16-mapped"};
 
 struct Loaded {
   std::unique_ptr<CpuBackend> backend;
   std::unique_ptr<Model> model;
 };
 
-Loaded& GetModel(const std::string& preset) {
-  static std::map<std::string, Loaded> cache;
-  auto it = cache.find(preset);
+Loaded& GetModel(const std::string& preset, int held) {
+  static std::map<std::pair<std::string, int>, Loaded> cache;
+  auto it = cache.find({preset, held});
   if (it != cache.end()) return it->second;
   const char* root_env = std::getenv("TANDEM_BENCH_MODELS");
   const std::string root = root_env ? root_env : "/tmp/tandem-bench-models";
@@ -54,14 +67,32 @@ Loaded& GetModel(const std::string& preset) {
     }
   }
   Loaded loaded;
-  loaded.backend = std::make_unique<CpuBackend>(CpuBackendOptions{.fast = true, .num_threads = kThreads});
-  auto model = Model::Load(dir, *loaded.backend, {.max_context = 4096});
+  CpuBackendOptions options{.fast = true, .num_threads = Threads()};
+  if (held == 1) options.matrix_dtype = DType::kF32;
+  loaded.backend = std::make_unique<CpuBackend>(options);
+  ModelLoadOptions load;
+  load.max_context = 4096;
+  load.map_weights = held == 2;
+  auto model = Model::Load(dir, *loaded.backend, load);
   if (!model.ok()) {
     std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
     std::abort();
   }
   loaded.model = std::move(*model);
-  return cache.emplace(preset, std::move(loaded)).first->second;
+  return cache.emplace(std::make_pair(preset, held), std::move(loaded)).first->second;
+}
+
+// Sums [lo, hi) with 16 independent lanes, built for the widest vector unit the CPU has, so that the
+// loop is never the limit (the floor must be the memory's, not this loop's).
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3")))
+float SumRange(const float* data, size_t lo, size_t hi) {
+  float acc[16] = {};
+  for (size_t k = lo; k + 16 <= hi; k += 16) {
+    for (int l = 0; l < 16; ++l) acc[l] += data[k + l];
+  }
+  float total = 0;
+  for (float a : acc) total += a;
+  return total;
 }
 
 // Read bandwidth in bytes/s: threads sum disjoint parts of a 1 GiB buffer; best of 3 passes.
@@ -75,13 +106,7 @@ double MeasureReadBandwidth(ThreadPool& pool) {
       for (int64_t part = begin; part < end; ++part) {
         const size_t lo = buffer.size() * part / pool.num_threads();
         const size_t hi = buffer.size() * (part + 1) / pool.num_threads();
-        float acc[16] = {};
-        for (size_t k = lo; k + 16 <= hi; k += 16) {
-          for (int l = 0; l < 16; ++l) acc[l] += buffer[k + l];
-        }
-        float total = 0;
-        for (float a : acc) total += a;
-        sums[part * 16] = total;
+        sums[part * 16] = SumRange(buffer.data(), lo, hi);
       }
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -112,11 +137,11 @@ double MeasureCopyBandwidth(ThreadPool& pool) {
 }
 
 ThreadPool& BandwidthPool() {
-  static ThreadPool pool(kThreads);
+  static ThreadPool pool(Threads());
   return pool;
 }
 
-// args: preset index, batch size. Every sequence has `kContext` cached tokens; each iteration is one
+// args: preset index, batch size, held dtype index. Every sequence has `kContext` cached tokens; each iteration is one
 // decode step writing the token at position kContext (the same slot each time, so the context stays
 // fixed across iterations).
 constexpr int kContext = 512;
@@ -124,7 +149,8 @@ constexpr int kContext = 512;
 void BM_Decode(benchmark::State& state) {
   const std::string preset = kPresets[state.range(0)];
   const int batch = static_cast<int>(state.range(1));
-  Loaded& m = GetModel(preset);
+  const int held = static_cast<int>(state.range(2));
+  Loaded& m = GetModel(preset, held);
   const int32_t block_size = 16;
   const int32_t blocks_per_seq = BlocksForTokens(kContext + 1, block_size);
   auto cache = KvCache::Create(*m.backend, m.model->MakeKvSpec(block_size, blocks_per_seq * batch));
@@ -158,7 +184,7 @@ void BM_Decode(benchmark::State& state) {
   const double kv_bytes = static_cast<double>(batch) * (kContext + 1) * (*cache)->spec().bytes_per_token();
   const double bytes = static_cast<double>(m.model->weight_bytes_per_step()) + kv_bytes;
   const double floor_s = bytes / read_bw;
-  state.SetLabel(preset);
+  state.SetLabel(preset + " " + kHeld[held] + " " + std::to_string(Threads()) + "t");
   state.counters["step_ms"] = step_s * 1e3;
   state.counters["x_floor"] = step_s / floor_s;
   state.counters["floor_ms"] = floor_s * 1e3;
@@ -169,11 +195,12 @@ void BM_Decode(benchmark::State& state) {
                                                    benchmark::Counter::kIsRate);
 }
 
-// args: preset index, prompt tokens.
+// args: preset index, prompt tokens, held dtype index.
 void BM_Prefill(benchmark::State& state) {
   const std::string preset = kPresets[state.range(0)];
   const int len = static_cast<int>(state.range(1));
-  Loaded& m = GetModel(preset);
+  const int held = static_cast<int>(state.range(2));
+  Loaded& m = GetModel(preset, held);
   auto cache = KvCache::Create(*m.backend, m.model->MakeKvSpec(16, BlocksForTokens(len, 16)));
   if (!cache.ok()) {
     state.SkipWithError(std::string(cache.status().message()).c_str());
@@ -186,17 +213,64 @@ void BM_Prefill(benchmark::State& state) {
     auto logits = m.model->Forward({{prompt, 0, table}}, **cache);
     benchmark::DoNotOptimize(logits);
   }
-  state.SetLabel(preset);
+  state.SetLabel(preset + " " + kHeld[held] + " " + std::to_string(Threads()) + "t");
   state.counters["prompt_tok_per_s"] =
       benchmark::Counter(static_cast<double>(len) * state.iterations(), benchmark::Counter::kIsRate);
 }
 
+// One batch-1 Linear (decode's matrix-vector product) on its own: weight GB/s by held dtype, for a
+// matrix that stays in L2 (args: out 64, in 2048: 256 KiB in bf16; the kernel's own speed) and one
+// that streams from memory (out 16384, in 2048). args: out, in, dtype (0 f32, 1 bf16, 2 f16).
+void BM_LinearRow(benchmark::State& state) {
+  const int64_t out = state.range(0), in = state.range(1);
+  const DType dtype = state.range(2) == 0 ? DType::kF32 : state.range(2) == 1 ? DType::kBF16 : DType::kF16;
+  CpuBackend backend(CpuBackendOptions{.fast = true, .num_threads = Threads()});
+  auto wbuf = backend.Allocate(out * in * DTypeSize(dtype));
+  auto xbuf = backend.Allocate(in * 4);
+  auto ybuf = backend.Allocate(out * 4);
+  const Tensor w{(*wbuf)->data(), dtype, {out, in}}, x{(*xbuf)->data(), DType::kF32, {1, in}},
+      y{(*ybuf)->data(), DType::kF32, {1, out}};
+  if (!backend.FillUniform(w, 1, 0.0f, 0.02f).ok() || !backend.FillUniform(x, 2, 0.0f, 1.0f).ok()) std::abort();
+  for (auto _ : state) {
+    if (!backend.Linear(x, w, nullptr, y).ok()) std::abort();
+    benchmark::DoNotOptimize(y.data);
+  }
+  state.SetLabel(std::string(DTypeName(dtype)) + " " + std::to_string(Threads()) + "t");
+  state.counters["weight_GBps"] = benchmark::Counter(static_cast<double>(w.num_bytes()) * state.iterations(),
+                                                     benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_LinearRow)
+    ->ArgsProduct({{64, 16384}, {2048}, {0, 1, 2}})
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(1.0)
+    ->UseRealTime();
+
+// Widening a 64 MiB bf16 matrix block by block into a 1 MiB float32 scratch, as a prompt GEMM does
+// (one thread): source GB/s.
+void BM_WidenBlocks(benchmark::State& state) {
+  const int64_t count = int64_t{32} << 20, block = state.range(0);
+  std::vector<uint16_t> src(count, 0x3f80);
+  std::vector<float> dst(block);
+  for (auto _ : state) {
+    for (int64_t i = 0; i < count; i += block) cpu_half::WidenRow(DType::kBF16, src.data() + i, block, dst.data());
+    benchmark::DoNotOptimize(dst.data());
+  }
+  state.counters["src_GBps"] = benchmark::Counter(2.0 * count * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_WidenBlocks)->Arg(1 << 14)->Arg(1 << 16)->Arg(1 << 18)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The held dtype varies fastest, so that bf16 and f32 runs of one shape are adjacent (interleaved in
+// time; the machines are noisy).
 BENCHMARK(BM_Decode)
-    ->ArgsProduct({{0, 1}, {1, 2, 4, 8, 32}})
+    ->ArgsProduct({{0, 1}, {1, 2, 4, 8, 32}, {0, 1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2.0)
     ->UseRealTime();
-BENCHMARK(BM_Prefill)->ArgsProduct({{0, 1}, {128, 512}})->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+BENCHMARK(BM_Prefill)
+    ->ArgsProduct({{0, 1}, {128, 512}, {0, 1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace tandem

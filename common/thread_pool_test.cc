@@ -1,6 +1,8 @@
 #include "common/thread_pool.h"
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -30,6 +32,22 @@ TEST(ThreadPoolTest, ReusableAcrossManyCalls) {
     });
   }
   EXPECT_EQ(sum.load(), 200 * (63 * 64 / 2));
+}
+
+// Loops back to back (workers still spinning) and loops after idle gaps longer than the spin (workers
+// asleep on the condition variable) both run every index once; a missed wake-up would hang here.
+TEST(ThreadPoolTest, WakesSpinningAndSleepingWorkers) {
+  ThreadPool pool(3);
+  std::atomic<int64_t> count{0};
+  for (int round = 0; round < 20000; ++round) {
+    pool.ParallelFor(3, [&](int64_t begin, int64_t end) { count += end - begin; });
+  }
+  EXPECT_EQ(count.load(), 60000);
+  for (int round = 0; round < 20; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    pool.ParallelFor(3, [&](int64_t begin, int64_t end) { count += end - begin; });
+  }
+  EXPECT_EQ(count.load(), 60060);
 }
 
 }  // namespace

@@ -92,13 +92,13 @@ TEST_F(GeneratorTest, PromptFedTokenByTokenGivesThePrefillLogits) {
 // (the values are equal; only the order of the sums differs) and exactly what a bf16 copy gives.
 TEST_F(GeneratorTest, Bf16CheckpointIsHeldInBf16MappedOrCopiedAlike) {
   EXPECT_EQ(model_->matrix_dtype(), DType::kBF16);
-  EXPECT_GT(model_->mapped_weight_bytes(), 0);
-  ModelLoadOptions copy;
-  copy.map_weights = false;
-  auto copied = Model::Load(*dir_, *backend_, copy);
-  ASSERT_TRUE(copied.ok()) << copied.status();
-  EXPECT_EQ((*copied)->mapped_weight_bytes(), 0);
-  EXPECT_EQ((*copied)->weight_bytes(), model_->weight_bytes());
+  EXPECT_EQ(model_->mapped_weight_bytes(), 0) << "copies by default";
+  ModelLoadOptions map;
+  map.map_weights = true;
+  auto mapped = Model::Load(*dir_, *backend_, map);
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  EXPECT_GT((*mapped)->mapped_weight_bytes(), 0);
+  EXPECT_EQ((*mapped)->weight_bytes(), model_->weight_bytes());
   CpuBackend f32_backend(CpuBackendOptions{.fast = true, .num_threads = 2, .matrix_dtype = DType::kF32});
   auto widened = Model::Load(*dir_, f32_backend);
   ASSERT_TRUE(widened.ok()) << widened.status();
@@ -110,7 +110,7 @@ TEST_F(GeneratorTest, Bf16CheckpointIsHeldInBf16MappedOrCopiedAlike) {
   for (int len : {1, 5, 40}) {
     const std::vector<int32_t> prompt = Prompt(len, len);
     std::vector<std::vector<float>> logits;
-    for (Model* m : {model_.get(), copied->get(), widened->get()}) {
+    for (Model* m : {model_.get(), mapped->get(), widened->get()}) {
       auto cache = KvCache::Create(m == widened->get() ? static_cast<Backend&>(f32_backend) : *backend_,
                                    m->MakeKvSpec(16, 4));
       ASSERT_TRUE(cache.ok());

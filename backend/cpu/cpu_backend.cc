@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include <cblas.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -35,8 +36,9 @@ int ResolveThreads(int requested) { return requested > 0 ? requested : DefaultTh
 
 CpuBackend::CpuBackend(const CpuBackendOptions& options)
     : fast_(options.fast), matrix_dtype_(options.matrix_dtype), pool_(ResolveThreads(options.num_threads)) {
-  // BLAS runs prompt GEMMs with as many threads as we use for everything else.
-  openblas_set_num_threads(pool_.num_threads());
+  // Prompt GEMMs run as column blocks on this backend's threads, each a single-threaded sgemm
+  // (cpu_fast::Linear): OpenBLAS's own threads would spin beside ours.
+  openblas_set_num_threads(1);
 }
 
 DType CpuBackend::matrix_dtype(DType stored) const {
@@ -46,12 +48,17 @@ DType CpuBackend::matrix_dtype(DType stored) const {
 
 absl::StatusOr<std::unique_ptr<DeviceBuffer>> CpuBackend::Allocate(int64_t bytes) {
   if (bytes < 0) return absl::InvalidArgumentError(absl::StrCat("Allocate: negative size ", bytes));
-  // 64-byte alignment for vector loads; aligned_alloc wants a multiple of the alignment.
-  const int64_t rounded = (std::max<int64_t>(bytes, 1) + 63) / 64 * 64;
-  void* data = std::aligned_alloc(64, rounded);
+  // 64-byte alignment for vector loads; aligned_alloc wants a multiple of the alignment. Buffers of
+  // 2 MiB and more (weights, the KV pool) are 2 MiB aligned and asked to be backed by huge pages: a
+  // decode step streams gigabytes, and 4 KiB pages cost a TLB miss every 4 KiB of it.
+  constexpr int64_t kHuge = int64_t{2} << 20;
+  const int64_t align = bytes >= kHuge ? kHuge : 64;
+  const int64_t rounded = (std::max<int64_t>(bytes, 1) + align - 1) / align * align;
+  void* data = std::aligned_alloc(align, rounded);
   if (data == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat("cpu backend: cannot allocate ", bytes, " bytes"));
   }
+  if (align == kHuge) madvise(data, rounded, MADV_HUGEPAGE);  // advice: without it, 4 KiB pages
   return std::make_unique<HostBuffer>(data, bytes);
 }
 

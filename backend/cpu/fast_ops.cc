@@ -88,34 +88,39 @@ void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, c
 
 namespace {
 
-void AddBias(ThreadPool& pool, const float* b, int64_t n, int64_t out, float* y) {
-  pool.ParallelFor(n, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      float* row = y + i * out;
-      for (int64_t o = 0; o < out; ++o) row[o] += b[o];
-    }
-  });
+// Weight rows per range of a streamed Linear: about 8 ranges per thread, at least 16 rows.
+int64_t StreamGrain(const ThreadPool& pool, int64_t out) {
+  return std::max<int64_t>(16, out / (8 * pool.num_threads()));
 }
 
-// Prompts on 16-bit weights: blocks of weight rows are widened into a float32 scratch that stays in the
-// cache, and each block is one sgemm into its columns of y. The widening is one pass over the weights
-// per call, against n multiply-adds per weight in the GEMM.
-void LinearHalfGemm(ThreadPool& pool, const Tensor& x, const Tensor& w, const float* b, const Tensor& y,
-                    std::vector<float>& scratch) {
+// Prompts (more than kMaxStreamedRows rows): y = x · wᵀ as independent column blocks of y, one weight
+// block each, taken by the pool's threads in turn; each runs a single-threaded sgemm of all n rows
+// against its block. A 16-bit block is first widened into the thread's own float32 scratch, small
+// enough to stay in its L2. OpenBLAS runs single-threaded inside the pool's threads (CpuBackend sets
+// it): its own spinning threads beside ours would oversubscribe the cores.
+void BlockedGemm(ThreadPool& pool, const Tensor& x, const Tensor& w, const float* b, const Tensor& y) {
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
-  const int64_t block = std::min<int64_t>(out, std::max<int64_t>(16, kHalfGemmScratchFloats / in / 16 * 16));
-  if (static_cast<int64_t>(scratch.size()) < block * in) scratch.resize(block * in);
-  const uint16_t* wh = w.as<uint16_t>();
-  for (int64_t o0 = 0; o0 < out; o0 += block) {
-    const int64_t rows = std::min(block, out - o0);
-    pool.ParallelFor(rows, [&](int64_t begin, int64_t end) {
-      cpu_half::WidenRow(w.dtype, wh + (o0 + begin) * in, (end - begin) * in, scratch.data() + begin * in);
-    });
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(rows),
-                static_cast<int>(in), 1.0f, x.as<float>(), static_cast<int>(in), scratch.data(),
-                static_cast<int>(in), 0.0f, y.as<float>() + o0, static_cast<int>(out));
-  }
-  if (b != nullptr) AddBias(pool, b, n, out, y.as<float>());
+  const int64_t block = std::min<int64_t>(out, std::max<int64_t>(16, kGemmBlockFloats / in / 16 * 16));
+  pool.ParallelForDynamic(out, block, [&](int64_t o0, int64_t o1) {
+    const float* wb;
+    if (w.dtype == DType::kF32) {
+      wb = w.as<float>() + o0 * in;
+    } else {
+      thread_local std::vector<float> widened;
+      if (static_cast<int64_t>(widened.size()) < (o1 - o0) * in) widened.resize((o1 - o0) * in);
+      cpu_half::WidenRow(w.dtype, w.as<uint16_t>() + o0 * in, (o1 - o0) * in, widened.data());
+      wb = widened.data();
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(o1 - o0),
+                static_cast<int>(in), 1.0f, x.as<float>(), static_cast<int>(in), wb, static_cast<int>(in),
+                0.0f, y.as<float>() + o0, static_cast<int>(out));
+    if (b != nullptr) {
+      for (int64_t i = 0; i < n; ++i) {
+        float* row = y.as<float>() + i * out;
+        for (int64_t o = o0; o < o1; ++o) row[o] += b[o];
+      }
+    }
+  });
 }
 
 }  // namespace
@@ -124,26 +129,20 @@ void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bi
             std::vector<float>& scratch) {
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
   const float* b = bias ? bias->as<float>() : nullptr;
-  if (w.dtype != DType::kF32) {
-    if (n <= kMaxStreamedRows) {
-      pool.ParallelFor(out, [&](int64_t begin, int64_t end) {
-        cpu_half::StreamRows(w.dtype, x.as<float>(), n, in, w.as<uint16_t>(), begin, end, b, out, y.as<float>());
-      });
-    } else {
-      LinearHalfGemm(pool, x, w, b, y, scratch);
-    }
+  if (n > kMaxStreamedRows) {
+    BlockedGemm(pool, x, w, b, y);
     return;
   }
-  if (n <= kMaxStreamedRows) {
-    pool.ParallelFor(out, [&](int64_t begin, int64_t end) {
-      StreamRows(x.as<float>(), n, in, w.as<float>(), begin, end, b, out, y.as<float>());
+  if (w.dtype != DType::kF32) {
+    const float* xs = cpu_half::PrepareActivations(w.dtype, x.as<float>(), n, in, scratch);
+    pool.ParallelForDynamic(out, StreamGrain(pool, out), [&](int64_t begin, int64_t end) {
+      cpu_half::StreamRows(w.dtype, xs, n, in, w.as<uint16_t>(), begin, end, b, out, y.as<float>());
     });
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(out),
-              static_cast<int>(in), 1.0f, x.as<float>(), static_cast<int>(in), w.as<float>(),
-              static_cast<int>(in), 0.0f, y.as<float>(), static_cast<int>(out));
-  if (b != nullptr) AddBias(pool, b, n, out, y.as<float>());
+  pool.ParallelForDynamic(out, StreamGrain(pool, out), [&](int64_t begin, int64_t end) {
+    StreamRows(x.as<float>(), n, in, w.as<float>(), begin, end, b, out, y.as<float>());
+  });
 }
 
 void Embedding(ThreadPool& pool, const Tensor& tokens, const Tensor& table, const Tensor& out) {

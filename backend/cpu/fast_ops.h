@@ -17,15 +17,15 @@ namespace tandem::cpu_fast {
 
 // Rows up to which Linear streams weights instead of calling sgemm.
 inline constexpr int64_t kMaxStreamedRows = 8;
-// Floats of widened 16-bit weights one prompt GEMM block holds (4 MiB: in the L3 beside the packed
-// panels).
-inline constexpr int64_t kHalfGemmScratchFloats = int64_t{1} << 20;
+// Floats of weights in one prompt GEMM block (1 MiB of float32: a thread's widened 16-bit block stays
+// in its L2).
+inline constexpr int64_t kGemmBlockFloats = int64_t{1} << 19;
 
 void RmsNorm(ThreadPool& pool, const Tensor& x, const Tensor& weight, float eps, const Tensor& out);
 void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, const Tensor& weight,
                 float eps, const Tensor& out);
-// w is float32, bfloat16 or float16 (backend/cpu/half_ops.h); x and y are float32. `scratch` holds
-// widened weight blocks for prompts on 16-bit weights (grown once to kHalfGemmScratchFloats).
+// w is float32, bfloat16 or float16 (backend/cpu/half_ops.h); x and y are float32. `scratch` holds the
+// activations as the 16-bit decode kernel reads them.
 void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
             std::vector<float>& scratch);
 // out[i] = table[tokens[i]], the table float32 or 16-bit.

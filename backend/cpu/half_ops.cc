@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -101,9 +102,65 @@ __attribute__((target("avx512f"))) void DotGroupAvx512(const float* x, int64_t i
   }
 }
 
+// bf16 without widening shuffles: a 32-bit lane holding two bf16 weights [w(2j) | w(2j+1) << 16] is
+// w(2j+1) as a float once its low half is masked off, and w(2j) once shifted left by 16. So 32 weights
+// cost one load, one shift and one and, against activations stored per 32-block as 16 even-indexed then
+// 16 odd-indexed values (PrepareActivations). Four accumulators per row (two blocks of 32).
+__attribute__((target("avx512f"), always_inline)) inline void SplitBf16(const uint16_t* p, __m512& even,
+                                                                        __m512& odd) {
+  const __m512i v = _mm512_loadu_si512(p);
+  even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  odd = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+}
+
+template <int N>
+__attribute__((target("avx512f"))) void DotGroupBf16Split(const float* x, int64_t in, const uint16_t* w,
+                                                          float* sums) {
+  __m512 acc[N][4];
+  for (int i = 0; i < N; ++i) {
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+  int64_t k = 0;
+  for (; k + 64 <= in; k += 64) {
+    __m512 e0, o0, e1, o1;
+    SplitBf16(w + k, e0, o0);
+    SplitBf16(w + k + 32, e1, o1);
+    for (int i = 0; i < N; ++i) {
+      const float* xi = x + i * in + k;  // [16 even | 16 odd] [16 even | 16 odd]
+      acc[i][0] = _mm512_fmadd_ps(_mm512_loadu_ps(xi), e0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(_mm512_loadu_ps(xi + 16), o0, acc[i][1]);
+      acc[i][2] = _mm512_fmadd_ps(_mm512_loadu_ps(xi + 32), e1, acc[i][2]);
+      acc[i][3] = _mm512_fmadd_ps(_mm512_loadu_ps(xi + 48), o1, acc[i][3]);
+    }
+  }
+  for (; k + 32 <= in; k += 32) {
+    __m512 e0, o0;
+    SplitBf16(w + k, e0, o0);
+    for (int i = 0; i < N; ++i) {
+      const float* xi = x + i * in + k;
+      acc[i][0] = _mm512_fmadd_ps(_mm512_loadu_ps(xi), e0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(_mm512_loadu_ps(xi + 16), o0, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < N; ++i) {
+    const __m512 s = _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]), _mm512_add_ps(acc[i][2], acc[i][3]));
+    float sum = _mm512_reduce_add_ps(s);
+    for (int64_t t = k; t < in; ++t) sum += x[i * in + t] * Bf16ToF32(w[t]);  // the tail is in order
+    sums[i] = sum;
+  }
+}
+
 template <bool kBf16>
 __attribute__((target("avx512f"))) void WidenAvx512(const uint16_t* src, int64_t count, float* dst) {
   int64_t i = 0;
+  for (; i + 64 <= count; i += 64) {  // four loads in flight per iteration
+    const __m512 a = Widen16<kBf16>(src + i), b = Widen16<kBf16>(src + i + 16), c = Widen16<kBf16>(src + i + 32),
+                 d = Widen16<kBf16>(src + i + 48);
+    _mm512_storeu_ps(dst + i, a);
+    _mm512_storeu_ps(dst + i + 16, b);
+    _mm512_storeu_ps(dst + i + 32, c);
+    _mm512_storeu_ps(dst + i + 48, d);
+  }
   for (; i + 16 <= count; i += 16) _mm512_storeu_ps(dst + i, Widen16<kBf16>(src + i));
   for (; i < count; ++i) dst[i] = WidenScalar<kBf16>(src[i]);
 }
@@ -198,11 +255,16 @@ Isa ChosenIsa() {
 struct Kernels {
   GroupFn group[4];  // N = 1..4
   WidenFn widen;
+  bool split_activations = false;  // x laid out per 32-block as 16 even, 16 odd (DotGroupBf16Split)
 };
 
 template <bool kBf16>
 Kernels KernelsFor(Isa isa) {
 #if defined(__x86_64__)
+  if (isa == Isa::kAvx512 && kBf16) {
+    return {{DotGroupBf16Split<1>, DotGroupBf16Split<2>, DotGroupBf16Split<3>, DotGroupBf16Split<4>},
+            WidenAvx512<true>, true};
+  }
   if (isa == Isa::kAvx512) {
     return {{DotGroupAvx512<kBf16, 1>, DotGroupAvx512<kBf16, 2>, DotGroupAvx512<kBf16, 3>, DotGroupAvx512<kBf16, 4>},
             WidenAvx512<kBf16>};
@@ -236,6 +298,24 @@ std::string_view ActiveIsa() {
 
 void WidenRow(DType dtype, const uint16_t* src, int64_t count, float* dst) {
   KernelsFor(dtype).widen(src, count, dst);
+}
+
+const float* PrepareActivations(DType dtype, const float* x, int64_t n, int64_t in, std::vector<float>& buffer) {
+  if (!KernelsFor(dtype).split_activations) return x;
+  if (static_cast<int64_t>(buffer.size()) < n * in) buffer.resize(n * in);
+  for (int64_t r = 0; r < n; ++r) {
+    const float* src = x + r * in;
+    float* dst = buffer.data() + r * in;
+    int64_t k = 0;
+    for (; k + 32 <= in; k += 32) {
+      for (int j = 0; j < 16; ++j) {
+        dst[k + j] = src[k + 2 * j];
+        dst[k + 16 + j] = src[k + 2 * j + 1];
+      }
+    }
+    for (; k < in; ++k) dst[k] = src[k];
+  }
+  return buffer.data();
 }
 
 void StreamRows(DType dtype, const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out_begin,

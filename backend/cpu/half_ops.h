@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "types/dtype.h"
 
@@ -21,10 +22,15 @@ std::string_view ActiveIsa();
 // dst[i] = float(src[i]) for a kBF16 or kF16 `dtype`.
 void WidenRow(DType dtype, const uint16_t* src, int64_t count, float* dst);
 
+// The activations [n, in] as StreamRows wants them for this dtype: `x` itself, or a copy in `buffer`
+// in the order the kernel reads (the AVX-512 bf16 kernel takes each block of 32 as its 16 even- then
+// 16 odd-indexed values). Call once per Linear, before splitting the outputs between threads.
+const float* PrepareActivations(DType dtype, const float* x, int64_t n, int64_t in, std::vector<float>& buffer);
+
 // y[r * out + o] = sum_k x[r * in + k] * w[o * in + k] (+ bias[o]) for rows r < n and outputs
-// o in [out_begin, out_end): the decode matrix-vector product, each weight row streamed once and
-// reused for groups of up to 4 activation rows. Every output is summed in the same order whatever n is,
-// so a row's result does not depend on the batch it is in.
+// o in [out_begin, out_end), x as PrepareActivations returned it: the decode matrix-vector product,
+// each weight row streamed once and reused for groups of up to 4 activation rows. Every output is
+// summed in the same order whatever n is, so a row's result does not depend on the batch it is in.
 void StreamRows(DType dtype, const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out_begin,
                 int64_t out_end, const float* bias, int64_t out, float* y);
 
