@@ -30,6 +30,7 @@ struct UpFlags {
   double gpu_memory_fraction = 0;
   std::string policy = "least_loaded";
   std::string latency_model;  // passed to the router as is (the goodput policy needs one)
+  std::string chat_template;  // passed to the router as is
   std::string log_level = "info";
   bool metrics = false;
   int64_t metrics_port = -1;
@@ -109,6 +110,7 @@ int Up(UpFlags f) {
       "--policy", f.policy, "--log-level", f.log_level, "--http-port", absl::StrCat(f.http_port)};
   if (f.metrics_port >= 0) router_args.insert(router_args.end(), {"--metrics-port", NextMetricsPort(f)});
   if (!f.latency_model.empty()) router_args.insert(router_args.end(), {"--latency-model", f.latency_model});
+  if (!f.chat_template.empty()) router_args.insert(router_args.end(), {"--chat-template", f.chat_template});
   absl::StatusOr<Subprocess> router = SpawnProcess("router", self, router_args);
   if (!router.ok()) return fail(router.status());
   children.push_back(std::move(*router));
@@ -175,6 +177,8 @@ int UpCommand(const std::vector<std::string>& args) {
                    "share of the GPU each worker may use; 0: 0.9 split evenly between the workers (all on "
                    "--device)");
   parser.AddString("policy", &f.policy, "router placement policy: round_robin, least_loaded or goodput");
+  parser.AddString("chat-template", &f.chat_template,
+                   "a Jinja chat template file for the router's chat endpoint, overriding the model's");
   parser.AddString("latency-model", &f.latency_model,
                    "latency model JSON from `tandem profile`, for --policy goodput (every worker runs one backend)");
   parser.AddString("log-level", &f.log_level, "debug, info, warning or error");

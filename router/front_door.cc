@@ -136,7 +136,7 @@ void FrontDoorSession::Begin(const v1::GenerateRequest& request) {
 }
 
 FrontDoorSession::~FrontDoorSession() {
-  if (admitted_) state_.ReleaseAdmission();
+  if (admitted_ && !admission_released_) state_.ReleaseAdmission();
   // Everything that points into the router (the detokenizer reads its tokenizer) goes before the
   // session stops being live: RouterServer::Shutdown may tear the router down right after.
   {
@@ -265,6 +265,10 @@ void FrontDoorSession::Deliver() {
       } else if (outcome_.has_value()) {
         outcome = *outcome_;
         done_delivered_ = true;
+        if (admitted_ && !admission_released_) {
+          admission_released_ = true;
+          state_.ReleaseAdmission();
+        }
       } else {
         break;
       }

@@ -161,6 +161,9 @@ class FrontDoorSession {
   const SessionContext context_;
   ResponseSink* const sink_;
   bool admitted_ = false;
+  // The admission slot goes back when the outcome reaches the client, not when the transport lets
+  // go of the session later: a client that saw its status must not find its call still counted.
+  bool admission_released_ = false;
   std::atomic<int> refs_{1};
 
   absl::Mutex mu_;

@@ -266,6 +266,11 @@ class Stories260kClusterTest : public Stories260kTest {
     if (IsSkipped() || HasFatalFailure()) return;
     std::vector<std::string> args = {"up", "--model", *model_, "--port", "0", "--http-port", "0",
                                      "--log-level", "warning"};
+    // stories260K has no chat template of its own: `up --chat-template` gives the router one that
+    // writes BOS and the messages' text, so a chat request is the same token sequence as a completion.
+    chat_template_ = ::testing::TempDir() + "/stories260k_chat.jinja";
+    std::ofstream(chat_template_) << "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}";
+    args.insert(args.end(), {"--chat-template", chat_template_});
     for (const std::string& flag : BackendFlags()) args.push_back(flag);
     absl::StatusOr<Subprocess> up = SpawnProcess("tandem-up", kTandem, args);
     ASSERT_TRUE(up.ok()) << up.status();
@@ -313,8 +318,22 @@ class Stories260kClusterTest : public Stories260kTest {
     return ids;
   }
 
+  // POST `body` to http://<router>/<path> with curl (the client the README shows).
+  Output Curl(const std::string& path, const nlohmann::json& body) {
+    const std::string command = absl::StrCat("curl -sS --max-time 60 -H 'Content-Type: application/json' -d '",
+                                             body.dump(), "' http://", http_, path);
+    Output result;
+    FILE* pipe = popen(command.c_str(), "r");
+    char buffer[4096];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, n);
+    const int status = pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return result;
+  }
+
   std::vector<Subprocess> children_;
-  std::string router_, http_;
+  std::string router_, http_, chat_template_;
 };
 
 TEST_F(Stories260kClusterTest, GrpcIdsMatchLlama2c) {
@@ -327,21 +346,10 @@ TEST_F(Stories260kClusterTest, GrpcIdsMatchLlama2c) {
 
 TEST_F(Stories260kClusterTest, HttpCompletionTextMatchesLlama2c) {
   const Expected once = ReadExpected("expected_greedy_once_upon_a_time.txt");
-  const std::string body = nlohmann::json{{"model", ""}, {"prompt", "Once upon a time"}, {"temperature", 0},
-                                          {"max_tokens", Generated(once).size()}}
-                               .dump();
-  const Output curl = [&] {
-    const std::string command = absl::StrCat("curl -sS --max-time 60 -H 'Content-Type: application/json' -d '",
-                                             body, "' http://", http_, "/v1/completions");
-    Output result;
-    FILE* pipe = popen(command.c_str(), "r");
-    char buffer[4096];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, n);
-    const int status = pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return result;
-  }();
+  const Output curl = Curl("/v1/completions", {{"model", ""},
+                                                {"prompt", "Once upon a time"},
+                                                {"temperature", 0},
+                                                {"max_tokens", Generated(once).size()}});
   if (curl.exit_code == 127) GTEST_SKIP() << "curl is not installed";
   ASSERT_EQ(curl.exit_code, 0) << curl.out;
   const nlohmann::json response = nlohmann::json::parse(curl.out, nullptr, /*allow_exceptions=*/false);
@@ -349,6 +357,23 @@ TEST_F(Stories260kClusterTest, HttpCompletionTextMatchesLlama2c) {
   EXPECT_EQ(response["choices"][0]["finish_reason"], "length") << curl.out;
   // run.c prints the prompt, the story, then a newline.
   EXPECT_EQ("Once upon a time" + response["choices"][0]["text"].get<std::string>() + "\n", once.text);
+}
+
+TEST_F(Stories260kClusterTest, ChatWithTheUpChatTemplateMatchesLlama2c) {
+  const Expected once = ReadExpected("expected_greedy_once_upon_a_time.txt");
+  const Output curl = Curl("/v1/chat/completions",
+                           {{"model", ""},
+                            {"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+                            {"temperature", 0},
+                            {"max_tokens", Generated(once).size()}});
+  if (curl.exit_code == 127) GTEST_SKIP() << "curl is not installed";
+  ASSERT_EQ(curl.exit_code, 0) << curl.out;
+  const nlohmann::json response = nlohmann::json::parse(curl.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(response.contains("choices")) << curl.out;
+  EXPECT_EQ(response["choices"][0]["finish_reason"], "length") << curl.out;
+  EXPECT_EQ(response["usage"]["prompt_tokens"], once.prompt_ids.size()) << curl.out;
+  EXPECT_EQ("Once upon a time" + response["choices"][0]["message"]["content"].get<std::string>() + "\n",
+            once.text);
 }
 
 }  // namespace
