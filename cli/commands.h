@@ -21,6 +21,7 @@ int ProfileCommand(const std::vector<std::string>& args);   // tandem profile
 int BenchCommand(const std::vector<std::string>& args);     // tandem bench
 int ConvertCommand(const std::vector<std::string>& args);   // tandem convert
 int RenderChatCommand(const std::vector<std::string>& args);  // tandem render-chat
+int HealthCommand(const std::vector<std::string>& args);      // tandem health
 
 // The embedded default model: $TANDEM_MODEL_CACHE (or ~/.cache/tandem/models) /small, written by the
 // mkmodel logic on first use. Returns its directory.

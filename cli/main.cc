@@ -28,6 +28,7 @@ constexpr Subcommand kSubcommands[] = {
     {"decode", tandem::DecodeCommand, "a decode worker daemon"},
     {"profile", tandem::ProfileCommand, "measure the engine on this machine; write the latency model JSON"},
     {"bench", tandem::BenchCommand, "load generator: open-loop arrivals, SLOs, goodput; vLLM-style summary"},
+    {"health", tandem::HealthCommand, "gRPC health check of a router or worker: exit 0 when SERVING"},
     {"render-chat", tandem::RenderChatCommand,
      "render a conversation with a model's chat template (transformers' apply_chat_template)"},
 };

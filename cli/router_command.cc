@@ -33,6 +33,7 @@ struct RouterFlags {
   int64_t max_queue = 256;
   int64_t default_max_tokens = 64;
   int64_t health_interval_ms = 1000;
+  int64_t resolve_interval_ms = 5000;
   double shutdown_grace_s = 5.0;
   std::string log_level = "info";
 };
@@ -48,6 +49,9 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
   if (f.metrics_port < -1 || f.metrics_port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("--metrics-port must be -1 (off) or in [0, 65535], got ", f.metrics_port));
+  }
+  if (f.resolve_interval_ms < 100) {
+    return absl::InvalidArgumentError(absl::StrCat("--resolve-interval-ms must be >= 100, got ", f.resolve_interval_ms));
   }
   if (f.health_interval_ms < 10) {
     return absl::InvalidArgumentError(absl::StrCat("--health-interval-ms must be >= 10, got ", f.health_interval_ms));
@@ -71,6 +75,7 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
   options.max_queue = static_cast<int>(f.max_queue);
   options.default_max_tokens = static_cast<int>(f.default_max_tokens);
   options.health_interval = absl::Milliseconds(f.health_interval_ms);
+  options.resolve_interval = absl::Milliseconds(f.resolve_interval_ms);
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<router::RouterServer> server, router::RouterServer::Start(options));
 
   if (const std::string metrics = server->metrics_address(); !metrics.empty()) {
@@ -94,10 +99,14 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
 
 int RouterCommand(const std::vector<std::string>& args) {
   RouterFlags f;
-  FlagParser parser("tandem router --model DIR --prefill HOST:PORT[,...] --decode HOST:PORT[,...] [flags]");
+  FlagParser parser(
+      "tandem router --model DIR --prefill HOST:PORT|dns:NAME:PORT[,...] --decode HOST:PORT|dns:NAME:PORT[,...] "
+      "[flags]");
   parser.AddString("model", &f.model, "model directory (config.json, tokenizer.json); its name is the basename");
-  parser.AddString("prefill", &f.prefill, "prefill workers, comma-separated host:port");
-  parser.AddString("decode", &f.decode, "decode workers, comma-separated host:port");
+  parser.AddString("prefill", &f.prefill,
+                   "prefill workers, comma-separated host:port, or dns:NAME:PORT for every address NAME resolves to "
+                   "(re-resolved: replicas join and leave)");
+  parser.AddString("decode", &f.decode, "decode workers, comma-separated host:port or dns:NAME:PORT");
   parser.AddString("host", &f.host, "address to listen on");
   parser.AddInt("port", &f.port, "port to listen on; 0 picks a free one");
   parser.AddInt("metrics-port", &f.metrics_port,
@@ -117,6 +126,7 @@ int RouterCommand(const std::vector<std::string>& args) {
   parser.AddInt("max-queue", &f.max_queue, "Generate calls in flight before RESOURCE_EXHAUSTED");
   parser.AddInt("default-max-tokens", &f.default_max_tokens, "max_tokens for requests that leave it 0");
   parser.AddInt("health-interval-ms", &f.health_interval_ms, "worker health check period");
+  parser.AddInt("resolve-interval-ms", &f.resolve_interval_ms, "how often dns: worker entries are re-resolved");
   parser.AddDouble("shutdown-grace-s", &f.shutdown_grace_s, "seconds in-flight calls get on SIGINT/SIGTERM");
   parser.AddString("log-level", &f.log_level, "debug, info, warning or error");
   absl::Status status = parser.Parse(args);

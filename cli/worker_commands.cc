@@ -134,7 +134,7 @@ int DecodeCommand(const std::vector<std::string>& args) {
   parser.AddInt("max-batch", &max_batch, "sequences in the continuous batch at most");
   parser.AddString("kv-transport", &kv_transport, "how prompt KV arrives: grpc (cuda_ipc, nccl later)");
   parser.AddString("kv-sources", &kv_sources,
-                   "the prefill workers (comma-separated host:port) whose KV this worker may pull; empty: any");
+                   "the prefill workers whose KV this worker may pull: comma-separated host:port or dns:NAME:PORT (every address NAME resolves to); empty: any");
   parser.AddInt("kv-transfer-timeout-ms", &transfer_timeout_ms, "give up on a KV pull after this long");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, "decode", common.log_level, &exit_code)) return exit_code;

@@ -82,7 +82,8 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(const DecodeSe
   state->service = std::make_unique<DecodeService>(*state->engine, w.layout, options.worker_id,
                                                    w.model->max_context(), w.model->vocab_size(),
                                                    w.cache->spec().block_size);
-  state->service->set_allowed_sources(options.kv_sources);
+  TANDEM_ASSIGN_OR_RETURN(AddressAllowList sources, AddressAllowList::Create("--kv-sources", options.kv_sources));
+  state->service->set_allowed_sources(std::move(sources));
   TANDEM_ASSIGN_OR_RETURN(state->server,
                           DaemonServer::Start({options.host, options.port, options.metrics_port},
                                               {state->service.get()}, &state->metrics));

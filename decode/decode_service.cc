@@ -134,8 +134,7 @@ grpc::ServerWriteReactor<worker::v1::DecodeResponse>* DecodeService::Decode(grpc
                                                                            const worker::v1::DecodeRequest* request) {
   auto* reactor = new DecodeReactor();
   absl::StatusOr<KvHandle> handle = HandleFromProto(request->kv());
-  if (handle.ok() && !allowed_sources_.empty() &&
-      std::find(allowed_sources_.begin(), allowed_sources_.end(), handle->source) == allowed_sources_.end()) {
+  if (handle.ok() && !allowed_sources_.Allows(handle->source)) {
     // Only the cluster's prefill workers are dialled (issue 11, item 3).
     handle = absl::PermissionDeniedError(absl::StrCat(
         "kv.source ", LogSafe(handle->source, 64), " is not a prefill worker of this cluster (--kv-sources)"));

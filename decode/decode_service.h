@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/dns.h"
 #include "decode/decode_engine.h"
 #include "proto/worker.grpc.pb.h"
 
@@ -16,9 +17,10 @@ class DecodeService final : public worker::v1::DecodeWorker::CallbackService {
   DecodeService(DecodeEngine& engine, KvLayout layout, std::string worker_id, int64_t max_context,
                 int64_t vocab_size, int32_t block_size);
 
-  // The prefill workers whose KV this worker pulls (host:port); a Decode naming another kv.source is
-  // PERMISSION_DENIED. Empty: any source (a cluster on loopback). Set before the server starts.
-  void set_allowed_sources(std::vector<std::string> sources) { allowed_sources_ = std::move(sources); }
+  // The prefill workers whose KV this worker pulls (host:port, or dns:NAME:PORT for a scaled set); a
+  // Decode naming another kv.source is PERMISSION_DENIED. Empty: any source (a cluster on loopback).
+  // Set before the server starts.
+  void set_allowed_sources(AddressAllowList sources) { allowed_sources_ = std::move(sources); }
 
   grpc::ServerWriteReactor<worker::v1::DecodeResponse>* Decode(grpc::CallbackServerContext* context,
                                                                const worker::v1::DecodeRequest* request) override;
@@ -32,7 +34,7 @@ class DecodeService final : public worker::v1::DecodeWorker::CallbackService {
   const int64_t max_context_;
   const int64_t vocab_size_;
   const int32_t block_size_;
-  std::vector<std::string> allowed_sources_;
+  AddressAllowList allowed_sources_;
 };
 
 }  // namespace tandem

@@ -367,6 +367,9 @@ void FrontDoorSession::OnPrefillDone(PrefillCall* call, const grpc::Status& grpc
       }
     } else {
       lease_ = call->response.kv();
+      // The decode worker dials the address the router reached the prefill worker at: a worker that
+      // listens on 0.0.0.0 (a container) cannot name itself, the router's view of it is reachable.
+      lease_.set_source(address);
       have_lease_ = true;
       lease_prefill_index_ = call->worker_index;
       first_token_ = call->response.first_token();

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 
 namespace tandem::router {
@@ -39,10 +40,44 @@ absl::Status AddWorkerGauge(MetricsRegistry& metrics, const WorkerRegistry& work
   });
 }
 
+// Every per-worker gauge of one worker slot.
+absl::Status AddWorkerGauges(MetricsRegistry& metrics, const WorkerRegistry& workers, WorkerRole role, int i) {
+  using Load = worker::v1::LoadReport;
+  const MetricLabels labels = {{"role", RoleName(role)}, {"worker", workers.address(role, i)}};
+  const WorkerRegistry* w = &workers;
+  TANDEM_RETURN_IF_ERROR(metrics.AddGaugeCallback(
+      "tandem_worker_healthy", "1 when the worker is in the placement pool (passing health checks).", labels,
+      [w, role, i] { return w->healthy(role, i) ? 1.0 : 0.0; }));
+  TANDEM_RETURN_IF_ERROR(AddWorkerGauge(metrics, workers, role, i, "tandem_worker_queue_depth",
+                                        "Requests queued on the worker (last load report).",
+                                        [](const Load& l) { return 1.0 * l.queued_requests(); }));
+  TANDEM_RETURN_IF_ERROR(AddWorkerGauge(
+      metrics, workers, role, i, "tandem_worker_running_batch",
+      "Requests in the worker's running batch (last load report).",
+      [](const Load& l) { return 1.0 * l.running_requests(); }));
+  TANDEM_RETURN_IF_ERROR(AddWorkerGauge(metrics, workers, role, i, "tandem_worker_kv_blocks_free",
+                                        "Free KV cache blocks on the worker (last load report).",
+                                        [](const Load& l) { return 1.0 * l.kv_blocks_free(); }));
+  TANDEM_RETURN_IF_ERROR(AddWorkerGauge(
+      metrics, workers, role, i, "tandem_worker_kv_blocks_used",
+      "KV cache blocks in use on the worker (last load report).",
+      [](const Load& l) { return 1.0 * (l.kv_blocks_total() - l.kv_blocks_free()); }));
+  TANDEM_RETURN_IF_ERROR(AddWorkerGauge(
+      metrics, workers, role, i, "tandem_worker_step_seconds",
+      "Moving average of the worker's engine step time (last load report).",
+      [](const Load& l) { return l.recent_step_ms() / 1000; }));
+  if (role == WorkerRole::kPrefill) {
+    TANDEM_RETURN_IF_ERROR(AddWorkerGauge(metrics, workers, role, i, "tandem_worker_leases_held",
+                                          "KV leases the prefill worker holds (last load report).",
+                                          [](const Load& l) { return 1.0 * l.leases_held(); }));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RouterMetrics>> RouterMetrics::Create(MetricsRegistry& metrics,
-                                                                     const WorkerRegistry& workers,
+                                                                     WorkerRegistry& workers,
                                                                      std::function<double()> in_flight) {
   std::unique_ptr<RouterMetrics> m(new RouterMetrics);
   m->metrics_ = &metrics;
@@ -82,39 +117,12 @@ absl::StatusOr<std::unique_ptr<RouterMetrics>> RouterMetrics::Create(MetricsRegi
                                                   "Admitted Generate calls that have not ended.", {},
                                                   std::move(in_flight)));
 
-  using Load = worker::v1::LoadReport;
-  for (WorkerRole role : {WorkerRole::kPrefill, WorkerRole::kDecode}) {
-    for (int i = 0; i < workers.num_workers(role); ++i) {
-      const MetricLabels labels = {{"role", RoleName(role)}, {"worker", workers.address(role, i)}};
-      const WorkerRegistry* w = &workers;
-      TANDEM_RETURN_IF_ERROR(metrics.AddGaugeCallback(
-          "tandem_worker_healthy", "1 when the worker is in the placement pool (passing health checks).", labels,
-          [w, role, i] { return w->healthy(role, i) ? 1.0 : 0.0; }));
-      TANDEM_RETURN_IF_ERROR(AddWorkerGauge(metrics, workers, role, i, "tandem_worker_queue_depth",
-                                            "Requests queued on the worker (last load report).",
-                                            [](const Load& l) { return 1.0 * l.queued_requests(); }));
-      TANDEM_RETURN_IF_ERROR(AddWorkerGauge(
-          metrics, workers, role, i, "tandem_worker_running_batch",
-          "Requests in the worker's running batch (last load report).",
-          [](const Load& l) { return 1.0 * l.running_requests(); }));
-      TANDEM_RETURN_IF_ERROR(AddWorkerGauge(metrics, workers, role, i, "tandem_worker_kv_blocks_free",
-                                            "Free KV cache blocks on the worker (last load report).",
-                                            [](const Load& l) { return 1.0 * l.kv_blocks_free(); }));
-      TANDEM_RETURN_IF_ERROR(AddWorkerGauge(
-          metrics, workers, role, i, "tandem_worker_kv_blocks_used",
-          "KV cache blocks in use on the worker (last load report).",
-          [](const Load& l) { return 1.0 * (l.kv_blocks_total() - l.kv_blocks_free()); }));
-      TANDEM_RETURN_IF_ERROR(AddWorkerGauge(
-          metrics, workers, role, i, "tandem_worker_step_seconds",
-          "Moving average of the worker's engine step time (last load report).",
-          [](const Load& l) { return l.recent_step_ms() / 1000; }));
-      if (role == WorkerRole::kPrefill) {
-        TANDEM_RETURN_IF_ERROR(AddWorkerGauge(metrics, workers, role, i, "tandem_worker_leases_held",
-                                              "KV leases the prefill worker holds (last load report).",
-                                              [](const Load& l) { return 1.0 * l.leases_held(); }));
-      }
+  // Workers that join later (DNS targets) get theirs when they join, on the registry's poller thread.
+  workers.SetWorkerAdded([&metrics, &workers](WorkerRole role, int index) {
+    if (absl::Status s = AddWorkerGauges(metrics, workers, role, index); !s.ok()) {
+      TANDEM_LOG(ERROR, "router") << "metrics for " << workers.address(role, index) << ": " << s;
     }
-  }
+  });
   return m;
 }
 

@@ -36,7 +36,7 @@ class RouterMetrics {
   // Registers the router's metrics in `metrics`. The per-worker gauges read `workers` and the in-flight
   // gauge calls `in_flight` at scrape time: all three must outlive every Render of `metrics`.
   static absl::StatusOr<std::unique_ptr<RouterMetrics>> Create(MetricsRegistry& metrics,
-                                                               const WorkerRegistry& workers,
+                                                               WorkerRegistry& workers,
                                                                std::function<double()> in_flight);
 
   // A Generate call ended with `status`. `admitted`: it got past the router's admission bound;

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "chat/chat_template.h"
+#include "common/dns.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "model/config.h"
@@ -111,6 +112,13 @@ absl::StatusOr<policy::PlacementPolicyOptions> LoadPolicyOptions(const RouterOpt
   const auto add_role = [&](const char* flag, const std::string& path,
                             const std::vector<std::string>& addresses) -> absl::Status {
     if (path.empty()) return absl::OkStatus();
+    for (const std::string& address : addresses) {
+      if (IsDnsTarget(address)) {
+        // Per-worker models are keyed by address; a DNS target's addresses are only known later.
+        return absl::InvalidArgumentError(absl::StrCat(
+            flag, ": not available with a dns: worker entry (", address, "); use --latency-model for every worker"));
+      }
+    }
     TANDEM_ASSIGN_OR_RETURN(policy::LatencyModel model, load(flag, path));
     if (!result.latency_model.has_value()) result.latency_model = model;
     for (const std::string& address : addresses) result.worker_latency_models.insert_or_assign(address, model);
@@ -150,6 +158,8 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   registry_options.prefill_addresses = options.prefill_addresses;
   registry_options.decode_addresses = options.decode_addresses;
   registry_options.health_interval = options.health_interval;
+  registry_options.resolve_interval = options.resolve_interval;
+  registry_options.resolver = options.resolver;
   registry_options.unhealthy_after_failures = options.unhealthy_after_failures;
   registry_options.load_interval = options.load_interval;
   std::unique_ptr<RouterServer> server(new RouterServer);

@@ -27,6 +27,7 @@
 #include "common/metrics_http.h"
 #include "grpcpp/server.h"
 #include "router/policy/placement_policy.h"
+#include "router/worker_registry.h"
 
 namespace tandem {
 class DaemonServer;
@@ -44,7 +45,7 @@ struct RouterOptions {
   std::string host = "127.0.0.1";
   int port = 0;                              // 0: any free port
   std::string model_dir;                     // config.json + tokenizer.json
-  std::vector<std::string> prefill_addresses;  // host:port each
+  std::vector<std::string> prefill_addresses;  // host:port or dns:NAME:PORT each
   std::vector<std::string> decode_addresses;
   std::string policy = "round_robin";        // policy::PlacementPolicyNames()
   std::string latency_model_path;            // `tandem profile` JSON; required by policy "goodput"
@@ -55,6 +56,8 @@ struct RouterOptions {
   int default_max_tokens = 64;               // for requests with max_tokens 0
   int max_queue = 256;                       // Generate calls in flight before RESOURCE_EXHAUSTED
   absl::Duration health_interval = absl::Seconds(1);
+  absl::Duration resolve_interval = absl::Seconds(5);  // dns: entries of the worker lists
+  WorkerResolver resolver;                             // for dns: entries; empty: getaddrinfo (tests inject)
   int unhealthy_after_failures = 3;
   absl::Duration load_interval = absl::Milliseconds(200);
   int metrics_port = -1;                     // HTTP /metrics: -1 off, 0 any free port

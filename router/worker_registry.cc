@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/blocking_counter.h"
+#include "common/dns.h"
 #include "common/logging.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -22,11 +23,13 @@ struct WorkerRegistry::Worker {
   WorkerRole role;
   int index;
   std::string address;
+  std::string target;  // the "dns:NAME:PORT" that lists it; empty for a fixed address
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<wv1::PrefillWorker::Stub> prefill_stub;  // set for prefill workers
   std::unique_ptr<wv1::DecodeWorker::Stub> decode_stub;    // set for decode workers
   std::unique_ptr<HealthClient> health;
   // Guarded by the registry's mu_.
+  bool member = true;
   bool healthy = false;
   int consecutive_failures = 0;
   bool have_load = false;
@@ -53,6 +56,12 @@ absl::Status CheckAddress(absl::string_view flag, absl::string_view address) {
   return absl::OkStatus();
 }
 
+// host:port, or dns:NAME:PORT.
+absl::Status CheckEntry(absl::string_view flag, absl::string_view entry) {
+  if (IsDnsTarget(entry)) return ParseDnsTarget(flag, entry).status();
+  return CheckAddress(flag, entry);
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ParseWorkerAddresses(absl::string_view flag,
@@ -60,7 +69,7 @@ absl::StatusOr<std::vector<std::string>> ParseWorkerAddresses(absl::string_view 
   std::vector<std::string> addresses;
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
     part = absl::StripAsciiWhitespace(part);
-    if (absl::Status s = CheckAddress(flag, part); !s.ok()) return s;
+    if (absl::Status s = CheckEntry(flag, part); !s.ok()) return s;
     addresses.emplace_back(part);
   }
   if (addresses.empty()) {
@@ -77,10 +86,10 @@ absl::StatusOr<std::unique_ptr<WorkerRegistry>> WorkerRegistry::Create(WorkerReg
     return absl::InvalidArgumentError("decode worker list is empty");
   }
   for (const std::string& a : options.prefill_addresses) {
-    if (absl::Status s = CheckAddress("prefill", a); !s.ok()) return s;
+    if (absl::Status s = CheckEntry("prefill", a); !s.ok()) return s;
   }
   for (const std::string& a : options.decode_addresses) {
-    if (absl::Status s = CheckAddress("decode", a); !s.ok()) return s;
+    if (absl::Status s = CheckEntry("decode", a); !s.ok()) return s;
   }
   if (options.unhealthy_after_failures < 1) {
     return absl::InvalidArgumentError("unhealthy_after_failures must be >= 1");
@@ -89,33 +98,125 @@ absl::StatusOr<std::unique_ptr<WorkerRegistry>> WorkerRegistry::Create(WorkerReg
 }
 
 WorkerRegistry::WorkerRegistry(WorkerRegistryOptions options) : options_(std::move(options)) {
-  auto open = [](WorkerRole role, int index, const std::string& address) {
-    auto w = std::make_unique<Worker>();
-    w->role = role;
-    w->index = index;
-    w->address = address;
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
-    w->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-    if (role == WorkerRole::kPrefill) {
-      w->prefill_stub = wv1::PrefillWorker::NewStub(w->channel);
-    } else {
-      w->decode_stub = wv1::DecodeWorker::NewStub(w->channel);
+  for (WorkerRole role : {WorkerRole::kPrefill, WorkerRole::kDecode}) {
+    for (const std::string& entry :
+         role == WorkerRole::kPrefill ? options_.prefill_addresses : options_.decode_addresses) {
+      if (IsDnsTarget(entry)) {
+        const DnsTarget target = *ParseDnsTarget("", entry);  // checked by Create
+        targets_.push_back({role, target.host, target.port, target.ToString()});
+      } else {
+        AddWorker(role, entry, "");
+      }
     }
-    w->health = std::make_unique<HealthClient>(w->channel, address);
-    return w;
-  };
-  for (size_t i = 0; i < options_.prefill_addresses.size(); ++i) {
-    prefill_.push_back(open(WorkerRole::kPrefill, static_cast<int>(i), options_.prefill_addresses[i]));
   }
-  for (size_t i = 0; i < options_.decode_addresses.size(); ++i) {
-    decode_.push_back(open(WorkerRole::kDecode, static_cast<int>(i), options_.decode_addresses[i]));
+}
+
+int WorkerRegistry::AddWorker(WorkerRole role, const std::string& address, const std::string& target) {
+  auto w = std::make_unique<Worker>();
+  w->role = role;
+  w->address = address;
+  w->target = target;
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+  w->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  if (role == WorkerRole::kPrefill) {
+    w->prefill_stub = wv1::PrefillWorker::NewStub(w->channel);
+  } else {
+    w->decode_stub = wv1::DecodeWorker::NewStub(w->channel);
   }
+  w->health = std::make_unique<HealthClient>(w->channel, address);
+  int index;
+  {
+    absl::MutexLock lock(&list_mu_);
+    auto& list = role == WorkerRole::kPrefill ? prefill_ : decode_;
+    index = static_cast<int>(list.size());
+    w->index = index;
+    list.push_back(std::move(w));
+  }
+  NotifyAdded();
+  return index;
+}
+
+void WorkerRegistry::NotifyAdded() {
+  absl::MutexLock lock(&added_mu_);
+  if (!added_) return;
+  for (WorkerRole role : {WorkerRole::kPrefill, WorkerRole::kDecode}) {
+    int& notified = notified_[role == WorkerRole::kPrefill ? 0 : 1];
+    for (const int n = num_workers(role); notified < n; ++notified) added_(role, notified);
+  }
+}
+
+void WorkerRegistry::SetWorkerAdded(std::function<void(WorkerRole, int)> added) {
+  {
+    absl::MutexLock lock(&added_mu_);
+    added_ = std::move(added);
+  }
+  NotifyAdded();
+}
+
+void WorkerRegistry::ResolveNow() {
+  const WorkerResolver& resolve = options_.resolver ? options_.resolver : WorkerResolver(ResolveHostPorts);
+  for (Target& target : targets_) {
+    absl::StatusOr<std::vector<std::string>> listed = resolve(target.host, target.port);
+    if (!listed.ok()) {
+      // Keep the last answer: a DNS hiccup must not empty the pool.
+      if (!target.failing) {
+        TANDEM_LOG(WARNING, "router") << target.name << ": " << listed.status().message()
+                                      << "; keeping its " << RoleName(target.role) << " workers as they were";
+      }
+      target.failing = true;
+      continue;
+    }
+    target.failing = false;
+    std::vector<std::string> fresh;
+    {
+      absl::MutexLock lock(&mu_);
+      absl::MutexLock list_lock(&list_mu_);
+      auto& list = target.role == WorkerRole::kPrefill ? prefill_ : decode_;
+      for (auto& w : list) {
+        const bool listed_now = std::find(listed->begin(), listed->end(), w->address) != listed->end();
+        if (w->target == target.name && w->member && !listed_now) {
+          w->member = false;
+          w->healthy = false;
+          TANDEM_LOG(INFO, "router") << RoleName(target.role) << " worker " << w->address << " left "
+                                     << target.name << "; out of the pool (calls in flight finish)";
+        } else if (w->target == target.name && !w->member && listed_now) {
+          w->member = true;
+          w->consecutive_failures = 0;
+          TANDEM_LOG(INFO, "router") << RoleName(target.role) << " worker " << w->address << " is back in "
+                                     << target.name;
+        }
+      }
+      for (const std::string& address : *listed) {
+        const bool known = std::any_of(list.begin(), list.end(),
+                                       [&](const std::unique_ptr<Worker>& w) { return w->address == address; });
+        if (!known) fresh.push_back(address);
+      }
+    }
+    for (const std::string& address : fresh) {
+      TANDEM_LOG(INFO, "router") << RoleName(target.role) << " worker " << address << " joined through "
+                                 << target.name << " (in the pool once its health check passes)";
+      AddWorker(target.role, address, target.name);
+    }
+  }
+}
+
+std::vector<WorkerRegistry::Worker*> WorkerRegistry::Members() const {
+  std::vector<Worker*> members;
+  absl::MutexLock lock(&mu_);
+  absl::MutexLock list_lock(&list_mu_);
+  for (const auto* list : {&prefill_, &decode_}) {
+    for (const auto& w : *list) {
+      if (w->member) members.push_back(w.get());
+    }
+  }
+  return members;
 }
 
 WorkerRegistry::~WorkerRegistry() { Shutdown(); }
 
 void WorkerRegistry::Start() {
+  ResolveNow();
   CheckHealthNow();
   PollLoadNow();
   poller_ = std::thread([this] { PollLoop(); });
@@ -132,15 +233,20 @@ void WorkerRegistry::Shutdown() {
 void WorkerRegistry::PollLoop() {
   absl::Time next_health = absl::Now() + options_.health_interval;
   absl::Time next_load = absl::Now() + options_.load_interval;
+  absl::Time next_resolve = targets_.empty() ? absl::InfiniteFuture() : absl::Now() + options_.resolve_interval;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
-      const absl::Time wake = std::min(next_health, next_load);
+      const absl::Time wake = std::min({next_health, next_load, next_resolve});
       // Wakes early only to stop.
       mu_.AwaitWithDeadline(absl::Condition(&stopping_), wake);
       if (stopping_) return;
     }
     const absl::Time now = absl::Now();
+    if (now >= next_resolve) {
+      ResolveNow();
+      next_resolve = absl::Now() + options_.resolve_interval;
+    }
     if (now >= next_health) {
       CheckHealthNow();
       if (options_.after_health_round) options_.after_health_round();
@@ -154,21 +260,20 @@ void WorkerRegistry::PollLoop() {
 }
 
 void WorkerRegistry::CheckHealthNow() {
-  absl::BlockingCounter pending(static_cast<int>(prefill_.size() + decode_.size()));
-  for (auto* list : {&prefill_, &decode_}) {
-    for (auto& w : *list) {
-      Worker* worker = w.get();
-      worker->health->Check("", options_.health_timeout, [this, worker, &pending](absl::Status status) {
-        RecordHealth(*worker, status);
-        pending.DecrementCount();
-      });
-    }
+  const std::vector<Worker*> members = Members();
+  absl::BlockingCounter pending(static_cast<int>(members.size()));
+  for (Worker* worker : members) {
+    worker->health->Check("", options_.health_timeout, [this, worker, &pending](absl::Status status) {
+      RecordHealth(*worker, status);
+      pending.DecrementCount();
+    });
   }
   pending.Wait();
 }
 
 void WorkerRegistry::RecordHealth(Worker& worker, const absl::Status& status) {
   absl::MutexLock lock(&mu_);
+  if (!worker.member) return;  // left its DNS target while the check was in flight
   if (status.ok()) {
     if (!worker.healthy) {
       TANDEM_LOG(INFO, "router") << RoleName(worker.role) << " worker " << worker.address
@@ -202,10 +307,10 @@ void WorkerRegistry::PollLoadNow() {
     wv1::LoadRequest request;
     wv1::LoadReport report;
   };
-  absl::BlockingCounter pending(static_cast<int>(prefill_.size() + decode_.size()));
-  for (auto* list : {&prefill_, &decode_}) {
-    for (auto& w : *list) {
-      Worker* worker = w.get();
+  const std::vector<Worker*> members = Members();
+  absl::BlockingCounter pending(static_cast<int>(members.size()));
+  {
+    for (Worker* worker : members) {
       auto* call = new LoadCall;
       call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.load_timeout));
       auto done = [this, worker, call, &pending](grpc::Status status) {
@@ -238,6 +343,7 @@ void WorkerRegistry::PollLoadNow() {
 policy::ClusterSnapshot WorkerRegistry::Snapshot() const {
   policy::ClusterSnapshot snapshot;
   absl::MutexLock lock(&mu_);
+  absl::MutexLock list_lock(&list_mu_);
   for (const auto& w : prefill_) {
     policy::PrefillWorkerState state;
     state.id = w->address;
@@ -276,12 +382,19 @@ policy::ClusterSnapshot WorkerRegistry::Snapshot() const {
 }
 
 WorkerRegistry::Worker& WorkerRegistry::worker(WorkerRole role, int index) const {
+  absl::MutexLock lock(&list_mu_);
   const auto& list = role == WorkerRole::kPrefill ? prefill_ : decode_;
   return *list.at(static_cast<size_t>(index));
 }
 
 int WorkerRegistry::num_workers(WorkerRole role) const {
+  absl::MutexLock lock(&list_mu_);
   return static_cast<int>(role == WorkerRole::kPrefill ? prefill_.size() : decode_.size());
+}
+
+bool WorkerRegistry::member(WorkerRole role, int index) const {
+  absl::MutexLock lock(&mu_);
+  return worker(role, index).member;
 }
 
 const std::string& WorkerRegistry::address(WorkerRole role, int index) const {

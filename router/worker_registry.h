@@ -1,8 +1,12 @@
 // WorkerRegistry: the router's view of its prefill and decode workers.
 //
-// Workers are fixed at construction (from `--prefill` / `--decode` flags). For each one the registry
-// keeps a channel (max receive size 64 MiB), the generated stubs, its health and its last load
-// report:
+// Workers come from `--prefill` / `--decode`: fixed "host:port" entries, and "dns:NAME:PORT" entries
+// that the registry re-resolves every `resolve_interval` (a Compose service name or a Kubernetes
+// headless Service lists every replica). An address a DNS target lists joins as a new worker slot; one
+// it stops listing leaves the pool (its slot stays, unhealthy, so indices held by calls in flight stay
+// valid and its streams finish); one that comes back reuses its slot. A failed resolution keeps the
+// last answer. Worker indices only grow. For each worker the registry keeps a channel (max receive
+// size 64 MiB), the generated stubs, its health and its last load report:
 //   - Health: grpc.health.v1 Check (service "") every `health_interval`; `unhealthy_after_failures`
 //     consecutive failures take a worker out of the pool, one passing check puts it back. A worker is
 //     out of the pool until its first passing check.
@@ -40,9 +44,14 @@ namespace tandem::router {
 
 enum class WorkerRole { kPrefill, kDecode };
 
+// Resolves a DNS target's name to "ip:port" addresses (default: ResolveHostPorts, getaddrinfo).
+using WorkerResolver = std::function<absl::StatusOr<std::vector<std::string>>(const std::string& host, int port)>;
+
 struct WorkerRegistryOptions {
-  std::vector<std::string> prefill_addresses;  // host:port each
+  std::vector<std::string> prefill_addresses;  // host:port or dns:NAME:PORT each
   std::vector<std::string> decode_addresses;
+  absl::Duration resolve_interval = absl::Seconds(5);
+  WorkerResolver resolver;  // empty: ResolveHostPorts
   absl::Duration health_interval = absl::Seconds(1);
   absl::Duration health_timeout = absl::Milliseconds(800);
   int unhealthy_after_failures = 3;
@@ -53,24 +62,32 @@ struct WorkerRegistryOptions {
   std::function<void()> after_health_round;
 };
 
-// Splits "host:port,host:port" and checks each entry; errors name `flag` ("--prefill").
+// Splits "host:port,dns:NAME:PORT,..." and checks each entry; errors name `flag` ("--prefill").
 absl::StatusOr<std::vector<std::string>> ParseWorkerAddresses(absl::string_view flag,
                                                               absl::string_view text);
 
 class WorkerRegistry {
  public:
-  // InvalidArgument for an empty list or a malformed address. Opens channels (lazily connecting).
+  // InvalidArgument for an empty list or a malformed entry. Opens channels (lazily connecting); DNS
+  // targets are first resolved by Start().
   static absl::StatusOr<std::unique_ptr<WorkerRegistry>> Create(WorkerRegistryOptions options);
   ~WorkerRegistry();
   WorkerRegistry(const WorkerRegistry&) = delete;
   WorkerRegistry& operator=(const WorkerRegistry&) = delete;
 
-  // One health round and one load round, then the background poller. Call once.
+  // One resolution round, one health round and one load round, then the background poller. Call once.
   void Start();
   // Stops the poller (waits for it). Idempotent.
   void Shutdown();
 
   policy::ClusterSnapshot Snapshot() const;
+
+  // Runs `added(role, index)` for every worker slot there is, then for every slot created later (on
+  // the poller's thread), never concurrently with itself. For per-worker metrics. Call once; `added`
+  // must not call back into SetWorkerAdded.
+  void SetWorkerAdded(std::function<void(WorkerRole, int)> added);
+  // Whether the worker is listed now (always, for fixed addresses; while its DNS target lists it).
+  bool member(WorkerRole role, int index) const;
 
   int num_workers(WorkerRole role) const;
   const std::string& address(WorkerRole role, int index) const;
@@ -84,21 +101,41 @@ class WorkerRegistry {
   void ReportCallFailure(WorkerRole role, int index, const absl::Status& status);
 
   // One round now, waiting for every reply (or its timeout).
+  void ResolveNow();
   void CheckHealthNow();
   void PollLoadNow();
 
  private:
   struct Worker;
 
+  struct Target {
+    WorkerRole role;
+    std::string host;
+    int port;
+    std::string name;  // "dns:NAME:PORT"
+    bool failing = false;  // the last resolution failed (logged once per change)
+  };
+
   explicit WorkerRegistry(WorkerRegistryOptions options);
   Worker& worker(WorkerRole role, int index) const;
+  // Appends a slot; returns its index. Runs the worker-added callback.
+  int AddWorker(WorkerRole role, const std::string& address, const std::string& target);
+  std::vector<Worker*> Members() const;
+  // Runs the worker-added callback for the slots it has not seen yet.
+  void NotifyAdded();
   void RecordHealth(Worker& worker, const absl::Status& status);
   void MarkUnavailable(Worker& worker, const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PollLoop();
 
   const WorkerRegistryOptions options_;
-  std::vector<std::unique_ptr<Worker>> prefill_;
-  std::vector<std::unique_ptr<Worker>> decode_;
+  std::vector<Target> targets_;  // touched by Start() and then the poller only
+  // Slots only grow; a Worker never moves (unique_ptr), so references outlive the lock.
+  mutable absl::Mutex list_mu_;  // taken after mu_ where both are held
+  std::vector<std::unique_ptr<Worker>> prefill_ ABSL_GUARDED_BY(list_mu_);
+  std::vector<std::unique_ptr<Worker>> decode_ ABSL_GUARDED_BY(list_mu_);
+  absl::Mutex added_mu_;  // serialises the worker-added callback
+  std::function<void(WorkerRole, int)> added_ ABSL_GUARDED_BY(added_mu_);
+  int notified_[2] ABSL_GUARDED_BY(added_mu_) = {0, 0};  // prefill, decode slots the callback has seen
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

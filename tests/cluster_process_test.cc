@@ -256,5 +256,84 @@ TEST_F(ClusterProcessTest, KilledDecodeWorkerFailsOnlyItsRequestsAndIsRoutedArou
   ExpectAllKvFree();
 }
 
+// The deployment shape (deploy/compose.yaml, deploy/k8s): workers listening on 0.0.0.0, the router
+// finding them through dns:NAME:PORT entries, the decode worker allowing KV sources through one, and
+// `tandem health` as the container health check. A prefill worker on 0.0.0.0 names itself
+// "0.0.0.0:P" in its KV handles; the router hands decode the address it reached the worker at, which
+// the decode worker's dns: allow-list admits.
+int ExitCode(const std::string& command) {
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string PortOf(const std::string& address) { return address.substr(address.rfind(':') + 1); }
+
+TEST(DeployShapeTest, WildcardWorkersFoundThroughDnsEntriesAndHealthChecks) {
+  const std::string model = ::testing::TempDir() + "/deploy_shape_model";
+  RunTandem({"mkmodel", "--preset", "tiny", "--out", model, "--seed", "3"});
+  std::vector<std::string> common = {"--model", model, "--host", "0.0.0.0", "--port", "0", "--threads", "1",
+                                     "--kv-cache-mb", "16", "--log-level", "warning"};
+  for (const std::string& flag : BackendFlags()) common.push_back(flag);
+  std::vector<Subprocess> workers, router;
+  std::vector<std::string> prefill_args = {"prefill", "--id", "prefill-0"};
+  prefill_args.insert(prefill_args.end(), common.begin(), common.end());
+  auto prefill = SpawnProcess("prefill-0", kTandem, prefill_args);
+  ASSERT_TRUE(prefill.ok()) << prefill.status();
+  workers.push_back(std::move(*prefill));
+  ASSERT_TRUE(AwaitListening(workers[0], absl::Seconds(60)).ok());
+  const std::string prefill_port = PortOf(workers[0].address);
+  std::vector<std::string> decode_args = {"decode", "--id", "decode-0", "--kv-sources",
+                                          absl::StrCat("dns:127.0.0.1:", prefill_port)};
+  decode_args.insert(decode_args.end(), common.begin(), common.end());
+  auto decode = SpawnProcess("decode-0", kTandem, decode_args);
+  ASSERT_TRUE(decode.ok()) << decode.status();
+  workers.push_back(std::move(*decode));
+  ASSERT_TRUE(AwaitListening(workers[1], absl::Seconds(60)).ok());
+  auto started = SpawnProcess("router", kTandem,
+                              {"router", "--model", model, "--port", "0", "--prefill",
+                               absl::StrCat("dns:127.0.0.1:", prefill_port), "--decode",
+                               absl::StrCat("dns:localhost:", PortOf(workers[1].address)),
+                               "--resolve-interval-ms", "500", "--log-level", "warning"});
+  ASSERT_TRUE(started.ok()) << started.status();
+  router.push_back(std::move(*started));
+  ASSERT_TRUE(AwaitListening(router[0], absl::Seconds(60)).ok());
+
+  const std::string health = absl::StrCat(kTandem, " health --quiet --timeout-ms 2000 --addr ");
+  // Workers are SERVING at once; the router once its pool has a healthy prefill and decode worker.
+  EXPECT_EQ(ExitCode(absl::StrCat(health, "127.0.0.1:", prefill_port)), 0);
+  bool router_serving = false;
+  for (int i = 0; i < 50 && !router_serving; ++i) {
+    router_serving = ExitCode(absl::StrCat(health, router[0].address)) == 0;
+    if (!router_serving) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(router_serving);
+
+  auto stub = v1::Tandem::NewStub(grpc::CreateChannel(router[0].address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::GenerateRequest request;
+  for (int32_t id : {1, 2, 3, 4, 5}) request.mutable_prompt_token_ids()->add_ids(id);
+  request.set_max_tokens(6);
+  request.set_ignore_eos(true);
+  auto reader = stub->Generate(&context, request);
+  v1::GenerateResponse response;
+  int tokens = 0;
+  std::string prefill_worker;
+  while (reader->Read(&response)) {
+    tokens += response.token_ids_size();
+    if (response.has_final()) prefill_worker = response.final().prefill_worker();
+  }
+  const grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(tokens, 6);
+  EXPECT_EQ(prefill_worker, absl::StrCat("127.0.0.1:", prefill_port));
+
+  // Nothing listens: 1. Bad flags: 2.
+  StopProcesses(workers, absl::Seconds(10));
+  EXPECT_EQ(ExitCode(absl::StrCat(health, "127.0.0.1:", prefill_port, " 2>/dev/null")), 1);
+  EXPECT_EQ(ExitCode(absl::StrCat(kTandem, " health 2>/dev/null")), 2);
+  StopProcesses(router, absl::Seconds(10));
+}
+
 }  // namespace
 }  // namespace tandem
