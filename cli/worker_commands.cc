@@ -28,6 +28,7 @@ struct CommonFlags {
   int64_t kv_cache_mb = 0;
   double gpu_memory_fraction = 0.9;
   int64_t max_context = 0;
+  double shutdown_grace_s = 10;
   std::string log_level = "info";
 
   void Register(FlagParser& p) {
@@ -44,6 +45,8 @@ struct CommonFlags {
     p.AddDouble("gpu-memory-fraction", &gpu_memory_fraction,
                 "share of the GPU's memory this worker may use in all (weights, workspaces, KV pool)");
     p.AddInt("max-context", &max_context, "longest sequence served; 0 is the model's own limit");
+    p.AddDouble("shutdown-grace-s", &shutdown_grace_s,
+                "on SIGINT/SIGTERM: NOT_SERVING at once, in-flight calls get this long to finish");
     p.AddString("log-level", &log_level, "debug, info, warning or error");
   }
   WorkerModelOptions Model() const {
@@ -62,7 +65,7 @@ struct CommonFlags {
 };
 
 template <typename Server>
-int Serve(const char* name, absl::StatusOr<std::unique_ptr<Server>> server) {
+int Serve(const char* name, absl::StatusOr<std::unique_ptr<Server>> server, double grace_s) {
   SetProcessTitle(absl::StrCat("tandem-", name));
   if (!server.ok()) {
     std::fprintf(stderr, "tandem %s: %s\n", name, server.status().ToString().c_str());
@@ -75,7 +78,7 @@ int Serve(const char* name, absl::StatusOr<std::unique_ptr<Server>> server) {
   std::fflush(stdout);
   const int signal = WaitForTerminationSignal();
   TANDEM_LOG(INFO, name) << "signal " << signal << ": draining";
-  (*server)->Shutdown(absl::Seconds(10));
+  (*server)->Shutdown(absl::Seconds(grace_s));
   return 0;
 }
 
@@ -113,6 +116,10 @@ int PrefillCommand(const std::vector<std::string>& args) {
   parser.AddInt("lease-ms", &lease_ms, "how long prompt KV waits for a decode worker to pull it");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, "prefill", common.log_level, &exit_code)) return exit_code;
+  if (common.shutdown_grace_s < 0) {
+    std::fprintf(stderr, "tandem prefill: --shutdown-grace-s must be >= 0, got %g\n", common.shutdown_grace_s);
+    return 2;
+  }
   PrefillServerOptions options;
   options.host = common.host;
   options.port = static_cast<int>(common.port);
@@ -121,7 +128,7 @@ int PrefillCommand(const std::vector<std::string>& args) {
   options.model = common.Model();
   options.engine.max_batch_tokens = max_batch_tokens;
   options.engine.default_lease = absl::Milliseconds(lease_ms);
-  return Serve("prefill", PrefillServer::Start(options));
+  return Serve("prefill", PrefillServer::Start(options), common.shutdown_grace_s);
 }
 
 int DecodeCommand(const std::vector<std::string>& args) {
@@ -138,6 +145,10 @@ int DecodeCommand(const std::vector<std::string>& args) {
   parser.AddInt("kv-transfer-timeout-ms", &transfer_timeout_ms, "give up on a KV pull after this long");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, "decode", common.log_level, &exit_code)) return exit_code;
+  if (common.shutdown_grace_s < 0) {
+    std::fprintf(stderr, "tandem decode: --shutdown-grace-s must be >= 0, got %g\n", common.shutdown_grace_s);
+    return 2;
+  }
   DecodeServerOptions options;
   options.host = common.host;
   options.port = static_cast<int>(common.port);
@@ -150,7 +161,7 @@ int DecodeCommand(const std::vector<std::string>& args) {
   for (absl::string_view source : absl::StrSplit(kv_sources, ',', absl::SkipEmpty())) {
     options.kv_sources.emplace_back(source);
   }
-  return Serve("decode", DecodeServer::Start(options));
+  return Serve("decode", DecodeServer::Start(options), common.shutdown_grace_s);
 }
 
 }  // namespace tandem
