@@ -13,6 +13,7 @@
 #include "common/subprocess.h"
 #include "router/router_server.h"
 #include "router/worker_registry.h"
+#include "server/cluster_secret.h"
 
 namespace tandem {
 namespace {
@@ -34,6 +35,7 @@ struct RouterFlags {
   int64_t default_max_tokens = 64;
   int64_t health_interval_ms = 1000;
   int64_t resolve_interval_ms = 5000;
+  std::string cluster_secret_file;
   double shutdown_grace_s = 5.0;
   std::string log_level = "info";
 };
@@ -55,6 +57,10 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
   }
   if (f.health_interval_ms < 10) {
     return absl::InvalidArgumentError(absl::StrCat("--health-interval-ms must be >= 10, got ", f.health_interval_ms));
+  }
+  if (!f.cluster_secret_file.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(std::string secret, ReadClusterSecretFile("--cluster-secret-file", f.cluster_secret_file));
+    SetClusterSecret(std::move(secret));
   }
   router::RouterOptions options;
   options.host = f.host;
@@ -126,6 +132,7 @@ int RouterCommand(const std::vector<std::string>& args) {
   parser.AddInt("max-queue", &f.max_queue, "Generate calls in flight before RESOURCE_EXHAUSTED");
   parser.AddInt("default-max-tokens", &f.default_max_tokens, "max_tokens for requests that leave it 0");
   parser.AddInt("health-interval-ms", &f.health_interval_ms, "worker health check period");
+  parser.AddString("cluster-secret-file", &f.cluster_secret_file, "file holding the secret shared by the router and its workers (16+ printable characters); every call between them carries it and workers refuse calls without it. Empty: no check (loopback only)");
   parser.AddInt("resolve-interval-ms", &f.resolve_interval_ms, "how often dns: worker entries are re-resolved");
   parser.AddDouble("shutdown-grace-s", &f.shutdown_grace_s, "seconds in-flight calls get on SIGINT/SIGTERM");
   parser.AddString("log-level", &f.log_level, "debug, info, warning or error");

@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include "common/flags.h"
 #include "common/signals.h"
 #include "common/subprocess.h"
+#include "server/cluster_secret.h"
 
 namespace tandem {
 namespace {
@@ -31,6 +34,7 @@ struct UpFlags {
   std::string policy = "least_loaded";
   std::string latency_model;  // passed to the router as is (the goodput policy needs one)
   std::string chat_template;  // passed to the router as is
+  std::string cluster_secret_file;  // empty: a fresh random one for this cluster
   std::string log_level = "info";
   bool metrics = false;
   int64_t metrics_port = -1;
@@ -68,8 +72,26 @@ int Up(UpFlags f) {
     StopProcesses(children, absl::Seconds(15));
     return 1;
   };
+  // Router and workers share a secret: no other process (or other cluster) on this machine can call
+  // the workers' internal API. A fresh one per cluster, readable by this user only.
+  std::string secret_file = f.cluster_secret_file;
+  std::string secret_dir;
+  if (secret_file.empty()) {
+    std::string tmpl = absl::StrCat(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp", "/tandem-up-XXXXXX");
+    if (mkdtemp(tmpl.data()) == nullptr) return fail(absl::InternalError("cannot create a directory for the cluster secret"));
+    secret_dir = tmpl;
+    secret_file = secret_dir + "/cluster-secret";
+    if (absl::Status s = WriteRandomClusterSecret(secret_file); !s.ok()) return fail(s);
+  }
+  struct RemoveDir {
+    std::string dir;
+    ~RemoveDir() {
+      if (!dir.empty()) std::filesystem::remove_all(dir);
+    }
+  } remove_secret_dir{secret_dir};
   std::vector<std::string> worker_flags = {"--model", model, "--host", f.host, "--kv-cache-mb",
-                                          absl::StrCat(f.kv_cache_mb), "--log-level", f.log_level};
+                                          absl::StrCat(f.kv_cache_mb), "--log-level", f.log_level,
+                                          "--cluster-secret-file", secret_file};
   const std::vector<std::string> backend_args = f.backend.Args();
   worker_flags.insert(worker_flags.end(), backend_args.begin(), backend_args.end());
   // Workers sharing one GPU split it: by default each may use an equal share of 90%.
@@ -107,7 +129,8 @@ int Up(UpFlags f) {
   std::vector<std::string> router_args = {
       "router", "--model", model, "--host", f.host, "--port", absl::StrCat(f.port), "--prefill",
       absl::StrJoin(prefill_addresses, ","), "--decode", absl::StrJoin(decode_addresses, ","),
-      "--policy", f.policy, "--log-level", f.log_level, "--http-port", absl::StrCat(f.http_port)};
+      "--policy", f.policy, "--log-level", f.log_level, "--http-port", absl::StrCat(f.http_port),
+      "--cluster-secret-file", secret_file};
   if (f.metrics_port >= 0) router_args.insert(router_args.end(), {"--metrics-port", NextMetricsPort(f)});
   if (!f.latency_model.empty()) router_args.insert(router_args.end(), {"--latency-model", f.latency_model});
   if (!f.chat_template.empty()) router_args.insert(router_args.end(), {"--chat-template", f.chat_template});
@@ -177,6 +200,8 @@ int UpCommand(const std::vector<std::string>& args) {
                    "share of the GPU each worker may use; 0: 0.9 split evenly between the workers (all on "
                    "--device)");
   parser.AddString("policy", &f.policy, "router placement policy: round_robin, least_loaded or goodput");
+  parser.AddString("cluster-secret-file", &f.cluster_secret_file,
+                   "secret shared by the router and the workers; empty: a fresh random one, removed on exit");
   parser.AddString("chat-template", &f.chat_template,
                    "a Jinja chat template file for the router's chat endpoint, overriding the model's");
   parser.AddString("latency-model", &f.latency_model,

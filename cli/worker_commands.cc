@@ -13,6 +13,7 @@
 #include "common/subprocess.h"
 #include "decode/decode_server.h"
 #include "prefill/prefill_server.h"
+#include "server/cluster_secret.h"
 
 namespace tandem {
 namespace {
@@ -29,6 +30,7 @@ struct CommonFlags {
   double gpu_memory_fraction = 0.9;
   int64_t max_context = 0;
   double shutdown_grace_s = 10;
+  std::string cluster_secret_file;
   std::string log_level = "info";
 
   void Register(FlagParser& p) {
@@ -47,6 +49,7 @@ struct CommonFlags {
     p.AddInt("max-context", &max_context, "longest sequence served; 0 is the model's own limit");
     p.AddDouble("shutdown-grace-s", &shutdown_grace_s,
                 "on SIGINT/SIGTERM: NOT_SERVING at once, in-flight calls get this long to finish");
+    p.AddString("cluster-secret-file", &cluster_secret_file, "file holding the secret shared by the router and its workers (16+ printable characters); every call between them carries it and workers refuse calls without it. Empty: no check (loopback only)");
     p.AddString("log-level", &log_level, "debug, info, warning or error");
   }
   WorkerModelOptions Model() const {
@@ -120,6 +123,14 @@ int PrefillCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "tandem prefill: --shutdown-grace-s must be >= 0, got %g\n", common.shutdown_grace_s);
     return 2;
   }
+  if (!common.cluster_secret_file.empty()) {
+    absl::StatusOr<std::string> secret = ReadClusterSecretFile("--cluster-secret-file", common.cluster_secret_file);
+    if (!secret.ok()) {
+      std::fprintf(stderr, "tandem prefill: %s\n", secret.status().ToString().c_str());
+      return 2;
+    }
+    SetClusterSecret(*std::move(secret));
+  }
   PrefillServerOptions options;
   options.host = common.host;
   options.port = static_cast<int>(common.port);
@@ -148,6 +159,14 @@ int DecodeCommand(const std::vector<std::string>& args) {
   if (common.shutdown_grace_s < 0) {
     std::fprintf(stderr, "tandem decode: --shutdown-grace-s must be >= 0, got %g\n", common.shutdown_grace_s);
     return 2;
+  }
+  if (!common.cluster_secret_file.empty()) {
+    absl::StatusOr<std::string> secret = ReadClusterSecretFile("--cluster-secret-file", common.cluster_secret_file);
+    if (!secret.ok()) {
+      std::fprintf(stderr, "tandem decode: %s\n", secret.status().ToString().c_str());
+      return 2;
+    }
+    SetClusterSecret(*std::move(secret));
   }
   DecodeServerOptions options;
   options.host = common.host;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "kvtransfer/kv_proto.h"
+#include "server/cluster_secret.h"
 #include "proto/grpc_status.h"
 
 namespace tandem {
@@ -132,6 +133,9 @@ DecodeService::DecodeService(DecodeEngine& engine, KvLayout layout, std::string 
 
 grpc::ServerWriteReactor<worker::v1::DecodeResponse>* DecodeService::Decode(grpc::CallbackServerContext* context,
                                                                            const worker::v1::DecodeRequest* request) {
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
+    return FinishedWriteReactor<worker::v1::DecodeResponse>(auth);
+  }
   auto* reactor = new DecodeReactor();
   absl::StatusOr<KvHandle> handle = HandleFromProto(request->kv());
   if (handle.ok() && !allowed_sources_.Allows(handle->source)) {
@@ -177,6 +181,11 @@ grpc::ServerWriteReactor<worker::v1::DecodeResponse>* DecodeService::Decode(grpc
 grpc::ServerUnaryReactor* DecodeService::GetLoad(grpc::CallbackServerContext* context,
                                                  const worker::v1::LoadRequest* request,
                                                  worker::v1::LoadReport* response) {
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
+    auto* refused = context->DefaultReactor();
+    refused->Finish(auth);
+    return refused;
+  }
   const DecodeLoad load = engine_.Load();
   response->set_worker_id(worker_id_);
   response->set_role("decode");

@@ -1,6 +1,7 @@
 #include "kvtransfer/peer_stubs.h"
 
 #include "grpcpp/create_channel.h"
+#include "server/cluster_secret.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 
@@ -15,7 +16,7 @@ std::shared_ptr<PrefillStubCache::Stub> PrefillStubCache::Get(const std::string&
   grpc::ChannelArguments args;
   if (max_receive_ > 0) args.SetMaxReceiveMessageSize(static_cast<int>(max_receive_));
   std::shared_ptr<Stub> stub =
-      worker::v1::PrefillWorker::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      worker::v1::PrefillWorker::NewStub(CreateClusterChannel(address, args));
   lru_.emplace_front(address, stub);
   index_[address] = lru_.begin();
   while (lru_.size() > capacity_) {

@@ -5,6 +5,7 @@
 #include "common/logging.h"
 #include "kvtransfer/grpc_transport.h"
 #include "kvtransfer/kv_proto.h"
+#include "server/cluster_secret.h"
 #include "proto/grpc_status.h"
 
 namespace tandem {
@@ -63,6 +64,11 @@ void PrefillService::set_address(const std::string& address) {
 grpc::ServerUnaryReactor* PrefillService::Prefill(grpc::CallbackServerContext* context,
                                                   const worker::v1::PrefillRequest* request,
                                                   worker::v1::PrefillResponse* response) {
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
+    auto* refused = context->DefaultReactor();
+    refused->Finish(auth);
+    return refused;
+  }
   PrefillJob job;
   job.request_id = request->request_id();
   job.prompt.assign(request->prompt().begin(), request->prompt().end());
@@ -111,6 +117,11 @@ grpc::ServerUnaryReactor* PrefillService::Prefill(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* PrefillService::ReleaseKv(grpc::CallbackServerContext* context,
                                                     const worker::v1::ReleaseKvRequest* request,
                                                     worker::v1::ReleaseKvResponse* response) {
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
+    auto* refused = context->DefaultReactor();
+    refused->Finish(auth);
+    return refused;
+  }
   response->set_released(engine_.Release(request->lease_id()));
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
@@ -119,12 +130,20 @@ grpc::ServerUnaryReactor* PrefillService::ReleaseKv(grpc::CallbackServerContext*
 
 grpc::ServerWriteReactor<worker::v1::KvChunk>* PrefillService::PullKv(grpc::CallbackServerContext* context,
                                                                      const worker::v1::PullKvRequest* request) {
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
+    return FinishedWriteReactor<worker::v1::KvChunk>(auth);
+  }
   return NewPullKvReactor(context, request, &engine_);
 }
 
 grpc::ServerUnaryReactor* PrefillService::GetLoad(grpc::CallbackServerContext* context,
                                                   const worker::v1::LoadRequest* request,
                                                   worker::v1::LoadReport* response) {
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
+    auto* refused = context->DefaultReactor();
+    refused->Finish(auth);
+    return refused;
+  }
   const PrefillLoad load = engine_.Load();
   response->set_worker_id(worker_id_);
   response->set_role("prefill");

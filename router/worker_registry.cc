@@ -14,6 +14,7 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "proto/grpc_status.h"
+#include "server/cluster_secret.h"
 
 namespace tandem::router {
 
@@ -118,7 +119,7 @@ int WorkerRegistry::AddWorker(WorkerRole role, const std::string& address, const
   w->target = target;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
-  w->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  w->channel = CreateClusterChannel(address, args);
   if (role == WorkerRole::kPrefill) {
     w->prefill_stub = wv1::PrefillWorker::NewStub(w->channel);
   } else {
@@ -323,7 +324,10 @@ void WorkerRegistry::PollLoadNow() {
               worker->last_batch_requests = worker->load.running_requests();
               worker->last_batch_tokens = worker->load.running_context_tokens();
             }
-          } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+          } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                     status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+            // A worker that refuses our cluster secret belongs to another cluster (or is misconfigured):
+            // it answers health checks, but every real call would fail.
             MarkUnavailable(*worker, FromGrpcStatus(status));
           }
         }

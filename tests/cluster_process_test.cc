@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <set>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -271,8 +272,12 @@ std::string PortOf(const std::string& address) { return address.substr(address.r
 TEST(DeployShapeTest, WildcardWorkersFoundThroughDnsEntriesAndHealthChecks) {
   const std::string model = ::testing::TempDir() + "/deploy_shape_model";
   RunTandem({"mkmodel", "--preset", "tiny", "--out", model, "--seed", "3"});
+  // The cluster secret, as a Kubernetes Secret or Compose secret would mount it.
+  const std::string secret_file = ::testing::TempDir() + "/deploy_shape_secret";
+  std::ofstream(secret_file) << "correct-horse-battery-staple-42\n";
   std::vector<std::string> common = {"--model", model, "--host", "0.0.0.0", "--port", "0", "--threads", "1",
-                                     "--kv-cache-mb", "16", "--log-level", "warning"};
+                                     "--kv-cache-mb", "16", "--log-level", "warning",
+                                     "--cluster-secret-file", secret_file};
   for (const std::string& flag : BackendFlags()) common.push_back(flag);
   std::vector<Subprocess> workers, router;
   std::vector<std::string> prefill_args = {"prefill", "--id", "prefill-0"};
@@ -293,7 +298,8 @@ TEST(DeployShapeTest, WildcardWorkersFoundThroughDnsEntriesAndHealthChecks) {
                               {"router", "--model", model, "--port", "0", "--prefill",
                                absl::StrCat("dns:127.0.0.1:", prefill_port), "--decode",
                                absl::StrCat("dns:localhost:", PortOf(workers[1].address)),
-                               "--resolve-interval-ms", "500", "--log-level", "warning"});
+                               "--resolve-interval-ms", "500", "--log-level", "warning",
+                               "--cluster-secret-file", secret_file});
   ASSERT_TRUE(started.ok()) << started.status();
   router.push_back(std::move(*started));
   ASSERT_TRUE(AwaitListening(router[0], absl::Seconds(60)).ok());
@@ -327,6 +333,29 @@ TEST(DeployShapeTest, WildcardWorkersFoundThroughDnsEntriesAndHealthChecks) {
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(tokens, 6);
   EXPECT_EQ(prefill_worker, absl::StrCat("127.0.0.1:", prefill_port));
+
+  // The workers' API refuses anyone without the secret (health checks stay open, as checked above).
+  const auto load_with = [&](const std::string& secret) {
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", prefill_port), grpc::InsecureChannelCredentials());
+    grpc::ClientContext context;
+    if (!secret.empty()) context.AddMetadata("x-tandem-cluster-secret", secret);
+    worker::v1::LoadReport report;
+    return worker::v1::PrefillWorker::NewStub(channel)->GetLoad(&context, {}, &report).error_code();
+  };
+  EXPECT_EQ(load_with(""), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(load_with("correct-horse-battery-staple-43"), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(load_with("correct-horse-battery-staple-42"), grpc::StatusCode::OK);
+  {
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", prefill_port), grpc::InsecureChannelCredentials());
+    grpc::ClientContext context;
+    worker::v1::PullKvRequest pull;
+    pull.set_lease_id("lease-00000000000000000000000000000000");
+    auto stream = worker::v1::PrefillWorker::NewStub(channel)->PullKv(&context, pull);
+    worker::v1::KvChunk chunk;
+    while (stream->Read(&chunk)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
 
   // Nothing listens: 1. Bad flags: 2.
   StopProcesses(workers, absl::Seconds(10));
