@@ -1,6 +1,9 @@
 // tandem generate: a client of the router. Streams the answer to stdout as it arrives, then prints the
 // request's timing breakdown and SLO verdict to stderr.
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <memory>
 
 #include "absl/strings/str_format.h"
@@ -32,6 +35,8 @@ struct GenerateFlags {
   double tpot_slo_ms = 0.0;
   bool best_effort = false;
   double timeout_s = 300.0;
+  std::string api_key;      // --api-key, else $TANDEM_API_KEY
+  std::string tls_ca_file;  // set: TLS, trusting this CA bundle
 };
 
 const char* FinishReasonName(v1::FinishReason reason) {
@@ -74,7 +79,20 @@ void PrintFinal(const v1::Final& final) {
 int Generate(const GenerateFlags& f) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  auto channel = grpc::CreateCustomChannel(f.router, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!f.tls_ca_file.empty()) {
+    std::ifstream in(f.tls_ca_file, std::ios::binary);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in || pem.str().empty()) {
+      std::fprintf(stderr, "tandem generate: --tls-ca-file: cannot read '%s'\n", f.tls_ca_file.c_str());
+      return 2;
+    }
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = pem.str();
+    credentials = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateCustomChannel(f.router, credentials, args);
   auto stub = v1::Tandem::NewStub(channel);
 
   v1::GenerateRequest request;
@@ -93,6 +111,7 @@ int Generate(const GenerateFlags& f) {
 
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(f.timeout_s)));
+  if (!f.api_key.empty()) context.AddMetadata("authorization", "Bearer " + f.api_key);
   auto reader = stub->Generate(&context, request);
   v1::GenerateResponse response;
   bool have_final = false;
@@ -142,12 +161,15 @@ int GenerateCommand(const std::vector<std::string>& args) {
   parser.AddDouble("tpot-slo-ms", &f.tpot_slo_ms, "time-per-output-token objective; 0 is none");
   parser.AddBool("best-effort", &f.best_effort, "place the request even when the SLO looks out of reach");
   parser.AddDouble("timeout-s", &f.timeout_s, "deadline for the whole request, in seconds");
+  parser.AddString("api-key", &f.api_key, "API key for a router started with --api-keys-file (default $TANDEM_API_KEY)");
+  parser.AddString("tls-ca-file", &f.tls_ca_file, "connect over TLS, trusting this PEM CA bundle");
   absl::Status status = parser.Parse(args);
   if (parser.help_requested()) {
     std::fputs(parser.Usage().c_str(), stdout);
     return 0;
   }
   f.max_tokens_set = parser.WasSet("max-tokens");
+  if (!parser.WasSet("api-key") && std::getenv("TANDEM_API_KEY") != nullptr) f.api_key = std::getenv("TANDEM_API_KEY");
   if (status.ok() && f.router.empty()) status = absl::InvalidArgumentError("--router is required");
   if (status.ok() && f.timeout_s <= 0) {
     status = absl::InvalidArgumentError(absl::StrFormat("--timeout-s must be > 0, got %g", f.timeout_s));

@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
@@ -14,6 +16,7 @@
 #include "router/router_server.h"
 #include "router/worker_registry.h"
 #include "server/cluster_secret.h"
+#include "server/grpc_server.h"
 
 namespace tandem {
 namespace {
@@ -36,9 +39,24 @@ struct RouterFlags {
   int64_t health_interval_ms = 1000;
   int64_t resolve_interval_ms = 5000;
   std::string cluster_secret_file;
+  std::string api_keys_file;
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
   double shutdown_grace_s = 5.0;
   std::string log_level = "info";
 };
+
+// A PEM file's contents; InvalidArgument naming the flag when unreadable or without a `kind` block.
+absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path, const char* kind) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read '", path, "'"));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string pem = buffer.str();
+  if (pem.find(absl::StrCat("-----BEGIN ")) == std::string::npos || pem.find(kind) == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": '", path, "' holds no PEM ", kind));
+  }
+  return pem;
+}
 
 absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
   SetProcessTitle("tandem-router");
@@ -63,6 +81,19 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
     SetClusterSecret(std::move(secret));
   }
   router::RouterOptions options;
+  options.api_keys_path = f.api_keys_file;
+  if (!f.tls_cert_file.empty() || !f.tls_key_file.empty() || !f.tls_client_ca_file.empty()) {
+    if (f.tls_cert_file.empty() || f.tls_key_file.empty()) {
+      return absl::InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
+    }
+    ServerTls tls;
+    TANDEM_ASSIGN_OR_RETURN(tls.cert_chain_pem, ReadPem("--tls-cert-file", f.tls_cert_file, "CERTIFICATE"));
+    TANDEM_ASSIGN_OR_RETURN(tls.private_key_pem, ReadPem("--tls-key-file", f.tls_key_file, "PRIVATE KEY"));
+    if (!f.tls_client_ca_file.empty()) {
+      TANDEM_ASSIGN_OR_RETURN(tls.client_ca_pem, ReadPem("--tls-client-ca-file", f.tls_client_ca_file, "CERTIFICATE"));
+    }
+    options.grpc_tls = std::move(tls);
+  }
   options.host = f.host;
   options.port = static_cast<int>(f.port);
   options.metrics_port = static_cast<int>(f.metrics_port);
@@ -133,6 +164,13 @@ int RouterCommand(const std::vector<std::string>& args) {
   parser.AddInt("default-max-tokens", &f.default_max_tokens, "max_tokens for requests that leave it 0");
   parser.AddInt("health-interval-ms", &f.health_interval_ms, "worker health check period");
   parser.AddString("cluster-secret-file", &f.cluster_secret_file, "file holding the secret shared by the router and its workers (16+ printable characters); every call between them carries it and workers refuse calls without it. Empty: no check (loopback only)");
+  parser.AddString("api-keys-file", &f.api_keys_file,
+                   "file of API keys, one per line: public gRPC and /v1/* HTTP calls must send "
+                   "'authorization: Bearer KEY' (401/UNAUTHENTICATED otherwise); empty: no keys");
+  parser.AddString("tls-cert-file", &f.tls_cert_file, "PEM certificate chain: serve the gRPC API over TLS");
+  parser.AddString("tls-key-file", &f.tls_key_file, "PEM private key of --tls-cert-file");
+  parser.AddString("tls-client-ca-file", &f.tls_client_ca_file,
+                   "PEM CA bundle: gRPC clients must present a certificate it signed (mutual TLS)");
   parser.AddInt("resolve-interval-ms", &f.resolve_interval_ms, "how often dns: worker entries are re-resolved");
   parser.AddDouble("shutdown-grace-s", &f.shutdown_grace_s, "seconds in-flight calls get on SIGINT/SIGTERM");
   parser.AddString("log-level", &f.log_level, "debug, info, warning or error");

@@ -35,6 +35,7 @@ struct UpFlags {
   std::string latency_model;  // passed to the router as is (the goodput policy needs one)
   std::string chat_template;  // passed to the router as is
   std::string cluster_secret_file;  // empty: a fresh random one for this cluster
+  std::string api_keys_file;        // passed to the router as is
   std::string log_level = "info";
   bool metrics = false;
   int64_t metrics_port = -1;
@@ -134,6 +135,7 @@ int Up(UpFlags f) {
   if (f.metrics_port >= 0) router_args.insert(router_args.end(), {"--metrics-port", NextMetricsPort(f)});
   if (!f.latency_model.empty()) router_args.insert(router_args.end(), {"--latency-model", f.latency_model});
   if (!f.chat_template.empty()) router_args.insert(router_args.end(), {"--chat-template", f.chat_template});
+  if (!f.api_keys_file.empty()) router_args.insert(router_args.end(), {"--api-keys-file", f.api_keys_file});
   absl::StatusOr<Subprocess> router = SpawnProcess("router", self, router_args);
   if (!router.ok()) return fail(router.status());
   children.push_back(std::move(*router));
@@ -200,6 +202,8 @@ int UpCommand(const std::vector<std::string>& args) {
                    "share of the GPU each worker may use; 0: 0.9 split evenly between the workers (all on "
                    "--device)");
   parser.AddString("policy", &f.policy, "router placement policy: round_robin, least_loaded or goodput");
+  parser.AddString("api-keys-file", &f.api_keys_file,
+                   "API keys (one per line) the router's public APIs require as 'Authorization: Bearer KEY'");
   parser.AddString("cluster-secret-file", &f.cluster_secret_file,
                    "secret shared by the router and the workers; empty: a fresh random one, removed on exit");
   parser.AddString("chat-template", &f.chat_template,

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "boost/asio.hpp"
@@ -334,6 +335,17 @@ void Connection::Handle(http::request<http::string_body>& request) {
   if (server_.stopping.load()) {
     respond(ErrorResponse(absl::UnavailableError("the router is shutting down"), false));
     return;
+  }
+  if (absl::StartsWith(target, "/v1/")) {
+    // Every OpenAI route needs the API key (when the router has any); /health and /metrics do not.
+    const absl::string_view authorization(request[http::field::authorization].data(),
+                                          request[http::field::authorization].size());
+    const bool generation = target == "/v1/completions" || target == "/v1/chat/completions";
+    absl::Status auth = generation ? state.Authenticate(authorization) : state.api_keys().Check(authorization);
+    if (!auth.ok()) {
+      respond(ErrorResponse(auth, keep_alive));
+      return;
+    }
   }
   if (target == "/v1/completions" || target == "/v1/chat/completions") {
     if (method != http::verb::post) {

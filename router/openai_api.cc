@@ -360,6 +360,13 @@ nlohmann::json ErrorParam(const absl::Status& status) {
 
 std::string ErrorJson(const absl::Status& status) {
   const int http = HttpStatusFor(status);
+  if (http == 401) {  // what OpenAI answers for a missing or wrong key
+    nlohmann::json error = {{"message", std::string(status.message())},
+                            {"type", "invalid_request_error"},
+                            {"param", nullptr},
+                            {"code", "invalid_api_key"}};
+    return nlohmann::json{{"error", error}}.dump();
+  }
   const char* type = http == 400   ? "invalid_request_error"
                      : http == 404 ? "not_found_error"
                      : http == 429 ? "rate_limit_error"

@@ -18,6 +18,7 @@ constexpr char kSloMissedHelp[] =
 
 // The rejection reason of a call refused before placement.
 std::string RejectionReason(const absl::Status& status, bool admitted) {
+  if (status.code() == absl::StatusCode::kUnauthenticated) return "unauthenticated";  // before admission
   if (!admitted) return "queue_full";
   switch (status.code()) {
     case absl::StatusCode::kUnavailable: return "no_healthy_worker";  // RouterState::Place

@@ -153,6 +153,10 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   TANDEM_ASSIGN_OR_RETURN(ServedModel model, LoadServedModel(options));
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer,
                           Tokenizer::FromFile(options.model_dir + "/tokenizer.json"));
+  ApiKeys api_keys;
+  if (!options.api_keys_path.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(api_keys, ApiKeys::FromFile("--api-keys-file", options.api_keys_path));
+  }
 
   WorkerRegistryOptions registry_options;
   registry_options.prefill_addresses = options.prefill_addresses;
@@ -173,6 +177,7 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   const std::string model_name = model.name;
   server->state_ = std::make_unique<RouterState>(std::move(model), std::move(tokenizer), std::move(registry),
                                                  std::move(policy), options.max_queue);
+  server->state_->set_api_keys(std::move(api_keys));
   server->metrics_ = std::make_unique<MetricsRegistry>();
   RouterState* state = server->state_.get();
   TANDEM_ASSIGN_OR_RETURN(server->router_metrics_,
@@ -194,8 +199,9 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
     server->http_ = *std::move(front);
   }
 
-  absl::StatusOr<std::unique_ptr<DaemonServer>> daemon = DaemonServer::Start(
-      {options.host, options.port, options.metrics_port}, {server->service_.get()}, server->metrics_.get());
+  absl::StatusOr<std::unique_ptr<DaemonServer>> daemon =
+      DaemonServer::Start({options.host, options.port, options.metrics_port, options.grpc_tls},
+                          {server->service_.get()}, server->metrics_.get());
   if (!daemon.ok()) {
     if (server->http_ != nullptr) server->http_->Stop();
     server->state_->registry().Shutdown();

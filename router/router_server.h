@@ -16,6 +16,7 @@
 #define TANDEM_ROUTER_ROUTER_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "common/metrics_http.h"
 #include "grpcpp/server.h"
 #include "router/policy/placement_policy.h"
+#include "server/grpc_server.h"
 #include "router/worker_registry.h"
 
 namespace tandem {
@@ -65,6 +67,8 @@ struct RouterOptions {
   int http_port = -1;
   // A Jinja chat template overriding the model's tokenizer_config.json chat_template (file path).
   std::string chat_template_path;
+  std::string api_keys_path;         // --api-keys-file; empty: public APIs need no key
+  std::optional<ServerTls> grpc_tls;  // TLS on the public gRPC port; unset: plaintext
 };
 
 // The placement policy's inputs from the options: --latency-model for every worker, and

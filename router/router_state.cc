@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "router/front_door.h"
+#include "router/router_metrics.h"
 
 namespace tandem::router {
 namespace {
@@ -89,6 +90,12 @@ bool RouterState::TryAdmit() {
 }
 
 void RouterState::ReleaseAdmission() { in_flight_.fetch_sub(1); }
+
+absl::Status RouterState::Authenticate(absl::string_view authorization) const {
+  absl::Status status = api_keys_.Check(authorization);
+  if (!status.ok() && metrics_ != nullptr) metrics_->RecordEnd(status, /*admitted=*/false, /*placed=*/false);
+  return status;
+}
 
 void RouterState::Register(FrontDoorSession* session) {
   absl::MutexLock lock(&live_mu_);

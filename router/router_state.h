@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "router/api_keys.h"
 #include "router/policy/placement_policy.h"
 #include "router/request_validation.h"
 #include "router/worker_registry.h"
@@ -60,6 +61,11 @@ class RouterState {
 
   // The router's metrics; null when none were set. Set once, before the service starts.
   void set_metrics(RouterMetrics* metrics) { metrics_ = metrics; }
+  // Keys a public call must carry (api_keys.h); none by default. Set once, before the service starts.
+  void set_api_keys(ApiKeys keys) { api_keys_ = std::move(keys); }
+  const ApiKeys& api_keys() const { return api_keys_; }
+  // Checks a public call's Authorization value; a refusal is counted as a rejection.
+  absl::Status Authenticate(absl::string_view authorization) const;
   RouterMetrics* metrics() const { return metrics_; }
 
   // Live session bookkeeping (FrontDoorSession's constructor and destructor).
@@ -77,6 +83,7 @@ class RouterState {
   std::atomic<uint64_t> next_id_{1};
   std::atomic<int> in_flight_{0};
   RouterMetrics* metrics_ = nullptr;
+  ApiKeys api_keys_;
 
   absl::Mutex policy_mu_;
   const std::unique_ptr<policy::PlacementPolicy> policy_ ABSL_PT_GUARDED_BY(policy_mu_);

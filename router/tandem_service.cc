@@ -4,6 +4,7 @@
 #include "proto/grpc_status.h"
 #include "router/generate_reactor.h"
 #include "router/request_validation.h"
+#include "server/cluster_secret.h"
 
 namespace tandem::router {
 namespace {
@@ -25,10 +26,20 @@ absl::Status DoTokenize(const RouterState& state, const v1::TokenizeRequest& req
   return absl::OkStatus();
 }
 
+// The call's `authorization` metadata ("" when absent).
+absl::string_view Authorization(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  return it == metadata.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
+}
+
 }  // namespace
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* TandemService::Generate(grpc::CallbackServerContext* context,
                                                                        const v1::GenerateRequest* request) {
+  if (absl::Status auth = state_.Authenticate(Authorization(*context)); !auth.ok()) {
+    return FinishedWriteReactor<v1::GenerateResponse>(ToGrpcStatus(auth));
+  }
   return new GenerateReactor(state_, context, request);
 }
 
@@ -36,13 +47,20 @@ grpc::ServerUnaryReactor* TandemService::Tokenize(grpc::CallbackServerContext* c
                                                   const v1::TokenizeRequest* request,
                                                   v1::TokenizeResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(DoTokenize(state_, *request, response)));
+  absl::Status status = state_.api_keys().Check(Authorization(*context));
+  if (status.ok()) status = DoTokenize(state_, *request, response);
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* TandemService::ListModels(grpc::CallbackServerContext* context,
                                                     const v1::ListModelsRequest* request,
                                                     v1::ListModelsResponse* response) {
+  if (absl::Status auth = state_.api_keys().Check(Authorization(*context)); !auth.ok()) {
+    grpc::ServerUnaryReactor* refused = context->DefaultReactor();
+    refused->Finish(ToGrpcStatus(auth));
+    return refused;
+  }
   v1::ModelInfo* info = response->add_models();
   info->set_name(state_.model().name);
   info->set_vocab_size(state_.model().vocab_size);

@@ -22,7 +22,8 @@ absl::StatusOr<std::unique_ptr<DaemonServer>> DaemonServer::Start(const DaemonSe
     server->metrics_http_ = std::make_unique<MetricsHttpServer>(*metrics);
     TANDEM_RETURN_IF_ERROR(server->metrics_http_->Start(options.host, options.metrics_port).status());
   }
-  absl::StatusOr<BuiltServer> built = BuildAndStartServer(options.host, options.port, services);
+  absl::StatusOr<BuiltServer> built =
+      BuildAndStartServer(options.host, options.port, services, options.tls ? &*options.tls : nullptr);
   if (!built.ok()) {
     if (server->metrics_http_ != nullptr) server->metrics_http_->Stop();
     return built.status();

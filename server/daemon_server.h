@@ -12,6 +12,7 @@
 #define TANDEM_SERVER_DAEMON_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ struct DaemonServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;           // 0: any free port
   int metrics_port = -1;  // -1: no /metrics; 0: any free port
+  std::optional<ServerTls> tls;  // gRPC over TLS (the router's public port); unset: plaintext
 };
 
 class DaemonServer {

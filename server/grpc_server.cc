@@ -9,14 +9,23 @@
 namespace tandem {
 
 absl::StatusOr<BuiltServer> BuildAndStartServer(const std::string& host, int port,
-                                                const std::vector<grpc::Service*>& services) {
+                                                const std::vector<grpc::Service*>& services, const ServerTls* tls) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   BuiltServer built;
   const std::string listen = absl::StrContains(host, ":") && !absl::StartsWith(host, "[")
                                  ? absl::StrCat("[", host, "]:", port)
                                  : absl::StrCat(host, ":", port);
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &built.port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (tls != nullptr) {
+    grpc::SslServerCredentialsOptions ssl(tls->client_ca_pem.empty()
+                                              ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                              : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = tls->client_ca_pem;
+    ssl.pem_key_cert_pairs.push_back({tls->private_key_pem, tls->cert_chain_pem});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(listen, credentials, &built.port);
   // gRPC sets SO_REUSEPORT by default, which let a second cluster start on a port in use and split
   // the traffic with the first (issue 11, item 5).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

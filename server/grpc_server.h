@@ -14,6 +14,14 @@
 
 namespace tandem {
 
+// TLS for a server's gRPC port: PEM contents. With client_ca_pem, clients must present a certificate
+// that CA signed (mutual TLS).
+struct ServerTls {
+  std::string cert_chain_pem;
+  std::string private_key_pem;
+  std::string client_ca_pem;  // empty: no client certificate asked for
+};
+
 struct BuiltServer {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -23,7 +31,8 @@ struct BuiltServer {
 // Binds host:port (insecure credentials: daemons belong on loopback or a private cluster network),
 // registers `services` and starts. Health is SERVING once this returns.
 absl::StatusOr<BuiltServer> BuildAndStartServer(const std::string& host, int port,
-                                                const std::vector<grpc::Service*>& services);
+                                                const std::vector<grpc::Service*>& services,
+                                                const ServerTls* tls = nullptr);
 
 // Health NOT_SERVING, then Shutdown with `grace` for in-flight calls.
 void StopServer(grpc::Server& server, absl::Duration grace);

@@ -1,0 +1,204 @@
+// The router's public-API security (issue 11): API keys on gRPC and on the OpenAI HTTP routes (401 in
+// OpenAI's error shape, health and metrics open, refusals counted), and TLS on the gRPC port with a
+// certificate openssl makes at test time (skipped where openssl is absent).
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/metrics_http.h"
+#include "gmock/gmock.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "model/config.h"
+#include "model/random_model.h"
+#include "nlohmann/json.hpp"
+#include "proto/tandem.grpc.pb.h"
+#include "router/router_server.h"
+#include "router/testing/fake_workers.h"
+#include "router/testing/http_client.h"
+#include "tokenizer/make_tokenizer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tandem::router {
+namespace {
+
+using ::tandem::router::testing::ConnectLoopback;
+using ::tandem::router::testing::FakeDecodeWorker;
+using ::tandem::router::testing::FakePrefillWorker;
+using ::tandem::router::testing::HttpResult;
+using ::tandem::router::testing::ParseHttpResponse;
+using ::tandem::router::testing::ReadAll;
+using ::tandem::router::testing::SendAll;
+using ::testing::HasSubstr;
+
+constexpr char kKey[] = "sk-tandem-test-0123456789abcdef";
+
+std::string Dir() {
+  static const std::string dir = [] {
+    const std::string path = absl::StrCat(::testing::TempDir(), "/router_auth_test_", getpid());
+    std::filesystem::create_directories(path + "/model");
+    ModelConfig config = *PresetConfig("tiny");
+    absl::StatusOr<std::string> json =
+        MakeByteLevelBpeTokenizerJson(static_cast<int>(config.vocab_size), kEnglishTrainingText, {"<s>", "</s>"});
+    EXPECT_TRUE(json.ok()) << json.status();
+    auto tokenizer = Tokenizer::FromJson(*json, "test tokenizer");
+    config.bos_token_ids = {*(*tokenizer)->TokenToId("<s>")};
+    config.eos_token_ids = {*(*tokenizer)->TokenToId("</s>")};
+    std::ofstream(path + "/model/config.json") << ModelConfigToJson(config);
+    std::ofstream(path + "/model/tokenizer.json") << *json;
+    std::ofstream(path + "/keys") << "# keys of the test\n" << kKey << "\n";
+    return path;
+  }();
+  return dir;
+}
+
+HttpResult Http(int port, const std::string& method, const std::string& path, const std::string& authorization,
+                const std::string& body = "") {
+  const int fd = ConnectLoopback(port);
+  std::string request = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n",
+                                     "Connection: close\r\nContent-Length: ", body.size(), "\r\n");
+  if (!authorization.empty()) absl::StrAppend(&request, "Authorization: ", authorization, "\r\n");
+  absl::StrAppend(&request, "\r\n", body);
+  SendAll(fd, request);
+  HttpResult result = ParseHttpResponse(ReadAll(fd));
+  close(fd);
+  return result;
+}
+
+class RouterAuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    prefill_ = FakePrefillWorker::Start();
+    decode_ = FakeDecodeWorker::Start();
+    options_.model_dir = Dir() + "/model";
+    options_.prefill_addresses = {prefill_->address()};
+    options_.decode_addresses = {decode_->address()};
+    options_.api_keys_path = Dir() + "/keys";
+    options_.http_port = 0;
+  }
+  void TearDown() override {
+    if (router_) router_->Shutdown(absl::Seconds(1));
+  }
+  void Start() {
+    absl::StatusOr<std::unique_ptr<RouterServer>> router = RouterServer::Start(options_);
+    ASSERT_TRUE(router.ok()) << router.status();
+    router_ = *std::move(router);
+  }
+  int HttpPort() const { return std::stoi(router_->http_address().substr(router_->http_address().rfind(':') + 1)); }
+
+  grpc::Status Generate(const std::shared_ptr<grpc::Channel>& channel, const std::string& authorization) {
+    auto stub = v1::Tandem::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+    v1::GenerateRequest request;
+    request.set_prompt("Hello");
+    request.set_max_tokens(3);
+    auto reader = stub->Generate(&context, request);
+    v1::GenerateResponse response;
+    while (reader->Read(&response)) {
+    }
+    return reader->Finish();
+  }
+
+  RouterOptions options_;
+  std::unique_ptr<FakePrefillWorker> prefill_;
+  std::unique_ptr<FakeDecodeWorker> decode_;
+  std::unique_ptr<RouterServer> router_;
+};
+
+TEST_F(RouterAuthTest, GrpcNeedsTheKeyHealthDoesNot) {
+  Start();
+  auto channel = grpc::CreateChannel(router_->address(), grpc::InsecureChannelCredentials());
+  grpc::Status none = Generate(channel, "");
+  EXPECT_EQ(none.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(none.error_message(), HasSubstr("Authorization: Bearer"));
+  EXPECT_EQ(Generate(channel, "Bearer sk-wrong-0123456789abcdef").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  grpc::Status ok = Generate(channel, absl::StrCat("Bearer ", kKey));
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+  {
+    grpc::ClientContext context;
+    v1::TokenizeResponse response;
+    v1::TokenizeRequest request;
+    request.set_text("hi");
+    EXPECT_EQ(v1::Tandem::NewStub(channel)->Tokenize(&context, request, &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext context;
+    v1::ListModelsResponse response;
+    EXPECT_EQ(v1::Tandem::NewStub(channel)->ListModels(&context, {}, &response).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  // The two refused Generate calls are rejections with their reason.
+  absl::StatusOr<std::map<std::string, double>> samples = ParseMetricsText(router_->metrics().Render());
+  ASSERT_TRUE(samples.ok());
+  EXPECT_EQ(samples->at("tandem_rejections_total{reason=\"unauthenticated\"}"), 2);
+  EXPECT_EQ(samples->at("tandem_requests_total{outcome=\"ok\"}"), 1);
+}
+
+TEST_F(RouterAuthTest, HttpAnswers401InOpenAiShapeAndKeepsHealthOpen) {
+  Start();
+  const std::string body = R"({"prompt": "Hello", "max_tokens": 3})";
+  HttpResult none = Http(HttpPort(), "POST", "/v1/completions", "", body);
+  EXPECT_EQ(none.status, 401) << none.body;
+  const nlohmann::json error = nlohmann::json::parse(none.body, nullptr, false);
+  ASSERT_TRUE(error.contains("error")) << none.body;
+  EXPECT_EQ(error["error"]["code"], "invalid_api_key");
+  EXPECT_EQ(error["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(Http(HttpPort(), "POST", "/v1/chat/completions", "Bearer nope-nope-nope-nope", body).status, 401);
+  EXPECT_EQ(Http(HttpPort(), "GET", "/v1/models", "").status, 401);
+  HttpResult ok = Http(HttpPort(), "POST", "/v1/completions", absl::StrCat("Bearer ", kKey), body);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(Http(HttpPort(), "GET", "/v1/models", absl::StrCat("Bearer ", kKey)).status, 200);
+  EXPECT_EQ(Http(HttpPort(), "GET", "/health", "").status, 200);
+}
+
+TEST_F(RouterAuthTest, BadKeyFileIsRefusedAtStart) {
+  std::ofstream(Dir() + "/short-keys") << "short\n";
+  options_.api_keys_path = Dir() + "/short-keys";
+  absl::StatusOr<std::unique_ptr<RouterServer>> router = RouterServer::Start(options_);
+  ASSERT_FALSE(router.ok());
+  EXPECT_THAT(router.status().message(), HasSubstr("--api-keys-file"));
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+TEST_F(RouterAuthTest, GrpcOverTls) {
+  const std::string dir = Dir();
+  const std::string command = absl::StrCat(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext "
+      "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout ",
+      dir, "/key.pem -out ", dir, "/cert.pem >/dev/null 2>&1");
+  if (std::system(command.c_str()) != 0) GTEST_SKIP() << "openssl could not make a test certificate";
+  ServerTls tls;
+  tls.cert_chain_pem = ReadFile(dir + "/cert.pem");
+  tls.private_key_pem = ReadFile(dir + "/key.pem");
+  options_.grpc_tls = tls;
+  options_.api_keys_path.clear();
+  Start();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = tls.cert_chain_pem;
+  const grpc::Status secure =
+      Generate(grpc::CreateChannel(router_->address(), grpc::SslCredentials(ssl)), "");
+  EXPECT_TRUE(secure.ok()) << secure.error_message();
+  // A plaintext client cannot talk to the TLS port.
+  const grpc::Status plain =
+      Generate(grpc::CreateChannel(router_->address(), grpc::InsecureChannelCredentials()), "");
+  EXPECT_EQ(plain.error_code(), grpc::StatusCode::UNAVAILABLE) << plain.error_message();
+}
+
+}  // namespace
+}  // namespace tandem::router
