@@ -75,6 +75,9 @@ absl::Status DecodeEngine::Submit(DecodeJob job) {
     return absl::InvalidArgumentError(absl::StrCat("first_token ", job.first_token, " is outside the vocabulary [0, ",
                                                    model_.vocab_size(), ")"));
   }
+  if (job.rng_draws_used < 1 || job.rng_draws_used > static_cast<int32_t>(job.prompt.size()) + 1) {
+    return absl::InvalidArgumentError(absl::StrCat("rng_draws_used ", job.rng_draws_used, " is outside [1, prompt length + 1]"));
+  }
   if (job.kv.num_tokens != static_cast<int32_t>(job.prompt.size())) {
     return absl::InvalidArgumentError(absl::StrCat("kv.num_tokens ", job.kv.num_tokens, " != prompt length ",
                                                    job.prompt.size()));
@@ -262,7 +265,8 @@ void DecodeEngine::Loop() {
         seq.tokens.push_back(seq.job.first_token);
         seq.generated = 1;
         seq.sampler = std::make_unique<Sampler>(seq.job.sampling);
-        seq.sampler->SkipOne();  // the prefill worker's draw for the first token
+        // The prefill worker's draw for the first token, or every draw before it for a resumed request.
+        for (int32_t i = 0; i < seq.job.rng_draws_used; ++i) seq.sampler->SkipOne();
         const auto& stops = seq.job.stop_token_ids;
         if (std::find(stops.begin(), stops.end(), seq.job.first_token) != stops.end()) {
           seq.finish_reason = "stop";

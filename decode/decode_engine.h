@@ -63,6 +63,7 @@ struct DecodeJob {
   std::vector<int32_t> stop_token_ids;
   std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
   bool logprobs = false;  // pass each token's log probability to on_tokens
+  int32_t rng_draws_used = 1;  // draws of the sampling stream the tokens up to first_token consumed
   // New tokens (never the first one), with their log probabilities when asked for (else empty); called
   // in order.
   std::function<void(std::vector<int32_t> tokens, std::vector<float> logprobs)> on_tokens;

@@ -152,6 +152,7 @@ grpc::ServerWriteReactor<worker::v1::DecodeResponse>* DecodeService::Decode(grpc
   job.request_id = request->request_id();
   job.prompt.assign(request->prompt().begin(), request->prompt().end());
   job.first_token = request->first_token();
+  job.rng_draws_used = request->rng_draws_used() == 0 ? 1 : request->rng_draws_used();
   job.kv = std::move(*handle);
   job.sampling = {request->sampling().temperature(), request->sampling().top_k(),
                   request->sampling().top_p() == 0 ? 1.0f : request->sampling().top_p(), request->sampling().seed()};

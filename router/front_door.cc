@@ -17,6 +17,9 @@ namespace wv1 = ::tandem::worker::v1;
 
 namespace {
 
+// Decode workers a request may lose mid-stream and still complete.
+constexpr int kMaxFailovers = 2;
+
 constexpr absl::Duration kReleaseTimeout = absl::Seconds(5);
 
 double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now() - start); }
@@ -177,8 +180,14 @@ void FrontDoorSession::PreparePrefillLocked(Actions& actions) {
   SetDeadline(call->context);
   call->request.set_request_id(request_id_);
   call->request.mutable_prompt()->Add(request_.prompt.begin(), request_.prompt.end());
-  CopySampling(request_.sampling, call->request.mutable_sampling());
-  call->request.set_logprobs(request_.logprobs);
+  if (resuming_) {
+    // The KV of everything streamed but the last token; the token it samples is not used.
+    call->request.mutable_prompt()->Add(generated_.begin(), generated_.end() - 1);
+    call->request.mutable_sampling()->set_temperature(0);
+  } else {
+    CopySampling(request_.sampling, call->request.mutable_sampling());
+    call->request.set_logprobs(request_.logprobs);
+  }
   prefill_in_flight_ = call.get();
   actions.start_prefill = call.get();
   prefill_calls_.push_back(std::move(call));
@@ -194,6 +203,16 @@ void FrontDoorSession::PrepareDecodeLocked(Actions& actions) {
   *r.mutable_kv() = lease_;
   CopySampling(request_.sampling, r.mutable_sampling());
   r.set_max_tokens(request_.max_tokens);  // counts the first token
+  if (resuming_) {
+    // Continue from the last streamed token: it plays the first token's part, the ones before it are
+    // prompt, and the random stream resumes after the draws they used.
+    const int streamed = static_cast<int>(generated_.size());
+    r.mutable_prompt()->Add(generated_.begin(), generated_.end() - 1);
+    r.set_first_token(generated_.back());
+    r.set_max_tokens(request_.max_tokens - (streamed - 1));
+    r.set_rng_draws_used(streamed);
+  }
+  active_decode_tokens_ = 0;
   r.mutable_stop_token_ids()->Add(request_.stop_token_ids.begin(), request_.stop_token_ids.end());
   r.set_logprobs(request_.logprobs);
   active_decode_ = call.get();
@@ -314,7 +333,7 @@ void FrontDoorSession::AbortLocked(Actions& actions, const std::string& why) {
   SetOutcomeLocked(absl::CancelledError(why));
   if (active_decode_ != nullptr && !active_decode_done_) actions.cancel_decode = active_decode_;
   // A decode that has streamed tokens pulled (and acknowledged) the KV already.
-  if (decode_tokens_ == 0) ReleaseLeaseLocked(actions, why.c_str());
+  if (active_decode_tokens_ == 0) ReleaseLeaseLocked(actions, why.c_str());
   if (prefill_in_flight_ != nullptr) {
     TANDEM_LOG_REQ(INFO, "router", request_id_) << why << " during prefill; the lease is released when it returns";
   }
@@ -365,6 +384,17 @@ void FrontDoorSession::OnPrefillDone(PrefillCall* call, const grpc::Status& grpc
       if (actions.start_prefill == nullptr) {
         SetOutcomeLocked(absl::Status(status.code(), absl::StrCat("prefill worker ", address, ": ", status.message())));
       }
+    } else if (resuming_) {
+      lease_ = call->response.kv();
+      lease_.set_source(address);
+      have_lease_ = true;
+      lease_released_ = false;
+      lease_prefill_index_ = call->worker_index;
+      if (cancelled_) {
+        ReleaseLeaseLocked(actions, "client cancelled during the failover prefill");
+      } else {
+        PrepareDecodeLocked(actions);
+      }
     } else {
       lease_ = call->response.kv();
       // The decode worker dials the address the router reached the prefill worker at: a worker that
@@ -402,6 +432,7 @@ absl::StatusOr<std::string> FrontDoorSession::TextOfLocked(int32_t id) {
 
 void FrontDoorSession::HandleFirstTokenLocked(Actions& actions) {
   completion_tokens_ = 1;
+  generated_.push_back(first_token_);
   GenerateChunk chunk;
   chunk.token_ids.push_back(first_token_);
   if (request_.logprobs) chunk.logprobs.push_back(first_logprob_);
@@ -441,7 +472,9 @@ bool FrontDoorSession::OnDecodeResponse(DecodeCall* call) {
     for (int i = 0; i < in.token_ids_size(); ++i) {
       const int32_t id = in.token_ids(i);
       ++decode_tokens_;
+      ++active_decode_tokens_;
       ++completion_tokens_;
+      generated_.push_back(id);
       out.token_ids.push_back(id);
       if (request_.logprobs) out.logprobs.push_back(i < in.logprobs_size() ? in.logprobs(i) : 0.0f);
       absl::StatusOr<std::string> piece = TextOfLocked(id);
@@ -483,7 +516,7 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& grpc_s
     } else {
       const absl::Status status = FromGrpcStatus(grpc_status);
       state_.registry().ReportCallFailure(WorkerRole::kDecode, call->worker_index(), status);
-      if (status.code() == absl::StatusCode::kUnavailable && decode_tokens_ == 0 && !decode_retried_) {
+      if (status.code() == absl::StatusCode::kUnavailable && active_decode_tokens_ == 0 && !decode_retried_) {
         const int other =
             state_.PickReplacement(WorkerRole::kDecode, PlacementRequestFor(), decode_index_, prefill_index_);
         if (other >= 0) {
@@ -496,8 +529,33 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& grpc_s
           PrepareDecodeLocked(actions);
         }
       }
-      if (actions.start_decode == nullptr) {
-        if (decode_tokens_ == 0) ReleaseLeaseLocked(actions, "decode failed");
+      if (actions.start_decode == nullptr && status.code() == absl::StatusCode::kUnavailable &&
+          active_decode_tokens_ > 0 && failovers_ < kMaxFailovers &&
+          static_cast<int>(generated_.size()) < request_.max_tokens) {
+        const int other =
+            state_.PickReplacement(WorkerRole::kDecode, PlacementRequestFor(), decode_index_, prefill_index_);
+        if (other >= 0) {
+          ++failovers_;
+          resuming_ = true;
+          decode_retried_ = false;
+          prefill_retried_ = false;
+          decode_index_ = other;
+          if (!state_.registry().healthy(WorkerRole::kPrefill, prefill_index_)) {
+            const int prefill = state_.PickReplacement(WorkerRole::kPrefill, PlacementRequestFor(), prefill_index_,
+                                                       decode_index_);
+            if (prefill >= 0) prefill_index_ = prefill;
+          }
+          TANDEM_LOG_REQ(WARNING, "router", request_id_)
+              << "decode worker " << address << " failed after " << generated_.size() << " tokens ("
+              << status.message() << "); resuming on prefill "
+              << state_.registry().address(WorkerRole::kPrefill, prefill_index_) << ", decode "
+              << state_.registry().address(WorkerRole::kDecode, decode_index_);
+          if (RouterMetrics* metrics = state_.metrics()) metrics->RecordFailover();
+          PreparePrefillLocked(actions);
+        }
+      }
+      if (actions.start_decode == nullptr && actions.start_prefill == nullptr) {
+        if (active_decode_tokens_ == 0) ReleaseLeaseLocked(actions, "decode failed");
         SetOutcomeLocked(absl::Status(
             status.code(), decode_tokens_ == 0
                                ? absl::StrCat("decode worker ", address, " failed before producing a token: ",

@@ -176,6 +176,11 @@ class FrontDoorSession {
   int decode_index_ ABSL_GUARDED_BY(mu_) = -1;
   bool prefill_retried_ ABSL_GUARDED_BY(mu_) = false;
   bool decode_retried_ ABSL_GUARDED_BY(mu_) = false;
+  // Mid-stream failover: a decode worker that fails after streaming tokens is replaced by a fresh
+  // prefill of prompt + streamed tokens (but the last) and a decode that continues from the last one.
+  bool resuming_ ABSL_GUARDED_BY(mu_) = false;
+  int failovers_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<int32_t> generated_ ABSL_GUARDED_BY(mu_);  // every token streamed to the client
 
   std::vector<std::unique_ptr<PrefillCall>> prefill_calls_ ABSL_GUARDED_BY(mu_);
   PrefillCall* prefill_in_flight_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -196,6 +201,7 @@ class FrontDoorSession {
 
   // During decode.
   int decode_tokens_ ABSL_GUARDED_BY(mu_) = 0;  // tokens received from decode workers
+  int active_decode_tokens_ ABSL_GUARDED_BY(mu_) = 0;  // ... from the current decode call
   int completion_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<worker::v1::DecodeFinal> decode_final_ ABSL_GUARDED_BY(mu_);
   std::optional<FinishKind> finish_ ABSL_GUARDED_BY(mu_);

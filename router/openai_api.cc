@@ -40,6 +40,12 @@ absl::StatusOr<int64_t> Integer(const Json& body, const char* key) {
   return Invalid(key, "must be an integer");
 }
 
+// Whether `object` has "type": "text". (Json::value("type", "") throws when "type" is not a string.)
+bool IsTextType(const Json& object) {
+  auto it = object.find("type");
+  return it != object.end() && it->is_string() && it->get_ref<const std::string&>() == "text";
+}
+
 absl::StatusOr<bool> Bool(const Json& body, const char* key) {
   const Json& v = body.at(key);
   if (!v.is_boolean()) return Invalid(key, "must be true or false");
@@ -99,7 +105,7 @@ absl::Status RefuseUnserved(const Json& body, bool chat) {
   }
   if (chat && !IsNull(body, "response_format")) {
     const Json& format = body["response_format"];
-    if (!format.is_object() || format.value("type", "") != "text") {
+    if (!format.is_object() || !IsTextType(format)) {
       return Invalid("response_format", "only {\"type\": \"text\"} is supported");
     }
   }
@@ -216,8 +222,21 @@ absl::Status ParseCommon(const Json& body, bool chat, OpenAiRequest& out) {
   return absl::OkStatus();
 }
 
+// Deeper bodies are refused while parsing: copying (a chat message is copied), dumping or comparing a
+// JSON value recurses once per level, and an 8 MB body of '[' overflows the stack.
+constexpr int kMaxBodyDepth = 64;
+
 absl::StatusOr<Json> ParseBody(std::string_view body) {
-  Json json = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  bool too_deep = false;
+  // Returning false discards what is being parsed, so a deep body is never built.
+  const auto limit_depth = [&too_deep](int depth, Json::parse_event_t, Json&) {
+    if (depth > kMaxBodyDepth) too_deep = true;
+    return !too_deep;
+  };
+  Json json = Json::parse(body, limit_depth, /*allow_exceptions=*/false);
+  if (too_deep) {
+    return absl::InvalidArgumentError(absl::StrCat("the request body nests deeper than ", kMaxBodyDepth, " levels"));
+  }
   if (json.is_discarded()) return absl::InvalidArgumentError("the request body is not valid JSON");
   if (!json.is_object()) return absl::InvalidArgumentError("the request body must be a JSON object");
   return json;
@@ -301,7 +320,7 @@ absl::StatusOr<OpenAiRequest> ParseChatRequest(std::string_view text) {
       std::string joined;
       for (size_t j = 0; j < m["content"].size(); ++j) {
         const Json& part = m["content"][j];
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+        if (!part.is_object() || !IsTextType(part) || !part.contains("text") || !part["text"].is_string()) {
           return Invalid(absl::StrCat(field, ".content[", j, "]"), "only {\"type\": \"text\", \"text\": ...} parts are supported");
         }
         joined += part["text"].get<std::string>();

@@ -120,6 +120,28 @@ TEST(OpenAiApiTest, ChatRequestsKeepMessagesAndJoinTextParts) {
   }
 }
 
+// Found by fuzz/openai_request_fuzzer. The HTTP handler calls these parsers directly, so an exception
+// escaping them, or a stack overflow, takes the router down: a "type" that is not a string made
+// Json::value throw, and a deeply nested body overflowed the stack when its chat message was copied.
+TEST(OpenAiApiTest, HostileBodiesAreRefusedNotThrownOrRecursedInto) {
+  for (const std::string body : {R"({"messages": [{"role": "user", "content": [{"type": 1, "text": "a"}]}]})",
+                                 R"({"messages": [{"role": "user", "content": "a"}], "response_format": {"type": []}})"}) {
+    absl::StatusOr<OpenAiRequest> r = absl::UnknownError("not run");
+    ASSERT_NO_THROW(r = ParseChatRequest(body)) << body;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << body << " -> " << r.status();
+  }
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  auto chat = ParseChatRequest(R"({"messages": [{"role": "user", "content": "a", "x": )" + deep + "}]}");
+  EXPECT_EQ(chat.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(MessageOf(chat).find("nests deeper than 64 levels"), std::string::npos) << chat.status();
+  auto completion = ParseCompletionRequest(R"({"prompt": "a", "x": )" + deep + "}");
+  EXPECT_EQ(completion.status().code(), absl::StatusCode::kInvalidArgument);
+  // 64 levels (the body's object and 63 lists), far more than any request needs, still parse.
+  const std::string nested = std::string(63, '[') + "1" + std::string(63, ']');
+  EXPECT_TRUE(ParseCompletionRequest(R"({"prompt": "a", "x": )" + nested + "}").ok());
+  EXPECT_FALSE(ParseCompletionRequest(R"({"prompt": "a", "x": [)" + nested + "]}").ok());
+}
+
 TEST(OpenAiApiTest, LogprobsOfTheChosenTokensAreServedTopAlternativesAreNot) {
   auto completion = ParseCompletionRequest(R"({"prompt": "x", "logprobs": 0})");
   ASSERT_TRUE(completion.ok()) << completion.status();

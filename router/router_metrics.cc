@@ -104,6 +104,10 @@ absl::StatusOr<std::unique_ptr<RouterMetrics>> RouterMetrics::Create(MetricsRegi
   TANDEM_ASSIGN_OR_RETURN(m->e2e_, metrics.AddHistogram("tandem_e2e_seconds",
                                                         "Time from receiving a request to its final message.",
                                                         LatencyBuckets(0.001, 600)));
+  TANDEM_ASSIGN_OR_RETURN(
+      m->failovers_,
+      metrics.AddCounter("tandem_failovers_total",
+                         "Streams resumed on another prefill/decode pair after their decode worker failed mid-stream."));
   TANDEM_ASSIGN_OR_RETURN(m->slo_attained_,
                           metrics.AddCounter("tandem_slo_attained_total",
                                              "Completed requests that met every SLO they set (or set none)."));

@@ -7,6 +7,7 @@
 //   tandem_ttft_seconds / tandem_tpot_seconds / tandem_e2e_seconds
 //                                           histogram  per completed request (TPOT with >= 2 tokens)
 //   tandem_slo_attained_total               counter    completed requests that met every SLO they set
+//   tandem_failovers_total                  counter    streams resumed on another pair after a decode worker failed
 //   tandem_slo_missed_total{stage}          counter    completed requests that missed one, by the stage
 //                                                      that cost the most (prefill_queue, ...)
 //   tandem_router_inflight_requests         gauge      admitted Generate calls not yet ended
@@ -44,6 +45,8 @@ class RouterMetrics {
   void RecordEnd(const absl::Status& status, bool admitted, bool placed);
   // A request completed (its final message is queued): latency histograms and SLO attainment.
   void RecordCompleted(const RequestTiming& timing, const SloVerdict& verdict, int completion_tokens);
+  // A decode worker failed mid-stream and the stream was resumed on another pair.
+  void RecordFailover() { failovers_->Increment(); }
 
  private:
   RouterMetrics() = default;
@@ -57,6 +60,7 @@ class RouterMetrics {
   Histogram* tpot_ = nullptr;
   Histogram* e2e_ = nullptr;
   Counter* slo_attained_ = nullptr;
+  Counter* failovers_ = nullptr;
 };
 
 }  // namespace tandem::router
