@@ -92,7 +92,9 @@ int Up(UpFlags f) {
   } remove_secret_dir{secret_dir};
   std::vector<std::string> worker_flags = {"--model", model, "--host", f.host, "--kv-cache-mb",
                                           absl::StrCat(f.kv_cache_mb), "--log-level", f.log_level,
-                                          "--cluster-secret-file", secret_file};
+                                          "--cluster-secret-file", secret_file,
+                                          // the whole cluster stops together: no router to warn
+                                          "--shutdown-delay-ms", "0"};
   const std::vector<std::string> backend_args = f.backend.Args();
   worker_flags.insert(worker_flags.end(), backend_args.begin(), backend_args.end());
   // Workers sharing one GPU split it: by default each may use an equal share of 90%.

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_split.h"
 #include "cli/backend_flags.h"
 #include "cli/commands.h"
@@ -30,6 +31,7 @@ struct CommonFlags {
   double gpu_memory_fraction = 0.9;
   int64_t max_context = 0;
   double shutdown_grace_s = 10;
+  int64_t shutdown_delay_ms = 1500;
   std::string cluster_secret_file;
   std::string log_level = "info";
 
@@ -47,8 +49,11 @@ struct CommonFlags {
     p.AddDouble("gpu-memory-fraction", &gpu_memory_fraction,
                 "share of the GPU's memory this worker may use in all (weights, workspaces, KV pool)");
     p.AddInt("max-context", &max_context, "longest sequence served; 0 is the model's own limit");
+    p.AddInt("shutdown-delay-ms", &shutdown_delay_ms,
+             "on SIGINT/SIGTERM: answer health checks NOT_SERVING but keep taking calls this long, so that "
+             "routers stop placing here before the port closes");
     p.AddDouble("shutdown-grace-s", &shutdown_grace_s,
-                "on SIGINT/SIGTERM: NOT_SERVING at once, in-flight calls get this long to finish");
+                "then in-flight calls get this long to finish");
     p.AddString("cluster-secret-file", &cluster_secret_file, "file holding the secret shared by the router and its workers (16+ printable characters); every call between them carries it and workers refuse calls without it. Empty: no check (loopback only)");
     p.AddString("log-level", &log_level, "debug, info, warning or error");
   }
@@ -68,7 +73,7 @@ struct CommonFlags {
 };
 
 template <typename Server>
-int Serve(const char* name, absl::StatusOr<std::unique_ptr<Server>> server, double grace_s) {
+int Serve(const char* name, absl::StatusOr<std::unique_ptr<Server>> server, int64_t delay_ms, double grace_s) {
   SetProcessTitle(absl::StrCat("tandem-", name));
   if (!server.ok()) {
     std::fprintf(stderr, "tandem %s: %s\n", name, server.status().ToString().c_str());
@@ -80,7 +85,9 @@ int Serve(const char* name, absl::StatusOr<std::unique_ptr<Server>> server, doub
   std::printf("listening on %s\n", (*server)->address().c_str());
   std::fflush(stdout);
   const int signal = WaitForTerminationSignal();
-  TANDEM_LOG(INFO, name) << "signal " << signal << ": draining";
+  TANDEM_LOG(INFO, name) << "signal " << signal << ": NOT_SERVING; draining in " << delay_ms << " ms";
+  (*server)->SetNotServing();
+  if (delay_ms > 0) absl::SleepFor(absl::Milliseconds(delay_ms));
   (*server)->Shutdown(absl::Seconds(grace_s));
   return 0;
 }
@@ -119,8 +126,8 @@ int PrefillCommand(const std::vector<std::string>& args) {
   parser.AddInt("lease-ms", &lease_ms, "how long prompt KV waits for a decode worker to pull it");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, "prefill", common.log_level, &exit_code)) return exit_code;
-  if (common.shutdown_grace_s < 0) {
-    std::fprintf(stderr, "tandem prefill: --shutdown-grace-s must be >= 0, got %g\n", common.shutdown_grace_s);
+  if (common.shutdown_grace_s < 0 || common.shutdown_delay_ms < 0) {
+    std::fprintf(stderr, "tandem prefill: --shutdown-grace-s and --shutdown-delay-ms must be >= 0\n");
     return 2;
   }
   if (!common.cluster_secret_file.empty()) {
@@ -139,7 +146,7 @@ int PrefillCommand(const std::vector<std::string>& args) {
   options.model = common.Model();
   options.engine.max_batch_tokens = max_batch_tokens;
   options.engine.default_lease = absl::Milliseconds(lease_ms);
-  return Serve("prefill", PrefillServer::Start(options), common.shutdown_grace_s);
+  return Serve("prefill", PrefillServer::Start(options), common.shutdown_delay_ms, common.shutdown_grace_s);
 }
 
 int DecodeCommand(const std::vector<std::string>& args) {
@@ -156,8 +163,8 @@ int DecodeCommand(const std::vector<std::string>& args) {
   parser.AddInt("kv-transfer-timeout-ms", &transfer_timeout_ms, "give up on a KV pull after this long");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, "decode", common.log_level, &exit_code)) return exit_code;
-  if (common.shutdown_grace_s < 0) {
-    std::fprintf(stderr, "tandem decode: --shutdown-grace-s must be >= 0, got %g\n", common.shutdown_grace_s);
+  if (common.shutdown_grace_s < 0 || common.shutdown_delay_ms < 0) {
+    std::fprintf(stderr, "tandem decode: --shutdown-grace-s and --shutdown-delay-ms must be >= 0\n");
     return 2;
   }
   if (!common.cluster_secret_file.empty()) {
@@ -180,7 +187,7 @@ int DecodeCommand(const std::vector<std::string>& args) {
   for (absl::string_view source : absl::StrSplit(kv_sources, ',', absl::SkipEmpty())) {
     options.kv_sources.emplace_back(source);
   }
-  return Serve("decode", DecodeServer::Start(options), common.shutdown_grace_s);
+  return Serve("decode", DecodeServer::Start(options), common.shutdown_delay_ms, common.shutdown_grace_s);
 }
 
 }  // namespace tandem

@@ -104,6 +104,8 @@ const MetricsRegistry& DecodeServer::metrics() const { return state_->metrics; }
 std::string DecodeServer::metrics_address() const { return state_->server->metrics_address(); }
 DecodeEngine& DecodeServer::engine() { return *state_->engine; }
 
+void DecodeServer::SetNotServing() { state_->server->SetServing(false); }
+
 void DecodeServer::Shutdown(absl::Duration grace) {
   if (state_->stopped) return;
   state_->stopped = true;

@@ -41,6 +41,8 @@ class DecodeServer {
   const MetricsRegistry& metrics() const;
   std::string metrics_address() const;  // host:port of GET /metrics; empty without a metrics port
   void Shutdown(absl::Duration grace = absl::Seconds(5));
+  // Health NOT_SERVING while calls are still taken (the first step of a drain).
+  void SetNotServing();
 
   struct State;
 

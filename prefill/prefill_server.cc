@@ -54,6 +54,8 @@ const MetricsRegistry& PrefillServer::metrics() const { return state_->metrics; 
 std::string PrefillServer::metrics_address() const { return state_->server->metrics_address(); }
 PrefillEngine& PrefillServer::engine() { return *state_->engine; }
 
+void PrefillServer::SetNotServing() { state_->server->SetServing(false); }
+
 void PrefillServer::Shutdown(absl::Duration grace) {
   if (state_->stopped) return;
   state_->stopped = true;

@@ -37,6 +37,8 @@ class PrefillServer {
   std::string metrics_address() const;  // host:port of GET /metrics; empty without a metrics port
   // Health NOT_SERVING first, then stops accepting RPCs (in-flight ones get `grace`), then the engine.
   void Shutdown(absl::Duration grace = absl::Seconds(5));
+  // Health NOT_SERVING while calls are still taken (the first step of a drain).
+  void SetNotServing();
 
   struct State;
 

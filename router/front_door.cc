@@ -19,6 +19,9 @@ namespace {
 
 // Decode workers a request may lose mid-stream and still complete.
 constexpr int kMaxFailovers = 2;
+// Workers a call that fails before producing anything may be retried on (a scale-down can take
+// several replicas at once).
+constexpr int kMaxRetries = 3;
 
 constexpr absl::Duration kReleaseTimeout = absl::Seconds(5);
 
@@ -369,11 +372,12 @@ void FrontDoorSession::OnPrefillDone(PrefillCall* call, const grpc::Status& grpc
     if (!grpc_status.ok()) {
       const absl::Status status = FromGrpcStatus(grpc_status);
       state_.registry().ReportCallFailure(WorkerRole::kPrefill, call->worker_index, status);
-      if (!cancelled_ && status.code() == absl::StatusCode::kUnavailable && !prefill_retried_) {
+      if (!cancelled_ && status.code() == absl::StatusCode::kUnavailable &&
+          prefill_retries_ < kMaxRetries) {
         const int other =
             state_.PickReplacement(WorkerRole::kPrefill, PlacementRequestFor(), prefill_index_, decode_index_);
         if (other >= 0) {
-          prefill_retried_ = true;
+          ++prefill_retries_;
           prefill_index_ = other;
           TANDEM_LOG_REQ(WARNING, "router", request_id_)
               << "prefill worker " << address << " unavailable (" << status.message() << "); retrying on "
@@ -516,11 +520,12 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& grpc_s
     } else {
       const absl::Status status = FromGrpcStatus(grpc_status);
       state_.registry().ReportCallFailure(WorkerRole::kDecode, call->worker_index(), status);
-      if (status.code() == absl::StatusCode::kUnavailable && active_decode_tokens_ == 0 && !decode_retried_) {
+      if (status.code() == absl::StatusCode::kUnavailable && active_decode_tokens_ == 0 &&
+          decode_retries_ < kMaxRetries) {
         const int other =
             state_.PickReplacement(WorkerRole::kDecode, PlacementRequestFor(), decode_index_, prefill_index_);
         if (other >= 0) {
-          decode_retried_ = true;
+          ++decode_retries_;
           decode_index_ = other;
           TANDEM_LOG_REQ(WARNING, "router", request_id_)
               << "decode worker " << address << " unavailable before any token (" << status.message()
@@ -537,8 +542,8 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& grpc_s
         if (other >= 0) {
           ++failovers_;
           resuming_ = true;
-          decode_retried_ = false;
-          prefill_retried_ = false;
+          decode_retries_ = 0;
+          prefill_retries_ = 0;
           decode_index_ = other;
           if (!state_.registry().healthy(WorkerRole::kPrefill, prefill_index_)) {
             const int prefill = state_.PickReplacement(WorkerRole::kPrefill, PlacementRequestFor(), prefill_index_,

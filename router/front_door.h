@@ -174,8 +174,10 @@ class FrontDoorSession {
 
   int prefill_index_ ABSL_GUARDED_BY(mu_) = -1;
   int decode_index_ ABSL_GUARDED_BY(mu_) = -1;
-  bool prefill_retried_ ABSL_GUARDED_BY(mu_) = false;
-  bool decode_retried_ ABSL_GUARDED_BY(mu_) = false;
+  // Retries on another worker of a call that failed UNAVAILABLE before producing anything (each failed
+  // worker leaves the pool at once, so a retry never picks it again).
+  int prefill_retries_ ABSL_GUARDED_BY(mu_) = 0;
+  int decode_retries_ ABSL_GUARDED_BY(mu_) = 0;
   // Mid-stream failover: a decode worker that fails after streaming tokens is replaced by a fresh
   // prefill of prompt + streamed tokens (but the last) and a decode that continues from the last one.
   bool resuming_ ABSL_GUARDED_BY(mu_) = false;

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -47,6 +48,11 @@ struct PendingCheck {
 };
 
 }  // namespace
+
+bool IsNotServing(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable &&
+         absl::EndsWith(status.message(), ": health status NOT_SERVING");
+}
 
 std::string EncodeHealthCheckRequest(const std::string& service) {
   if (service.empty()) return "";  // proto3 omits the default value

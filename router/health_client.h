@@ -42,6 +42,10 @@ class HealthClient {
   grpc::GenericStub stub_;
 };
 
+// True for the status Check reports when the server answered NOT_SERVING (it said so itself: draining
+// or not ready), as opposed to a failed call.
+bool IsNotServing(const absl::Status& status);
+
 // Encoding helpers, exposed for tests.
 std::string EncodeHealthCheckRequest(const std::string& service);
 // The ServingStatus number in an encoded HealthCheckResponse (0 = UNKNOWN when absent);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -560,6 +561,54 @@ TEST(RouterPaddedVocabularyTest, IdsPastTheTokenizerDecodeAsNothing) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(ids, (std::vector<int32_t>{'H', 'o', 692, 'k'}));
   EXPECT_EQ(text, "Hok");
+  (*router)->Shutdown(absl::Seconds(1));
+}
+
+}  // namespace
+}  // namespace tandem::router
+
+namespace tandem::router {
+namespace {
+
+// least_loaded between two load reports: each placement counts as queued on its pair until the
+// workers report again, so a burst spreads instead of piling onto the lowest index (issue 13, found by
+// the Compose topology test). Load reports are held back for the whole test.
+TEST(RouterLeastLoadedTest, ABurstBetweenLoadReportsSpreadsOverTheWorkers) {
+  std::vector<std::unique_ptr<FakePrefillWorker>> prefill;
+  std::vector<std::unique_ptr<FakeDecodeWorker>> decode;
+  RouterOptions options;
+  options.model_dir = MakeModelDir();
+  for (int i = 0; i < 3; ++i) {
+    prefill.push_back(FakePrefillWorker::Start());
+    decode.push_back(FakeDecodeWorker::Start());
+    options.prefill_addresses.push_back(prefill.back()->address());
+    options.decode_addresses.push_back(decode.back()->address());
+  }
+  options.policy = "least_loaded";
+  options.load_interval = absl::Hours(1);  // only the report taken at start
+  auto router = RouterServer::Start(options);
+  ASSERT_TRUE(router.ok()) << router.status();
+  auto stub = v1::Tandem::NewStub(grpc::CreateChannel((*router)->address(), grpc::InsecureChannelCredentials()));
+  std::map<std::string, int> prefill_used, decode_used;
+  for (int i = 0; i < 6; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    v1::GenerateRequest request;
+    request.set_prompt("Hello there");
+    request.set_max_tokens(4);
+    auto reader = stub->Generate(&context, request);
+    v1::GenerateResponse response;
+    while (reader->Read(&response)) {
+      if (response.has_final()) {
+        ++prefill_used[response.final().prefill_worker()];
+        ++decode_used[response.final().decode_worker()];
+      }
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+  }
+  EXPECT_EQ(prefill_used.size(), 3u);
+  EXPECT_EQ(decode_used.size(), 3u);
+  for (const auto& [worker, n] : decode_used) EXPECT_EQ(n, 2) << worker;
   (*router)->Shutdown(absl::Seconds(1));
 }
 

@@ -138,6 +138,30 @@ TEST(WorkerMembershipTest, DnsTargetsJoinLeaveAndComeBack) {
   registry.Shutdown();
 }
 
+// A draining worker answers NOT_SERVING while it still takes calls: one health round takes it out
+// (a failed check takes three), so a scale-down's replicas leave before their ports close.
+TEST(WorkerMembershipTest, NotServingLeavesThePoolAtTheFirstCheck) {
+  auto prefill = FakePrefillWorker::Start();
+  auto decode = FakeDecodeWorker::Start();
+  WorkerRegistryOptions options;
+  options.prefill_addresses = {prefill->address()};
+  options.decode_addresses = {decode->address()};
+  options.health_interval = absl::Hours(1);
+  options.load_interval = absl::Hours(1);
+  options.unhealthy_after_failures = 3;
+  absl::StatusOr<std::unique_ptr<WorkerRegistry>> registry = WorkerRegistry::Create(options);
+  ASSERT_TRUE(registry.ok());
+  (*registry)->Start();
+  EXPECT_TRUE((*registry)->healthy(WorkerRole::kDecode, 0));
+  decode->SetServing(false);
+  (*registry)->CheckHealthNow();
+  EXPECT_FALSE((*registry)->healthy(WorkerRole::kDecode, 0));
+  decode->SetServing(true);
+  (*registry)->CheckHealthNow();
+  EXPECT_TRUE((*registry)->healthy(WorkerRole::kDecode, 0));
+  (*registry)->Shutdown();
+}
+
 TEST(WorkerMembershipTest, ATargetThatResolvesToNothingYetStartsEmpty) {
   FakeDns dns;
   WorkerRegistryOptions options;

@@ -429,6 +429,8 @@ void FakeDecodeWorker::set_options(const FakeDecodeOptions& options) { service_-
 
 void FakeDecodeWorker::set_load_report(const wv1::LoadReport& report) { service_->set_load_report(report); }
 
+void FakeDecodeWorker::SetServing(bool serving) { server_->GetHealthCheckService()->SetServingStatus(serving); }
+
 void FakeDecodeWorker::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;

@@ -85,6 +85,8 @@ class FakeDecodeWorker {
   // GetLoad answers `report` from now on (until then: an idle report, 100 free blocks of 16 tokens).
   void set_load_report(const worker::v1::LoadReport& report);
   void Shutdown();
+  // grpc.health.v1 answers SERVING (the default) or NOT_SERVING; calls are still taken.
+  void SetServing(bool serving);
 
   std::vector<worker::v1::DecodeRequest> decode_requests() const;
   int cancellations() const;  // Decode calls that saw the client cancel
