@@ -49,6 +49,7 @@ const char* OpenAiFinishReason(FinishKind kind) { return kind == FinishKind::kLe
 
 struct FrontDoorSession::PrefillCall {
   int worker_index = -1;
+  bool abandoned = false;  // the worker stopped answering health checks; ends as UNAVAILABLE
   grpc::ClientContext context;
   wv1::PrefillRequest request;
   wv1::PrefillResponse response;
@@ -80,6 +81,7 @@ class FrontDoorSession::DecodeCall final : public grpc::ClientReadReactor<wv1::D
 
   int worker_index() const { return worker_index_; }
   grpc::ClientContext& context() { return context_; }
+  bool abandoned = false;  // the worker stopped answering health checks; ends as UNAVAILABLE
   wv1::DecodeRequest& request() { return request_; }
   const wv1::DecodeResponse& response() const { return response_; }
 
@@ -363,7 +365,34 @@ void FrontDoorSession::CancelWorkerCalls() {
   Execute(actions);
 }
 
-void FrontDoorSession::OnPrefillDone(PrefillCall* call, const grpc::Status& grpc_status) {
+void FrontDoorSession::AbandonWorker(WorkerRole role, int index) {
+  Actions actions;
+  {
+    absl::MutexLock lock(&mu_);
+    if (role == WorkerRole::kPrefill && prefill_in_flight_ != nullptr && prefill_in_flight_->worker_index == index) {
+      prefill_in_flight_->abandoned = true;
+      actions.cancel_prefill = &prefill_in_flight_->context;
+    }
+    if (role == WorkerRole::kDecode && active_decode_ != nullptr && !active_decode_done_ &&
+        active_decode_->worker_index() == index) {
+      active_decode_->abandoned = true;
+      actions.cancel_decode = active_decode_;
+    }
+    if (actions.cancel_prefill != nullptr || actions.cancel_decode != nullptr) {
+      TANDEM_LOG_REQ(WARNING, "router", request_id_)
+          << (role == WorkerRole::kPrefill ? "prefill" : "decode") << " worker "
+          << state_.registry().address(role, index) << " stopped answering health checks; abandoning its call";
+    }
+  }
+  Execute(actions);
+}
+
+void FrontDoorSession::OnPrefillDone(PrefillCall* call, const grpc::Status& original_status) {
+  // A call cancelled because its worker hung is a worker failure, not a client's cancel.
+  const grpc::Status grpc_status =
+      call->abandoned && !original_status.ok()
+          ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the worker stopped answering health checks")
+          : original_status;
   Actions actions;
   {
     absl::MutexLock lock(&mu_);
@@ -505,7 +534,11 @@ bool FrontDoorSession::OnDecodeResponse(DecodeCall* call) {
   return keep_reading;
 }
 
-void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& grpc_status) {
+void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& original_status) {
+  const grpc::Status grpc_status =
+      call->abandoned && !original_status.ok()
+          ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the worker stopped answering health checks")
+          : original_status;
   Actions actions;
   {
     absl::MutexLock lock(&mu_);

@@ -106,6 +106,8 @@ class FrontDoorSession {
   void Cancel(const std::string& why);
   // Router shutdown: cancel every worker call in flight (the Prefill included).
   void CancelWorkerCalls();
+  // The worker (role, index) stopped answering: a call on it is cancelled and ends as UNAVAILABLE.
+  void AbandonWorker(WorkerRole role, int index);
   // The adapter's reference.
   void Release() { Unref(); }
   // Takes a reference unless the count already reached zero (RouterState's shutdown walk).

@@ -169,6 +169,9 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   std::unique_ptr<RouterServer> server(new RouterServer);
   // The server outlives the poller (Shutdown stops it first); until daemon_ is set this does nothing.
   registry_options.after_health_round = [raw = server.get()] { raw->UpdateServing(); };
+  registry_options.on_unresponsive = [raw = server.get()](WorkerRole role, int index) {
+    if (RouterState* state = raw->live_state_.load()) state->AbandonCallsOn(role, index);
+  };
   TANDEM_ASSIGN_OR_RETURN(std::unique_ptr<WorkerRegistry> registry,
                           WorkerRegistry::Create(std::move(registry_options)));
   registry->Start();
@@ -178,6 +181,7 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   server->state_ = std::make_unique<RouterState>(std::move(model), std::move(tokenizer), std::move(registry),
                                                  std::move(policy), options.max_queue);
   server->state_->set_api_keys(std::move(api_keys));
+  server->live_state_.store(server->state_.get());
   server->metrics_ = std::make_unique<MetricsRegistry>();
   RouterState* state = server->state_.get();
   TANDEM_ASSIGN_OR_RETURN(server->router_metrics_,

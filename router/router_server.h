@@ -15,6 +15,7 @@
 #ifndef TANDEM_ROUTER_ROUTER_SERVER_H_
 #define TANDEM_ROUTER_ROUTER_SERVER_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -111,6 +112,8 @@ class RouterServer {
   std::unique_ptr<MetricsRegistry> metrics_;
   std::unique_ptr<RouterMetrics> router_metrics_;
   std::unique_ptr<RouterState> state_;
+  // state_ for the registry's poller thread: null until the state exists.
+  std::atomic<RouterState*> live_state_{nullptr};
   std::unique_ptr<TandemService> service_;
   std::unique_ptr<DaemonServer> daemon_;             // gRPC + /metrics
   std::unique_ptr<HttpFrontDoor> http_;              // null without an HTTP port

@@ -108,6 +108,20 @@ void RouterState::Unregister(FrontDoorSession* session) {
   live_.erase(session);
 }
 
+void RouterState::AbandonCallsOn(WorkerRole role, int index) {
+  std::vector<FrontDoorSession*> referenced;
+  {
+    absl::MutexLock lock(&live_mu_);
+    for (FrontDoorSession* session : live_) {
+      if (session->TryRef()) referenced.push_back(session);
+    }
+  }
+  for (FrontDoorSession* session : referenced) {
+    session->AbandonWorker(role, index);
+    session->Unref();
+  }
+}
+
 void RouterState::CancelAllAndWait() {
   std::vector<FrontDoorSession*> referenced;
   {

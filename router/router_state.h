@@ -73,6 +73,9 @@ class RouterState {
   void Unregister(FrontDoorSession* session);
   // Cancels every live session's worker calls, then waits until no session is left.
   void CancelAllAndWait();
+  // The worker stopped answering health checks: every call in flight on it is cancelled and treated
+  // as UNAVAILABLE (retried before the first token, resumed on another pair after it).
+  void AbandonCallsOn(WorkerRole role, int index);
 
  private:
   const ServedModel model_;

@@ -276,8 +276,16 @@ void WorkerRegistry::CheckHealthNow() {
 }
 
 void WorkerRegistry::RecordHealth(Worker& worker, const absl::Status& status) {
-  absl::MutexLock lock(&mu_);
-  if (!worker.member) return;  // left its DNS target while the check was in flight
+  bool unresponsive = false;
+  {
+    absl::MutexLock lock(&mu_);
+    unresponsive = RecordHealthLocked(worker, status);
+  }
+  if (unresponsive && options_.on_unresponsive) options_.on_unresponsive(worker.role, worker.index);
+}
+
+bool WorkerRegistry::RecordHealthLocked(Worker& worker, const absl::Status& status) {
+  if (!worker.member) return false;  // left its DNS target while the check was in flight
   if (status.ok()) {
     if (!worker.healthy) {
       TANDEM_LOG(INFO, "router") << RoleName(worker.role) << " worker " << worker.address
@@ -285,7 +293,7 @@ void WorkerRegistry::RecordHealth(Worker& worker, const absl::Status& status) {
     }
     worker.healthy = true;
     worker.consecutive_failures = 0;
-    return;
+    return false;
   }
   ++worker.consecutive_failures;
   // A worker that answers NOT_SERVING says it is draining: out at once, not after a few misses.
@@ -295,7 +303,9 @@ void WorkerRegistry::RecordHealth(Worker& worker, const absl::Status& status) {
     TANDEM_LOG(WARNING, "router") << RoleName(worker.role) << " worker " << worker.address
                                   << " is unhealthy after " << worker.consecutive_failures
                                   << " failed health checks: " << status.message();
+    return !IsNotServing(status);
   }
+  return false;
 }
 
 void WorkerRegistry::MarkUnavailable(Worker& worker, const absl::Status& status) {

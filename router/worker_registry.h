@@ -60,6 +60,10 @@ struct WorkerRegistryOptions {
   // Called on the poller's thread after every health round (the router's grpc.health.v1 status follows
   // whether a prefill and a decode worker are healthy). Must not block or call Shutdown.
   std::function<void()> after_health_round;
+  // Called on the poller's thread when a worker leaves the pool because it stopped answering health
+  // checks (hung, stopped, partitioned; not a worker that said NOT_SERVING): the router abandons the
+  // calls in flight on it. Must not block or call Shutdown.
+  std::function<void(WorkerRole, int)> on_unresponsive;
 };
 
 // Splits "host:port,dns:NAME:PORT,..." and checks each entry; errors name `flag` ("--prefill").
@@ -130,6 +134,8 @@ class WorkerRegistry {
   // Runs the worker-added callback for the slots it has not seen yet.
   void NotifyAdded();
   void RecordHealth(Worker& worker, const absl::Status& status);
+  // True when the worker just left the pool for failing its checks (not for answering NOT_SERVING).
+  bool RecordHealthLocked(Worker& worker, const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkUnavailable(Worker& worker, const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PollLoop();
 

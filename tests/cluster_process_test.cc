@@ -282,6 +282,51 @@ TEST_F(ClusterProcessTest, KilledDecodeWorkerMidStreamLosesNoStream) {
   ExpectAllKvFree();
 }
 
+// RELIABILITY F8 / issue 11 item 6: a decode worker frozen with SIGSTOP (alive, silent) mid-stream. Its
+// health checks time out, the router takes it out of the pool and abandons its calls, and every stream
+// it held is resumed on the other pair: all complete with tandem run's ids instead of hanging.
+TEST_F(ClusterProcessTest, FrozenDecodeWorkerMidStreamLosesNoStream) {
+  constexpr int kStreams = 8;
+  std::vector<Result> results(kStreams);
+  std::atomic<int> streaming{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kStreams; ++i) {
+    clients.emplace_back([&, i] {
+      bool counted = false;
+      results[i] = Generate(Prompt(10 + i, 300 + i), 400, nullptr, [&](int tokens) {
+        if (!counted && tokens >= 2) {
+          counted = true;
+          ++streaming;
+        }
+      });
+    });
+  }
+  while (streaming.load() < kStreams) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Subprocess& victim = workers_[2];  // decode-0
+  ASSERT_EQ(kill(victim.pid, SIGSTOP), 0);
+  const absl::Time stopped = absl::Now();
+  for (auto& t : clients) t.join();
+  const absl::Duration took = absl::Now() - stopped;
+  kill(victim.pid, SIGCONT);
+  for (int i = 0; i < kStreams; ++i) {
+    ASSERT_TRUE(results[i].status.ok()) << "stream " << i << ": " << results[i].status.error_message();
+    std::vector<std::string> run = {"run", "--model", *model_, "--tokens", absl::StrJoin(Prompt(10 + i, 300 + i), ","),
+                                    "--max-tokens", "400", "--ignore-eos", "--print-ids"};
+    for (const std::string& flag : BackendFlags()) run.push_back(flag);
+    std::vector<int32_t> expected;
+    for (absl::string_view line : absl::StrSplit(RunTandem(run), '\n', absl::SkipEmpty())) {
+      int32_t id;
+      ASSERT_TRUE(absl::SimpleAtoi(line, &id)) << line;
+      expected.push_back(id);
+    }
+    EXPECT_EQ(results[i].tokens, expected) << "stream " << i;
+    EXPECT_EQ(results[i].final.decode_worker(), workers_[3].address) << "stream " << i;
+  }
+  // Three missed checks (1 s apart, 0.8 s timeout each), then a resume: well under the 120 s deadline.
+  EXPECT_LT(took, absl::Seconds(30));
+  ExpectAllKvFree(absl::Seconds(10));
+}
+
 // The deployment shape (deploy/compose.yaml, deploy/k8s): workers listening on 0.0.0.0, the router
 // finding them through dns:NAME:PORT entries, the decode worker allowing KV sources through one, and
 // `tandem health` as the container health check. A prefill worker on 0.0.0.0 names itself
