@@ -40,6 +40,7 @@ struct RouterFlags {
   int64_t resolve_interval_ms = 5000;
   std::string cluster_secret_file;
   std::string api_keys_file;
+  int64_t max_in_flight_per_client = 0;
   std::string tls_cert_file, tls_key_file, tls_client_ca_file;
   double shutdown_grace_s = 5.0;
   std::string log_level = "info";
@@ -82,6 +83,11 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
   }
   router::RouterOptions options;
   options.api_keys_path = f.api_keys_file;
+  if (f.max_in_flight_per_client < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-in-flight-per-client must be >= 0, got ", f.max_in_flight_per_client));
+  }
+  options.max_in_flight_per_client = static_cast<int>(f.max_in_flight_per_client);
   if (!f.tls_cert_file.empty() || !f.tls_key_file.empty() || !f.tls_client_ca_file.empty()) {
     if (f.tls_cert_file.empty() || f.tls_key_file.empty()) {
       return absl::InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
@@ -167,6 +173,9 @@ int RouterCommand(const std::vector<std::string>& args) {
   parser.AddString("api-keys-file", &f.api_keys_file,
                    "file of API keys, one per line: public gRPC and /v1/* HTTP calls must send "
                    "'authorization: Bearer KEY' (401/UNAUTHENTICATED otherwise); empty: no keys");
+  parser.AddInt("max-in-flight-per-client", &f.max_in_flight_per_client,
+                "Generate calls one client may have in flight (RESOURCE_EXHAUSTED / HTTP 429 beyond); a client "
+                "is its API key, or its address without keys; 0: no per-client bound");
   parser.AddString("tls-cert-file", &f.tls_cert_file, "PEM certificate chain: serve the gRPC API over TLS");
   parser.AddString("tls-key-file", &f.tls_key_file, "PEM private key of --tls-cert-file");
   parser.AddString("tls-client-ca-file", &f.tls_client_ca_file,

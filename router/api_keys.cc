@@ -51,8 +51,8 @@ absl::StatusOr<ApiKeys> ApiKeys::FromText(absl::string_view source, absl::string
   return keys;
 }
 
-absl::Status ApiKeys::Check(absl::string_view authorization) const {
-  if (keys_.empty()) return absl::OkStatus();
+absl::StatusOr<int> ApiKeys::Match(absl::string_view authorization) const {
+  if (keys_.empty()) return -1;
   authorization = absl::StripAsciiWhitespace(authorization);
   if (authorization.empty()) {
     return absl::UnauthenticatedError("no API key: send the header 'Authorization: Bearer <key>'");
@@ -61,10 +61,12 @@ absl::Status ApiKeys::Check(absl::string_view authorization) const {
     return absl::UnauthenticatedError("the Authorization header is not 'Bearer <key>'");
   }
   const absl::string_view key = absl::StripLeadingAsciiWhitespace(authorization.substr(7));
-  bool match = false;
-  for (const std::string& k : keys_) match |= ConstantTimeEquals(key, k);  // no early exit
-  if (!match) return absl::UnauthenticatedError("invalid API key");
-  return absl::OkStatus();
+  int match = -1;
+  for (size_t i = 0; i < keys_.size(); ++i) {  // no early exit
+    if (ConstantTimeEquals(key, keys_[i])) match = static_cast<int>(i);
+  }
+  if (match < 0) return absl::UnauthenticatedError("invalid API key");
+  return match;
 }
 
 }  // namespace tandem::router

@@ -30,7 +30,9 @@ class ApiKeys {
   size_t size() const { return keys_.size(); }
   // `authorization` is the header's value ("" when absent). OK, or UNAUTHENTICATED saying what is wrong
   // (never echoing the key). Every key is compared in constant time.
-  absl::Status Check(absl::string_view authorization) const;
+  absl::Status Check(absl::string_view authorization) const { return Match(authorization).status(); }
+  // Like Check, returning which key matched (its line order among the keys), or -1 without keys.
+  absl::StatusOr<int> Match(absl::string_view authorization) const;
 
  private:
   std::vector<std::string> keys_;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics_http.h"
@@ -37,8 +38,10 @@ using ::tandem::router::testing::ParseHttpResponse;
 using ::tandem::router::testing::ReadAll;
 using ::tandem::router::testing::SendAll;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kKey[] = "sk-tandem-test-0123456789abcdef";
+constexpr char kOtherKey[] = "sk-tandem-other-0123456789abcdef";
 
 std::string Dir() {
   static const std::string dir = [] {
@@ -53,7 +56,7 @@ std::string Dir() {
     config.eos_token_ids = {*(*tokenizer)->TokenToId("</s>")};
     std::ofstream(path + "/model/config.json") << ModelConfigToJson(config);
     std::ofstream(path + "/model/tokenizer.json") << *json;
-    std::ofstream(path + "/keys") << "# keys of the test\n" << kKey << "\n";
+    std::ofstream(path + "/keys") << "# keys of the test\n" << kKey << "\n" << kOtherKey << "\n";
     return path;
   }();
   return dir;
@@ -167,6 +170,30 @@ TEST_F(RouterAuthTest, BadKeyFileIsRefusedAtStart) {
   absl::StatusOr<std::unique_ptr<RouterServer>> router = RouterServer::Start(options_);
   ASSERT_FALSE(router.ok());
   EXPECT_THAT(router.status().message(), HasSubstr("--api-keys-file"));
+}
+
+// S6: one client (one API key) may not hold more than --max-in-flight-per-client calls; another key is
+// not affected, and the slot comes back when the call ends.
+TEST_F(RouterAuthTest, PerClientBoundIsPerKey) {
+  testing::FakeDecodeOptions slow;
+  slow.token_delay = absl::Milliseconds(150);
+  decode_->set_options(slow);
+  options_.max_in_flight_per_client = 1;
+  Start();
+  auto channel = grpc::CreateChannel(router_->address(), grpc::InsecureChannelCredentials());
+  grpc::Status first;
+  std::thread holder([&] { first = Generate(channel, absl::StrCat("Bearer ", kKey)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the first call is streaming
+  const grpc::Status second = Generate(channel, absl::StrCat("Bearer ", kKey));
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << second.error_message();
+  EXPECT_THAT(second.error_message(), HasSubstr("api-key-1"));
+  EXPECT_THAT(second.error_message(), Not(HasSubstr("0123456789")));
+  const grpc::Status other = Generate(channel, absl::StrCat("Bearer ", kOtherKey));
+  EXPECT_TRUE(other.ok()) << other.error_message();
+  holder.join();
+  EXPECT_TRUE(first.ok()) << first.error_message();
+  const grpc::Status again = Generate(channel, absl::StrCat("Bearer ", kKey));
+  EXPECT_TRUE(again.ok()) << again.error_message();
 }
 
 std::string ReadFile(const std::string& path) {

@@ -17,6 +17,12 @@ namespace wv1 = ::tandem::worker::v1;
 
 namespace {
 
+// "ipv4:10.0.0.7:51234" -> "ipv4:10.0.0.7", "10.0.0.7:51234" -> "10.0.0.7": a client is its address.
+std::string PeerHost(const std::string& peer) {
+  const size_t colon = peer.rfind(':');
+  return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+
 // Decode workers a request may lose mid-stream and still complete.
 constexpr int kMaxFailovers = 2;
 // Workers a call that fails before producing anything may be retried on (a scale-down can take
@@ -115,9 +121,15 @@ void FrontDoorSession::Begin(const v1::GenerateRequest& request) {
         << context_.api << " request from " << context_.peer
         << (request.request_id().empty() ? "" : absl::StrCat(" (client id '", request.request_id(), "')"));
     admitted_ = state_.TryAdmit();
+    client_ = context_.client.empty() ? PeerHost(context_.peer) : context_.client;
+    if (admitted_) client_admitted_ = state_.TryAdmitClient(client_);
     if (!admitted_) {
       SetOutcomeLocked(absl::ResourceExhaustedError(
           absl::StrCat("router queue is full (", state_.in_flight(), " requests in flight); retry later")));
+    } else if (!client_admitted_) {
+      SetOutcomeLocked(absl::ResourceExhaustedError(
+          absl::StrCat("client ", LogSafe(client_, 64), " already has ", state_.max_in_flight_per_client(),
+                       " requests in flight (the router's per-client limit); retry later")));
     } else if (absl::StatusOr<PreparedRequest> prepared =
                    PrepareGenerateRequest(request, state_.model(), state_.tokenizer());
                !prepared.ok()) {
@@ -145,6 +157,7 @@ void FrontDoorSession::Begin(const v1::GenerateRequest& request) {
 
 FrontDoorSession::~FrontDoorSession() {
   if (admitted_ && !admission_released_) state_.ReleaseAdmission();
+  if (client_admitted_ && !admission_released_) state_.ReleaseClient(client_);
   // Everything that points into the router (the detokenizer reads its tokenizer) goes before the
   // session stops being live: RouterServer::Shutdown may tear the router down right after.
   {
@@ -292,6 +305,7 @@ void FrontDoorSession::Deliver() {
         if (admitted_ && !admission_released_) {
           admission_released_ = true;
           state_.ReleaseAdmission();
+          if (client_admitted_) state_.ReleaseClient(client_);
         }
       } else {
         break;

@@ -94,6 +94,7 @@ struct SessionContext {
   absl::Time deadline = absl::InfiniteFuture();  // the client's
   std::string peer;                              // for logs
   std::string api;                               // "grpc", "http"; for logs
+  std::string client;                            // API key identity; empty: the peer's address
 };
 
 class FrontDoorSession {
@@ -166,6 +167,8 @@ class FrontDoorSession {
   // The admission slot goes back when the outcome reaches the client, not when the transport lets
   // go of the session later: a client that saw its status must not find its call still counted.
   bool admission_released_ = false;
+  std::string client_;            // for the per-client bound
+  bool client_admitted_ = false;  // holds one of client_'s slots
   std::atomic<int> refs_{1};
 
   absl::Mutex mu_;

@@ -63,8 +63,9 @@ void ToProto(const GenerateFinal& f, v1::GenerateResponse* response) {
 }
 
 GenerateReactor::GenerateReactor(RouterState& state, grpc::CallbackServerContext* context,
-                                 const v1::GenerateRequest* request) {
+                                 const v1::GenerateRequest* request, std::string client) {
   SessionContext session_context;
+  session_context.client = std::move(client);
   session_context.deadline = DeadlineOf(context);
   session_context.peer = context->peer();
   session_context.api = "grpc";

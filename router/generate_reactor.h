@@ -25,7 +25,9 @@ namespace tandem::router {
 class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateResponse>, public ResponseSink {
  public:
   // Starts the request; `context` and `request` are gRPC's and outlive OnDone.
-  GenerateReactor(RouterState& state, grpc::CallbackServerContext* context, const v1::GenerateRequest* request);
+  // `client`: the caller's API key identity ("" without keys), for the per-client bound.
+  GenerateReactor(RouterState& state, grpc::CallbackServerContext* context, const v1::GenerateRequest* request,
+                  std::string client = "");
 
   // ResponseSink.
   void OnChunk(GenerateChunk chunk) override;

@@ -182,6 +182,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
   bool close_when_written_ = false;
   bool read_when_written_ = false;
+  std::string client_;  // the API key identity of the request being handled ("" without keys)
   bool watching_ = false;
   bool closed_ = false;
   bool exchange_keep_alive_ = false;  // the generation request in flight asked for keep-alive
@@ -341,11 +342,17 @@ void Connection::Handle(http::request<http::string_body>& request) {
     const absl::string_view authorization(request[http::field::authorization].data(),
                                           request[http::field::authorization].size());
     const bool generation = target == "/v1/completions" || target == "/v1/chat/completions";
-    absl::Status auth = generation ? state.Authenticate(authorization) : state.api_keys().Check(authorization);
-    if (!auth.ok()) {
-      respond(ErrorResponse(auth, keep_alive));
+    absl::StatusOr<std::string> client = std::string();
+    if (generation) {
+      client = state.Authenticate(authorization);
+    } else if (absl::Status s = state.api_keys().Check(authorization); !s.ok()) {
+      client = s;
+    }
+    if (!client.ok()) {
+      respond(ErrorResponse(client.status(), keep_alive));
       return;
     }
+    client_ = *std::move(client);
   }
   if (target == "/v1/completions" || target == "/v1/chat/completions") {
     if (method != http::verb::post) {
@@ -423,6 +430,7 @@ void Connection::StartGeneration(absl::StatusOr<OpenAiRequest> parsed, bool keep
   const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
   context.peer = ec ? "?" : absl::StrCat(peer.address().to_string(), ":", peer.port());
   context.api = "http";
+  context.client = client_;
   WatchForHangUp();
   exchange_->Begin(state, context);
 }

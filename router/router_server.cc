@@ -181,6 +181,7 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   server->state_ = std::make_unique<RouterState>(std::move(model), std::move(tokenizer), std::move(registry),
                                                  std::move(policy), options.max_queue);
   server->state_->set_api_keys(std::move(api_keys));
+  server->state_->set_max_in_flight_per_client(options.max_in_flight_per_client);
   server->live_state_.store(server->state_.get());
   server->metrics_ = std::make_unique<MetricsRegistry>();
   RouterState* state = server->state_.get();

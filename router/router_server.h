@@ -69,6 +69,7 @@ struct RouterOptions {
   // A Jinja chat template overriding the model's tokenizer_config.json chat_template (file path).
   std::string chat_template_path;
   std::string api_keys_path;         // --api-keys-file; empty: public APIs need no key
+  int max_in_flight_per_client = 0;  // Generate calls one client (API key, or address) may have open; 0: no bound
   std::optional<ServerTls> grpc_tls;  // TLS on the public gRPC port; unset: plaintext
 };
 

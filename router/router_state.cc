@@ -92,10 +92,29 @@ bool RouterState::TryAdmit() {
 
 void RouterState::ReleaseAdmission() { in_flight_.fetch_sub(1); }
 
-absl::Status RouterState::Authenticate(absl::string_view authorization) const {
-  absl::Status status = api_keys_.Check(authorization);
-  if (!status.ok() && metrics_ != nullptr) metrics_->RecordEnd(status, /*admitted=*/false, /*placed=*/false);
-  return status;
+absl::StatusOr<std::string> RouterState::Authenticate(absl::string_view authorization) const {
+  absl::StatusOr<int> key = api_keys_.Match(authorization);
+  if (!key.ok()) {
+    if (metrics_ != nullptr) metrics_->RecordEnd(key.status(), /*admitted=*/false, /*placed=*/false);
+    return key.status();
+  }
+  return *key < 0 ? std::string() : absl::StrCat("api-key-", *key + 1);
+}
+
+bool RouterState::TryAdmitClient(const std::string& client) {
+  if (max_in_flight_per_client_ <= 0) return true;
+  absl::MutexLock lock(&clients_mu_);
+  int& n = client_in_flight_[client];
+  if (n >= max_in_flight_per_client_) return false;
+  ++n;
+  return true;
+}
+
+void RouterState::ReleaseClient(const std::string& client) {
+  if (max_in_flight_per_client_ <= 0) return;
+  absl::MutexLock lock(&clients_mu_);
+  auto it = client_in_flight_.find(client);
+  if (it != client_in_flight_.end() && --it->second <= 0) client_in_flight_.erase(it);
 }
 
 void RouterState::Register(FrontDoorSession* session) {

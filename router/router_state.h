@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -64,8 +65,17 @@ class RouterState {
   // Keys a public call must carry (api_keys.h); none by default. Set once, before the service starts.
   void set_api_keys(ApiKeys keys) { api_keys_ = std::move(keys); }
   const ApiKeys& api_keys() const { return api_keys_; }
-  // Checks a public call's Authorization value; a refusal is counted as a rejection.
-  absl::Status Authenticate(absl::string_view authorization) const;
+  // Checks a public call's Authorization value; a refusal is counted as a rejection. Returns the
+  // client's identity for per-client limits: "api-key-<n>" (the n-th key of the file), or "" without keys.
+  absl::StatusOr<std::string> Authenticate(absl::string_view authorization) const;
+
+  // Per-client bound on concurrent Generate calls (0: none). A client is its API key, or its address
+  // without the port where the router has no keys. Set once, before the service starts.
+  void set_max_in_flight_per_client(int n) { max_in_flight_per_client_ = n; }
+  int max_in_flight_per_client() const { return max_in_flight_per_client_; }
+  // False (nothing taken) when `client` already has max_in_flight_per_client calls in flight.
+  bool TryAdmitClient(const std::string& client);
+  void ReleaseClient(const std::string& client);
   RouterMetrics* metrics() const { return metrics_; }
 
   // Live session bookkeeping (FrontDoorSession's constructor and destructor).
@@ -87,6 +97,9 @@ class RouterState {
   std::atomic<int> in_flight_{0};
   RouterMetrics* metrics_ = nullptr;
   ApiKeys api_keys_;
+  int max_in_flight_per_client_ = 0;
+  absl::Mutex clients_mu_;
+  absl::flat_hash_map<std::string, int> client_in_flight_ ABSL_GUARDED_BY(clients_mu_);
 
   absl::Mutex policy_mu_;
   const std::unique_ptr<policy::PlacementPolicy> policy_ ABSL_PT_GUARDED_BY(policy_mu_);

@@ -37,10 +37,9 @@ absl::string_view Authorization(const grpc::CallbackServerContext& context) {
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* TandemService::Generate(grpc::CallbackServerContext* context,
                                                                        const v1::GenerateRequest* request) {
-  if (absl::Status auth = state_.Authenticate(Authorization(*context)); !auth.ok()) {
-    return FinishedWriteReactor<v1::GenerateResponse>(ToGrpcStatus(auth));
-  }
-  return new GenerateReactor(state_, context, request);
+  absl::StatusOr<std::string> client = state_.Authenticate(Authorization(*context));
+  if (!client.ok()) return FinishedWriteReactor<v1::GenerateResponse>(ToGrpcStatus(client.status()));
+  return new GenerateReactor(state_, context, request, *std::move(client));
 }
 
 grpc::ServerUnaryReactor* TandemService::Tokenize(grpc::CallbackServerContext* context,
