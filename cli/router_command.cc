@@ -30,7 +30,7 @@ struct RouterFlags {
   int64_t metrics_port = -1;
   int64_t http_port = -1;
   std::string chat_template;
-  std::string policy = "round_robin";
+  std::string policy = "least_loaded";  // as tandem up
   std::string latency_model;
   std::string prefill_latency_model;
   std::string decode_latency_model;

@@ -57,7 +57,6 @@ absl::StatusOr<Placement> RouterState::Place(const policy::PlacementRequest& req
     }
     return absl::ResourceExhaustedError(absl::StrCat("request refused: ", decision.reject_reason));
   }
-  registry_->NotePlacement(decision.prefill_index, decision.decode_index, request.prompt_len, request.max_output_len);
   return Placement{decision.prefill_index, decision.decode_index};
 }
 

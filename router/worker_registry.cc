@@ -38,9 +38,7 @@ struct WorkerRegistry::Worker {
   // The last batch a load report caught running: what recent_step_ms describes (online correction).
   int64_t last_batch_requests = 0;
   int64_t last_batch_tokens = 0;
-  // Placements since the last load report (NotePlacement).
-  int64_t pending_requests = 0;
-  int64_t pending_tokens = 0;
+  int64_t report_seq = 0;  // load reports received
 };
 
 namespace {
@@ -335,8 +333,7 @@ void WorkerRegistry::PollLoadNow() {
           if (status.ok()) {
             worker->load = std::move(call->report);
             worker->have_load = true;
-            worker->pending_requests = 0;
-            worker->pending_tokens = 0;
+            ++worker->report_seq;
             if (worker->load.running_requests() > 0) {
               worker->last_batch_requests = worker->load.running_requests();
               worker->last_batch_tokens = worker->load.running_context_tokens();
@@ -380,8 +377,7 @@ policy::ClusterSnapshot WorkerRegistry::Snapshot() const {
       state.recent_batch_requests = w->last_batch_requests;
       state.recent_batch_tokens = w->last_batch_tokens;
     }
-    state.queued_requests += w->pending_requests;
-    state.queued_prompt_tokens += w->pending_tokens;
+    state.report_seq = w->report_seq;
     snapshot.prefill.push_back(std::move(state));
   }
   for (const auto& w : decode_) {
@@ -399,10 +395,7 @@ policy::ClusterSnapshot WorkerRegistry::Snapshot() const {
       state.recent_batch_size = w->last_batch_requests;
       state.recent_batch_context_tokens = w->last_batch_tokens;
     }
-    state.queued_requests += w->pending_requests;
-    // Blocks the pending requests will take (prompt + every new token), at most what is free.
-    const int64_t pending_blocks = (w->pending_tokens + state.block_size - 1) / state.block_size;
-    state.free_kv_blocks = std::max<int64_t>(0, state.free_kv_blocks - pending_blocks);
+    state.report_seq = w->report_seq;
     snapshot.decode.push_back(std::move(state));
   }
   return snapshot;
@@ -446,17 +439,6 @@ wv1::PrefillWorker::Stub& WorkerRegistry::prefill_stub(int index) const {
 
 wv1::DecodeWorker::Stub& WorkerRegistry::decode_stub(int index) const {
   return *worker(WorkerRole::kDecode, index).decode_stub;
-}
-
-void WorkerRegistry::NotePlacement(int prefill_index, int decode_index, int64_t prompt_tokens,
-                                   int64_t max_new_tokens) {
-  absl::MutexLock lock(&mu_);
-  Worker& p = worker(WorkerRole::kPrefill, prefill_index);
-  ++p.pending_requests;
-  p.pending_tokens += prompt_tokens;
-  Worker& d = worker(WorkerRole::kDecode, decode_index);
-  ++d.pending_requests;
-  d.pending_tokens += prompt_tokens + max_new_tokens;
 }
 
 void WorkerRegistry::ReportCallFailure(WorkerRole role, int index, const absl::Status& status) {

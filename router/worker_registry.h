@@ -101,12 +101,6 @@ class WorkerRegistry {
   worker::v1::PrefillWorker::Stub& prefill_stub(int index) const;
   worker::v1::DecodeWorker::Stub& decode_stub(int index) const;
 
-  // The router placed a request on (prefill, decode). Until each worker's next load report, the
-  // snapshot counts it as queued there (its prompt tokens on the prefill worker, its KV blocks taken on
-  // the decode worker): without this, every placement between two reports sees the same stale loads
-  // and a burst piles onto one pair.
-  void NotePlacement(int prefill_index, int decode_index, int64_t prompt_tokens, int64_t max_new_tokens);
-
   // A call to the worker failed with `status`; UNAVAILABLE takes it out of the pool at once.
   void ReportCallFailure(WorkerRole role, int index, const absl::Status& status);
 

@@ -1,43 +1,58 @@
 #include "router/policy/least_loaded_policy.h"
 
+#include <algorithm>
 #include <tuple>
 
 namespace tandem::policy {
 
-PlacementDecision LeastLoadedPolicy::Place(const PlacementRequest& request,
-                                           const ClusterSnapshot& snapshot) {
+LeastLoadedPolicy::Pending LeastLoadedPolicy::Since(const std::map<std::string, Pending>& pending,
+                                                    const std::string& id, int64_t report_seq) {
+  if (report_seq == 0) return {};
+  auto it = pending.find(id);
+  if (it == pending.end() || it->second.report_seq != report_seq) return {};
+  return it->second;
+}
+
+void LeastLoadedPolicy::Add(std::map<std::string, Pending>& pending, const std::string& id, int64_t report_seq,
+                            int64_t tokens) {
+  if (report_seq == 0) return;
+  Pending& p = pending[id];
+  if (p.report_seq != report_seq) p = Pending{report_seq, 0, 0};
+  ++p.requests;
+  p.tokens += tokens;
+}
+
+PlacementDecision LeastLoadedPolicy::Place(const PlacementRequest& request, const ClusterSnapshot& snapshot) {
+  // Load as the reports show it plus what this policy placed since.
+  const auto prefill_key = [&](int i) {
+    const PrefillWorkerState& w = snapshot.prefill[i];
+    const Pending p = Since(prefill_pending_, w.id, w.report_seq);
+    return std::make_tuple(w.queued_prompt_tokens + w.running_tokens + p.tokens, w.queued_requests + p.requests);
+  };
   int prefill = -1;
   for (int i = 0; i < static_cast<int>(snapshot.prefill.size()); ++i) {
-    const PrefillWorkerState& w = snapshot.prefill[i];
-    if (!w.healthy) continue;
-    if (prefill < 0) {
-      prefill = i;
-      continue;
-    }
-    const PrefillWorkerState& best = snapshot.prefill[prefill];
+    if (!snapshot.prefill[i].healthy) continue;
     // Strict < keeps the lower index on ties.
-    if (std::make_tuple(w.queued_prompt_tokens + w.running_tokens, w.queued_requests) <
-        std::make_tuple(best.queued_prompt_tokens + best.running_tokens, best.queued_requests)) {
-      prefill = i;
-    }
+    if (prefill < 0 || prefill_key(i) < prefill_key(prefill)) prefill = i;
   }
   if (prefill < 0) return PlacementDecision::Reject("no healthy prefill worker");
 
+  const auto decode_key = [&](int i) {
+    const DecodeWorkerState& w = snapshot.decode[i];
+    const Pending p = Since(decode_pending_, w.id, w.report_seq);
+    const int64_t block = std::max<int64_t>(1, w.block_size);
+    const int64_t free_blocks = std::max<int64_t>(0, w.free_kv_blocks - (p.tokens + block - 1) / block);
+    return std::make_tuple(-free_blocks, w.running_batch_size, w.queued_requests + p.requests);
+  };
   int decode = -1;
   for (int i = 0; i < static_cast<int>(snapshot.decode.size()); ++i) {
-    const DecodeWorkerState& w = snapshot.decode[i];
-    if (!w.healthy) continue;
-    if (decode < 0) {
-      decode = i;
-      continue;
-    }
-    const DecodeWorkerState& best = snapshot.decode[decode];
-    if (std::make_tuple(-w.free_kv_blocks, w.running_batch_size, w.queued_requests) <
-        std::make_tuple(-best.free_kv_blocks, best.running_batch_size, best.queued_requests)) {
-      decode = i;
-    }
+    if (!snapshot.decode[i].healthy) continue;
+    if (decode < 0 || decode_key(i) < decode_key(decode)) decode = i;
   }
   if (decode < 0) return PlacementDecision::Reject("no healthy decode worker");
+  Add(prefill_pending_, snapshot.prefill[prefill].id, snapshot.prefill[prefill].report_seq, request.prompt_len);
+  Add(decode_pending_, snapshot.decode[decode].id, snapshot.decode[decode].report_seq,
+      request.prompt_len + request.max_output_len);
   return PlacementDecision::Accept(prefill, decode);
 }
 

@@ -1,5 +1,8 @@
 #include "router/policy/placement_policy.h"
 
+#include <string>
+#include <vector>
+
 #include "gtest/gtest.h"
 #include "router/policy/least_loaded_policy.h"
 #include "router/policy/round_robin_policy.h"
@@ -126,6 +129,46 @@ TEST(LeastLoadedPolicyTest, NeverPicksUnhealthyEvenIfIdle) {
   ASSERT_TRUE(d.accepted);
   EXPECT_EQ(d.prefill_index, 1);
   EXPECT_EQ(d.decode_index, 0);
+}
+
+TEST(LeastLoadedPolicyTest, CountsItsOwnPlacementsUntilTheNextReport) {
+  ClusterSnapshot snapshot;
+  for (int i = 0; i < 3; ++i) {
+    PrefillWorkerState p;
+    p.id = "p" + std::to_string(i);
+    p.report_seq = 7;
+    snapshot.prefill.push_back(p);
+    DecodeWorkerState d;
+    d.id = "d" + std::to_string(i);
+    d.free_kv_blocks = 100;
+    d.block_size = 16;
+    d.report_seq = 7;
+    snapshot.decode.push_back(d);
+  }
+  PlacementRequest request;
+  request.prompt_len = 40;
+  request.max_output_len = 24;  // 4 blocks with the prompt
+  LeastLoadedPolicy policy;
+  std::vector<int> prefill_count(3), decode_count(3);
+  for (int i = 0; i < 6; ++i) {
+    const PlacementDecision d = policy.Place(request, snapshot);
+    ASSERT_TRUE(d.accepted);
+    ++prefill_count[d.prefill_index];
+    ++decode_count[d.decode_index];
+  }
+  EXPECT_EQ(prefill_count, (std::vector<int>{2, 2, 2}));
+  EXPECT_EQ(decode_count, (std::vector<int>{2, 2, 2}));
+  // A fresh report (the figures now include those requests) replaces the count: equal loads again,
+  // so the lowest index wins.
+  for (auto& p : snapshot.prefill) p.report_seq = 8;
+  for (auto& d : snapshot.decode) d.report_seq = 8;
+  const PlacementDecision fresh = policy.Place(request, snapshot);
+  EXPECT_EQ(fresh.prefill_index, 0);
+  EXPECT_EQ(fresh.decode_index, 0);
+  // report_seq 0 means exact figures: nothing is counted, the same worker wins every time.
+  for (auto& p : snapshot.prefill) p.report_seq = 0;
+  for (auto& d : snapshot.decode) d.report_seq = 0;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(policy.Place(request, snapshot).decode_index, 0);
 }
 
 }  // namespace

@@ -16,6 +16,10 @@ namespace tandem::policy {
 struct PrefillWorkerState {
   std::string id;                    // e.g. "prefill-0" or "10.0.0.3:7001"
   bool healthy = true;               // false: never placed on
+  // Bumped each time the load figures below are refreshed (the router: each load report). A policy
+  // counts its own placements since then as load the figures do not show yet. 0: the figures are
+  // always current (the simulator's exact state), nothing is counted.
+  int64_t report_seq = 0;
   int64_t queued_requests = 0;       // waiting, not yet in a batch
   int64_t queued_prompt_tokens = 0;  // sum of the waiting prompts' lengths
   int64_t running_tokens = 0;        // prompt tokens in the batch now running
@@ -32,6 +36,7 @@ struct PrefillWorkerState {
 struct DecodeWorkerState {
   std::string id;
   bool healthy = true;
+  int64_t report_seq = 0;            // as PrefillWorkerState::report_seq
   int64_t running_batch_size = 0;    // requests in the continuous batch
   int64_t total_context_tokens = 0;  // sum of the running requests' context lengths
   int64_t free_kv_blocks = 0;        // blocks not reserved by any request
