@@ -16,6 +16,7 @@ packages=(
   libboost-dev                        # Boost.Asio/Beast: the OpenAI-compatible HTTP API and /metrics
   python3 python3-numpy               # tests/reference (Debian's own python3)
   curl                                # bench scripts read the daemons' /metrics
+  clang libclang-rt-dev               # fuzz/: libFuzzer + ASan/UBSan runtimes (fuzz/run.sh)
 )
 
 missing=()

@@ -14,3 +14,5 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_BUILD
 cmake --build "$build" -j "$(nproc)"
 # GPU tests carry the label `gpu` and skip themselves without a device; run everything.
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)" --timeout 900
+# libFuzzer targets (fuzz/): a clang build, then 10 s of fuzzing each. Required where install-deps ran.
+TANDEM_FUZZ_REQUIRED=$([[ $(id -u) == 0 ]] && echo 1 || echo 0) bash fuzz/run.sh "${FUZZ_SECONDS:-10}" "$build-fuzz"

@@ -23,7 +23,9 @@ absl::StatusOr<std::unique_ptr<Regex>> Regex::Compile(std::string_view pattern) 
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                   PCRE2_UTF | PCRE2_UCP, &error_code, &error_offset, nullptr);
+                                   // \C (one code unit) could split a UTF-8 character, and matching skips UTF checks:
+                                   // a tokenizer.json using it is refused at load.
+                                   PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C, &error_code, &error_offset, nullptr);
   if (code == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("regex '", std::string(pattern), "' at offset ", error_offset,
                                                    ": ", PcreMessage(error_code)));

@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tokenizer/make_tokenizer.h"
+#include "tokenizer/regex.h"
 
 namespace tandem {
 namespace {
@@ -67,6 +68,16 @@ std::unique_ptr<Tokenizer> Load(const Json& json) {
 
 absl::Status LoadError(const std::string& text) {
   return Tokenizer::FromJson(text, "bad.json").status();
+}
+
+// \C matches one code unit and can split a UTF-8 character; matching then skips UTF checks (undefined
+// behaviour in PCRE2). A pre-tokenizer pattern using it is refused (found while fuzzing).
+TEST(TokenizerLoadTest, RefusesBackslashCInPatterns) {
+  using tokenizer_internal::Regex;
+  absl::StatusOr<std::unique_ptr<Regex>> regex = Regex::Compile("a\\C+");
+  ASSERT_FALSE(regex.ok());
+  EXPECT_EQ(regex.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Regex::Compile("a\\w+").ok());
 }
 
 TEST(TokenizerLoadTest, RefusesMalformedJson) {
