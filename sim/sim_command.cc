@@ -1,5 +1,7 @@
 #include "sim/sim_command.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -337,6 +339,11 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   TANDEM_ASSIGN_OR_RETURN(goodput.tolerance, flags.Double("tolerance"));
 
   const std::string mode = flags.Str("mode");
+  // Every table says what it assumed.
+  out << absl::StrFormat(
+      "Assumed: model %s, profiles %s, SLOs TTFT <= %g ms and TPOT <= %g ms for >= %g%% of requests, policy %s\n",
+      setup.model, flags.Str("profiles"), setup.slo.ttft_ms, setup.slo.tpot_ms, 100 * setup.slo.target,
+      flags.Str("placement_policy"));
   if (mode == "simulate" && !flags.Str("rates").empty()) {
     std::vector<double> rates;
     for (absl::string_view text : absl::StrSplit(flags.Str("rates"), ',', absl::SkipEmpty())) {
@@ -395,6 +402,10 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   if (mode == "goodput") {
     TANDEM_ASSIGN_OR_RETURN(GoodputResult result, FindGoodput(setup, placement, seeds, goodput));
     out << FormatSearchTable({result});
+    if (!(result.per_gpu_goodput > 0)) {
+      out << absl::StrFormat("No rate meets the SLOs on %s: even the lowest rate tried misses the %g%% target.\n",
+                             placement.Label(), 100 * setup.slo.target);
+    }
     return absl::OkStatus();
   }
 
@@ -420,7 +431,8 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
     options.num_threads = threads > 0 ? static_cast<int>(threads)
                                       : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
     TANDEM_ASSIGN_OR_RETURN(bool progress, flags.Bool("progress"));
-    if (progress) {
+    // A progress bar is for a person at a terminal; in a log it is noise.
+    if (progress && isatty(STDERR_FILENO)) {
       options.progress = [&err](int done, int total) {
         err << ProgressBar(done, total) << (done == total ? "\n" : "") << std::flush;
       };
@@ -449,8 +461,16 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
     TANDEM_ASSIGN_OR_RETURN(std::vector<GoodputResult> results, SearchPlacements(setup, seeds, options, &stats));
     out << FormatSearchTable(results);
     const GoodputResult& best = results.front();
-    out << absl::StrFormat("Best per GPU rate: %.3f req/s/GPU\nBest config: %s (%d GPUs, %.3f req/s total)\n",
-                           best.per_gpu_goodput, best.placement.Label(), best.placement.NumGpus(), best.goodput);
+    if (best.per_gpu_goodput > 0) {
+      out << absl::StrFormat("Best per GPU rate: %.3f req/s/GPU\nBest config: %s (%d GPUs, %.3f req/s total)\n",
+                             best.per_gpu_goodput, best.placement.Label(), best.placement.NumGpus(), best.goodput);
+    } else {
+      out << absl::StrFormat(
+          "No placement meets the SLOs: within %d GPUs, every placement misses the %g%% target even at the lowest "
+          "rate tried. Loosen the SLOs (--ttft-slo-ms, --tpot-slo-ms, --target), allow more GPUs (--gpus) or "
+          "faster instances (--profiles).\n",
+          options.gpu_budget, 100 * setup.slo.target);
+    }
     if (options.prune) {
       out << absl::StrFormat("Pruned %d of %d placements (rate bound x %.2f below the best goodput); %d simulations\n",
                              stats.num_pruned, stats.num_placements, 1 + options.prune_slack,

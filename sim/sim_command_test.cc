@@ -1,5 +1,7 @@
 #include "sim/sim_command.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <fstream>
 #include <sstream>
@@ -68,8 +70,27 @@ TEST(SimCommandTest, SmallSearch) {
                 &out, &err),
             0)
       << err;
-  EXPECT_NE(out.find("Best config:"), std::string::npos);
+  // Two GPUs of OPT-13B cannot meet 200 ms TTFT / 100 ms TPOT for 90%: the search says so instead of
+  // naming a "best" placement at 0 req/s.
+  EXPECT_EQ(out.find("Best config:"), std::string::npos) << out;
+  EXPECT_NE(out.find("No placement meets the SLOs"), std::string::npos) << out;
   EXPECT_NE(out.find("xColocated(tp1)"), std::string::npos);
+  EXPECT_NE(out.find("Assumed: model opt-13b, profiles distserve-a100, SLOs TTFT <= 200 ms and TPOT <= 100 ms"),
+            std::string::npos)
+      << out;
+}
+
+TEST(SimCommandTest, SmallSearchWithReachableSlos) {
+  std::string out, err;
+  ASSERT_EQ(RunCommand({"--mode=search", "--gpus=2", "--num_requests=200", "--seeds=1", "--tolerance=0.2",
+                        "--threads=1", "--progress=true", "--ttft_slo_ms=5000", "--tpot_slo_ms=1000"},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_NE(out.find("Best config:"), std::string::npos) << out;
+  EXPECT_EQ(out.find("No placement meets"), std::string::npos) << out;
+  // --progress, but stderr is not a terminal (ctest, CI): no bar in the log.
+  if (!isatty(STDERR_FILENO)) EXPECT_EQ(err.find("placements"), std::string::npos) << err;
 }
 
 TEST(SimCommandTest, RateSweepMatchesSingleRunsAndWritesEachSummary) {
