@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -62,7 +63,7 @@ constexpr FlagInfo kFlags[] = {
     {"trace", "", "trace file instead of --workload (JSONL timestamp/input_length/output_length, CSV "
                   "arrival_s/prompt_len/output_len, or Azure CSV)"},
     {"trace_max_total_tokens", "0", "shrink trace requests to at most this many prompt+output tokens"},
-    {"num_requests", "2000", "requests per seed (synthetic; for traces, 0 keeps them all)"},
+    {"num_requests", "2000", "requests per seed (synthetic); with --trace: the trace's first N (unset or 0: all of it)"},
     {"seed", "0", "first seed; seeds are seed, seed+1, ..."},
     {"seeds", "3", "workload seeds per rate (common random numbers; records pooled)"},
     {"arrival", "poisson", "arrival process: poisson, gamma, fixed"},
@@ -150,9 +151,11 @@ class Flags {
         }
       }
       it->second = value;
+      set_.insert(name);
     }
     return absl::OkStatus();
   }
+  bool WasSet(const std::string& name) const { return set_.count(name) > 0; }
   std::string Str(const std::string& name) const { return values_.at(name); }
   absl::StatusOr<double> Double(const std::string& name) const {
     double v;
@@ -177,6 +180,7 @@ class Flags {
 
  private:
   std::map<std::string, std::string> values_;
+  std::set<std::string> set_;  // given on the command line
 };
 
 // `model` is --model, which only roofline sets need (they are computed for one model; empty: opt-13b).
@@ -301,7 +305,8 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   if (!flags.Str("trace").empty()) {
     TraceOptions trace_options;
     TANDEM_ASSIGN_OR_RETURN(trace_options.max_total_tokens, flags.Double("trace_max_total_tokens"));
-    trace_options.max_requests = num_requests;
+    // A trace is replayed whole unless --num-requests says otherwise (2000 is the synthetic default).
+    trace_options.max_requests = flags.WasSet("num_requests") ? num_requests : 0;
     TANDEM_ASSIGN_OR_RETURN(Workload trace, LoadTrace(flags.Str("trace"), trace_options));
     native_rate = trace.source_rate;
     seeds.push_back(std::move(trace));

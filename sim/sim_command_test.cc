@@ -246,4 +246,27 @@ TEST(SimCommandTest, CorrectionFactorsScaleStepTimes) {
 }
 
 }  // namespace
+// A trace is replayed whole: --num-requests' synthetic default (2000) no longer truncates a longer one
+// silently (issue 13); set explicitly, it still takes the first N.
+TEST(SimCommandTest, TraceIsReplayedWholeUnlessNumRequestsIsGiven) {
+  const std::string trace = ::testing::TempDir() + "/sim_command_long_trace.csv";
+  {
+    std::ofstream f(trace);
+    f << "arrival_s,prompt_len,output_len\n";
+    for (int i = 0; i < 2500; ++i) f << 0.01 * i << "," << 50 + i % 100 << "," << 5 + i % 20 << "\n";
+  }
+  const auto records_of = [&](std::vector<std::string> args) {
+    const std::string records = ::testing::TempDir() + "/sim_command_long_trace.jsonl";
+    args.insert(args.end(), {"--trace=" + trace, "--prefill_tp=2", "--output_records=" + records});
+    std::string out, err;
+    EXPECT_EQ(RunCommand(args, &out, &err), 0) << err;
+    std::ifstream in(records);
+    int lines = 0;
+    for (std::string line; std::getline(in, line);) lines += line.empty() ? 0 : 1;
+    return lines;
+  };
+  EXPECT_EQ(records_of({}), 2500);
+  EXPECT_EQ(records_of({"--num_requests=100"}), 100);
+}
+
 }  // namespace tandem::sim
