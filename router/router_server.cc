@@ -163,6 +163,11 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   registry_options.decode_addresses = options.decode_addresses;
   registry_options.health_interval = options.health_interval;
   registry_options.resolve_interval = options.resolve_interval;
+  {
+    TANDEM_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(options.model_dir));
+    registry_options.expected_model = {config.num_hidden_layers, config.num_key_value_heads, config.head_dim,
+                                       config.vocab_size};
+  }
   registry_options.resolver = options.resolver;
   registry_options.unhealthy_after_failures = options.unhealthy_after_failures;
   registry_options.load_interval = options.load_interval;

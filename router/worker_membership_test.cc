@@ -162,6 +162,37 @@ TEST(WorkerMembershipTest, NotServingLeavesThePoolAtTheFirstCheck) {
   (*registry)->Shutdown();
 }
 
+// RELIABILITY / issue 11 item 6: a worker serving another model answers health checks, but every
+// request placed there would fail; its load report gives it away and it stays out of the pool.
+TEST(WorkerMembershipTest, AWorkerServingAnotherModelStaysOutOfThePool) {
+  auto prefill = FakePrefillWorker::Start();
+  auto decode = FakeDecodeWorker::Start();
+  worker::v1::LoadReport other;
+  other.set_vocab_size(32000);
+  other.mutable_layout()->set_num_layers(22);
+  decode->set_load_report(other);
+  WorkerRegistryOptions options;
+  options.prefill_addresses = {prefill->address()};
+  options.decode_addresses = {decode->address()};
+  options.health_interval = absl::Hours(1);
+  options.load_interval = absl::Hours(1);
+  options.expected_model = {.num_layers = 2, .num_kv_heads = 0, .head_dim = 0, .vocab_size = 512};
+  absl::StatusOr<std::unique_ptr<WorkerRegistry>> registry = WorkerRegistry::Create(options);
+  ASSERT_TRUE(registry.ok());
+  (*registry)->Start();
+  (*registry)->CheckHealthNow();  // health says SERVING, the report says another model
+  EXPECT_FALSE((*registry)->healthy(WorkerRole::kDecode, 0));
+  EXPECT_TRUE((*registry)->healthy(WorkerRole::kPrefill, 0));  // its report is the idle default
+  worker::v1::LoadReport right;
+  right.set_vocab_size(512);
+  right.mutable_layout()->set_num_layers(2);
+  decode->set_load_report(right);
+  (*registry)->PollLoadNow();
+  (*registry)->CheckHealthNow();
+  EXPECT_TRUE((*registry)->healthy(WorkerRole::kDecode, 0));
+  (*registry)->Shutdown();
+}
+
 TEST(WorkerMembershipTest, ATargetThatResolvesToNothingYetStartsEmpty) {
   FakeDns dns;
   WorkerRegistryOptions options;

@@ -31,6 +31,7 @@ struct WorkerRegistry::Worker {
   std::unique_ptr<HealthClient> health;
   // Guarded by the registry's mu_.
   bool member = true;
+  std::string incompatible;  // why its load report does not match the router's model; empty: it does
   bool healthy = false;
   int consecutive_failures = 0;
   bool have_load = false;
@@ -284,6 +285,7 @@ void WorkerRegistry::RecordHealth(Worker& worker, const absl::Status& status) {
 
 bool WorkerRegistry::RecordHealthLocked(Worker& worker, const absl::Status& status) {
   if (!worker.member) return false;  // left its DNS target while the check was in flight
+  if (status.ok() && !worker.incompatible.empty()) return false;  // answers, but serves another model
   if (status.ok()) {
     if (!worker.healthy) {
       TANDEM_LOG(INFO, "router") << RoleName(worker.role) << " worker " << worker.address
@@ -304,6 +306,30 @@ bool WorkerRegistry::RecordHealthLocked(Worker& worker, const absl::Status& stat
     return !IsNotServing(status);
   }
   return false;
+}
+
+void WorkerRegistry::CheckModelLocked(Worker& worker, const wv1::LoadReport& report) {
+  const ExpectedModel& want = options_.expected_model;
+  std::string why;
+  const auto check = [&](const char* what, int64_t expected, int64_t got) {
+    if (expected > 0 && got > 0 && expected != got && why.empty()) {
+      why = absl::StrCat(what, " ", got, " where the router's model has ", expected);
+    }
+  };
+  check("num_layers", want.num_layers, report.layout().num_layers());
+  check("num_kv_heads", want.num_kv_heads, report.layout().num_kv_heads());
+  check("head_dim", want.head_dim, report.layout().head_dim());
+  check("vocab_size", want.vocab_size, report.vocab_size());
+  if (why == worker.incompatible) return;
+  if (!why.empty()) {
+    TANDEM_LOG(ERROR, "router") << RoleName(worker.role) << " worker " << worker.address
+                                << " serves another model (" << why << "); kept out of the pool";
+    worker.healthy = false;
+  } else {
+    TANDEM_LOG(INFO, "router") << RoleName(worker.role) << " worker " << worker.address
+                               << " now serves the router's model";
+  }
+  worker.incompatible = why;
 }
 
 void WorkerRegistry::MarkUnavailable(Worker& worker, const absl::Status& status) {
@@ -331,6 +357,7 @@ void WorkerRegistry::PollLoadNow() {
         {
           absl::MutexLock lock(&mu_);
           if (status.ok()) {
+            CheckModelLocked(*worker, call->report);
             worker->load = std::move(call->report);
             worker->have_load = true;
             ++worker->report_seq;

@@ -44,6 +44,14 @@ namespace tandem::router {
 
 enum class WorkerRole { kPrefill, kDecode };
 
+// What the router serves, to recognise a worker that serves another model (its load report says).
+struct ExpectedModel {
+  int64_t num_layers = 0;  // 0: not checked
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t vocab_size = 0;
+};
+
 // Resolves a DNS target's name to "ip:port" addresses (default: ResolveHostPorts, getaddrinfo).
 using WorkerResolver = std::function<absl::StatusOr<std::vector<std::string>>(const std::string& host, int port)>;
 
@@ -64,6 +72,9 @@ struct WorkerRegistryOptions {
   // checks (hung, stopped, partitioned; not a worker that said NOT_SERVING): the router abandons the
   // calls in flight on it. Must not block or call Shutdown.
   std::function<void(WorkerRole, int)> on_unresponsive;
+  // A worker whose load report shows another model stays out of the pool (health checks alone would
+  // let it in, and every request placed there would fail) until it reports the expected one.
+  ExpectedModel expected_model;
 };
 
 // Splits "host:port,dns:NAME:PORT,..." and checks each entry; errors name `flag` ("--prefill").
@@ -131,6 +142,7 @@ class WorkerRegistry {
   // True when the worker just left the pool for failing its checks (not for answering NOT_SERVING).
   bool RecordHealthLocked(Worker& worker, const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkUnavailable(Worker& worker, const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CheckModelLocked(Worker& worker, const worker::v1::LoadReport& report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PollLoop();
 
   const WorkerRegistryOptions options_;
