@@ -90,6 +90,11 @@ absl::StatusOr<PreparedRequest> PrepareGenerateRequest(const v1::GenerateRequest
                                                        const ServedModel& model,
                                                        const Tokenizer& tokenizer) {
   if (absl::Status s = ValidateModelName(request.model(), model); !s.ok()) return s;
+  // A client's id only names the request in logs: bounded, so a 5 MB id cannot make a 5 MB log line.
+  if (request.request_id().size() > kMaxClientRequestIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("request_id: ", request.request_id().size(),
+                                                   " bytes, at most ", kMaxClientRequestIdBytes, " are accepted"));
+  }
 
   // Input presence and size, before any tokenizer work (V2, V3, V7).
   const bool text_input = request.input_case() == v1::GenerateRequest::kPrompt;

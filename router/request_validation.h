@@ -30,6 +30,9 @@ inline constexpr int kMaxStopStringBytes = 256;
 inline constexpr int kMaxStopTokenIds = 64;
 
 // The model this router serves.
+// The longest client request_id accepted (it is logged, escaped).
+inline constexpr size_t kMaxClientRequestIdBytes = 256;
+
 struct ServedModel {
   std::string name;            // the model directory's basename
   int64_t max_context = 0;     // config.json max_position_embeddings

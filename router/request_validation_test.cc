@@ -52,6 +52,19 @@ TEST_F(RequestValidationTest, InvalidUtf8PromptIsInvalidArgument) {
   EXPECT_THAT(prepared.status().message(), HasSubstr("prompt: not valid UTF-8 (at byte 2)"));
 }
 
+// RELIABILITY V12: a client request_id is logged, so it is bounded (found by the soak's probing: a
+// 5 MB id was accepted).
+TEST_F(RequestValidationTest, LongClientRequestIdIsInvalidArgument) {
+  v1::GenerateRequest r;
+  r.set_prompt("hello");
+  r.set_request_id(std::string(kMaxClientRequestIdBytes, 'x'));
+  EXPECT_TRUE(Prepare(r).ok());
+  r.set_request_id(std::string(5 << 20, 'x'));
+  const auto prepared = Prepare(r);
+  EXPECT_EQ(prepared.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(prepared.status().message(), HasSubstr("request_id: 5242880 bytes, at most 256"));
+}
+
 TEST_F(RequestValidationTest, DefaultsAndStopIds) {
   v1::GenerateRequest r;
   r.set_prompt("hello");
