@@ -564,6 +564,17 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& origin
       finish_ = decode_final_.has_value() && decode_final_->finish_reason() == "stop" ? FinishKind::kStopToken
                                                                                         : FinishKind::kLength;
       CompleteLocked();
+    } else if (static_cast<int>(generated_.size()) >= request_.max_tokens ||
+               (!generated_.empty() && std::find(request_.stop_token_ids.begin(), request_.stop_token_ids.end(),
+                                                 generated_.back()) != request_.stop_token_ids.end())) {
+      // Every token arrived and only the end of the call was lost (the worker died after its last
+      // token): the request is complete.
+      state_.registry().ReportCallFailure(WorkerRole::kDecode, call->worker_index(), FromGrpcStatus(grpc_status));
+      TANDEM_LOG_REQ(WARNING, "router", request_id_)
+          << "decode worker " << address << " failed after the last token (" << grpc_status.error_message()
+          << "); the request is complete";
+      finish_ = static_cast<int>(generated_.size()) >= request_.max_tokens ? FinishKind::kLength : FinishKind::kStopToken;
+      CompleteLocked();
     } else {
       const absl::Status status = FromGrpcStatus(grpc_status);
       state_.registry().ReportCallFailure(WorkerRole::kDecode, call->worker_index(), status);

@@ -403,6 +403,21 @@ TEST_F(RouterServerTest, ClientCancelDuringPrefillReleasesTheLease) {
   EXPECT_TRUE(decode_[1]->decode_requests().empty());
 }
 
+// A decode worker that dies after its last token (before its OK status) lost nothing: the request is
+// complete, not failed and not resumed (seen in CI when a kill landed at a stream's end).
+TEST_F(RouterServerTest, DecodeDyingAfterTheLastTokenCompletesTheRequest) {
+  FakeDecodeOptions dying;
+  dying.mode = FakeDecodeOptions::Mode::kDieAtEnd;
+  decode_[0]->set_options(dying);
+  decode_[1]->set_options(dying);
+  const GenerateResult r = Generate(Prompt("Hi", 6));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.token_ids.size(), 6u);
+  ASSERT_TRUE(r.final.has_value());
+  EXPECT_EQ(r.final->completion_tokens(), 6);
+  EXPECT_EQ(TotalPrefillCalls(), 1);  // no resume
+}
+
 TEST_F(RouterServerTest, DecodeUnavailableBeforeTokensIsRetriedWithTheSameLease) {
   FakeDecodeOptions failing;
   failing.mode = FakeDecodeOptions::Mode::kUnavailable;

@@ -235,7 +235,13 @@ class DecodeStream final : public grpc::ServerWriteReactor<wv1::DecodeResponse> 
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
     } else {
       cancelled = Stream();
-      Finish(cancelled ? grpc::Status(grpc::StatusCode::CANCELLED, "cancelled") : grpc::Status::OK);
+      if (cancelled) {
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+      } else if (options_.mode == FakeDecodeOptions::Mode::kDieAtEnd) {
+        Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "Socket closed"));
+      } else {
+        Finish(grpc::Status::OK);
+      }
     }
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(&done_));

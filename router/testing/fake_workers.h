@@ -66,6 +66,7 @@ struct FakeDecodeOptions {
     kNormal,
     kUnavailable,  // every Decode fails with UNAVAILABLE before any token
     kHang,         // never streams; waits for the cancel
+    kDieAtEnd,     // streams every token, then ends UNAVAILABLE instead of OK (died before its status)
   };
   Mode mode = Mode::kNormal;
   std::vector<int32_t> tokens;  // streamed after the first token; empty: "ello world" then 'a'...
