@@ -7,19 +7,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/cluster_secret.h"
 
 namespace tandem::router {
-namespace {
-
-bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
-}  // namespace
-
 absl::StatusOr<ApiKeys> ApiKeys::FromFile(absl::string_view flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read '", path, "'"));
@@ -63,7 +53,7 @@ absl::StatusOr<int> ApiKeys::Match(absl::string_view authorization) const {
   const absl::string_view key = absl::StripLeadingAsciiWhitespace(authorization.substr(7));
   int match = -1;
   for (size_t i = 0; i < keys_.size(); ++i) {  // no early exit
-    if (ConstantTimeEquals(key, keys_[i])) match = static_cast<int>(i);
+    if (ConstantTimeEquals(std::string_view(key.data(), key.size()), keys_[i])) match = static_cast<int>(i);
   }
   if (match < 0) return absl::UnauthenticatedError("invalid API key");
   return match;

@@ -46,16 +46,7 @@ constexpr char kOtherKey[] = "sk-tandem-other-0123456789abcdef";
 std::string Dir() {
   static const std::string dir = [] {
     const std::string path = absl::StrCat(::testing::TempDir(), "/router_auth_test_", getpid());
-    std::filesystem::create_directories(path + "/model");
-    ModelConfig config = *PresetConfig("tiny");
-    absl::StatusOr<std::string> json =
-        MakeByteLevelBpeTokenizerJson(static_cast<int>(config.vocab_size), kEnglishTrainingText, {"<s>", "</s>"});
-    EXPECT_TRUE(json.ok()) << json.status();
-    auto tokenizer = Tokenizer::FromJson(*json, "test tokenizer");
-    config.bos_token_ids = {*(*tokenizer)->TokenToId("<s>")};
-    config.eos_token_ids = {*(*tokenizer)->TokenToId("</s>")};
-    std::ofstream(path + "/model/config.json") << ModelConfigToJson(config);
-    std::ofstream(path + "/model/tokenizer.json") << *json;
+    testing::WriteTinyRouterModel(path + "/model");
     std::ofstream(path + "/keys") << "# keys of the test\n" << kKey << "\n" << kOtherKey << "\n";
     return path;
   }();

@@ -37,20 +37,8 @@ using ::tandem::router::testing::WaitFor;
 
 // config.json of the "tiny" preset and a byte-level tokenizer.json (the router reads no weights).
 std::string MakeModelDir() {
-  static const std::string dir = [] {
-    const std::string path = absl::StrCat(::testing::TempDir(), "/router_metrics_test_", getpid(), "/tiny-test");
-    std::filesystem::create_directories(path);
-    ModelConfig config = *PresetConfig("tiny");
-    absl::StatusOr<std::string> json =
-        MakeByteLevelBpeTokenizerJson(static_cast<int>(config.vocab_size), kEnglishTrainingText, {"<s>", "</s>"});
-    EXPECT_TRUE(json.ok()) << json.status();
-    auto tokenizer = Tokenizer::FromJson(*json, "test tokenizer");
-    config.bos_token_ids = {*(*tokenizer)->TokenToId("<s>")};
-    config.eos_token_ids = {*(*tokenizer)->TokenToId("</s>")};
-    std::ofstream(path + "/config.json") << ModelConfigToJson(config);
-    std::ofstream(path + "/tokenizer.json") << *json;
-    return path;
-  }();
+  static const std::string dir =
+      testing::WriteTinyRouterModel(absl::StrCat(::testing::TempDir(), "/router_metrics_test_", getpid(), "/tiny"));
   return dir;
 }
 

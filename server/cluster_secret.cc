@@ -23,13 +23,6 @@ std::string& Secret() {
   return *secret;
 }
 
-bool ConstantTimeEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 class SecretInterceptor final : public grpc::experimental::Interceptor {
  public:
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -48,6 +41,13 @@ class SecretInterceptorFactory final : public grpc::experimental::ClientIntercep
 };
 
 }  // namespace
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
 
 absl::StatusOr<std::string> ReadClusterSecretFile(const std::string& flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);

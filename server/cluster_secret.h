@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/channel.h"
@@ -34,6 +35,10 @@ absl::Status WriteRandomClusterSecret(const std::string& path);
 
 void SetClusterSecret(std::string secret);
 bool HaveClusterSecret();
+
+// Compares every byte whatever the first difference (a secret is not guessed by timing); false for
+// different lengths.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 // OK when no secret is set or the call carries it; UNAUTHENTICATED otherwise (constant-time compare).
 grpc::Status CheckClusterSecret(const grpc::CallbackServerContext& context);

@@ -6,7 +6,14 @@
 #include <optional>
 #include <utility>
 
+#include <filesystem>
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
+#include "model/config.h"
+#include "model/random_model.h"
+#include "tokenizer/make_tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
@@ -448,5 +455,21 @@ void FakeDecodeWorker::Shutdown() {
 std::vector<wv1::DecodeRequest> FakeDecodeWorker::decode_requests() const { return service_->requests(); }
 int FakeDecodeWorker::cancellations() const { return service_->cancellations(); }
 int FakeDecodeWorker::completions() const { return service_->completions(); }
+
+std::string WriteTinyRouterModel(const std::string& path) {
+  std::filesystem::create_directories(path);
+  ModelConfig config = *PresetConfig("tiny");
+  absl::StatusOr<std::string> json =
+      MakeByteLevelBpeTokenizerJson(static_cast<int>(config.vocab_size), kEnglishTrainingText, {"<s>", "</s>"});
+  if (!json.ok()) return path;  // the router then fails to load it, naming the file
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromJson(*json, "test tokenizer");
+  if (tokenizer.ok()) {
+    config.bos_token_ids = {*(*tokenizer)->TokenToId("<s>")};
+    config.eos_token_ids = {*(*tokenizer)->TokenToId("</s>")};
+  }
+  std::ofstream(path + "/config.json") << ModelConfigToJson(config);
+  std::ofstream(path + "/tokenizer.json") << *json;
+  return path;
+}
 
 }  // namespace tandem::router::testing

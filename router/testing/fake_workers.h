@@ -103,6 +103,11 @@ class FakeDecodeWorker {
   bool shut_down_ = false;
 };
 
+// Writes a model directory the router can serve at `path` (created): config.json of the "tiny" preset
+// (512 tokens of context and vocabulary, "<s>" as BOS, "</s>" as EOS) and a byte-level tokenizer.json
+// whose ids 0..255 are the bytes; no weights (the router reads none). Returns `path`.
+std::string WriteTinyRouterModel(const std::string& path);
+
 // Text helpers: the test tokenizer maps ids 0..255 to bytes, so ASCII text is its own token ids.
 std::vector<int32_t> AsciiTokens(const std::string& text);
 
