@@ -14,6 +14,7 @@ int RunCommand(const std::vector<std::string>& args);       // tandem run
 int MkmodelCommand(const std::vector<std::string>& args);   // tandem mkmodel
 int PrefillCommand(const std::vector<std::string>& args);   // tandem prefill
 int DecodeCommand(const std::vector<std::string>& args);    // tandem decode
+int ColocatedCommand(const std::vector<std::string>& args);  // tandem colocated
 int RouterCommand(const std::vector<std::string>& args);    // tandem router
 int GenerateCommand(const std::vector<std::string>& args);  // tandem generate
 int UpCommand(const std::vector<std::string>& args);        // tandem up

@@ -26,6 +26,7 @@ constexpr Subcommand kSubcommands[] = {
     {"router", tandem::RouterCommand, "the router daemon (the cluster's front door)"},
     {"prefill", tandem::PrefillCommand, "a prefill worker daemon"},
     {"decode", tandem::DecodeCommand, "a decode worker daemon"},
+    {"colocated", tandem::ColocatedCommand, "a colocated worker daemon: prefill and decode in one batch"},
     {"profile", tandem::ProfileCommand, "measure the engine on this machine; write the latency model JSON"},
     {"bench", tandem::BenchCommand, "load generator: open-loop arrivals, SLOs, goodput; vLLM-style summary"},
     {"health", tandem::HealthCommand, "gRPC health check of a router or worker: exit 0 when SERVING"},

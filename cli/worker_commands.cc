@@ -1,4 +1,4 @@
-// tandem prefill / tandem decode: the worker daemons. Flags in, a server started, "listening on
+// tandem prefill / tandem decode / tandem colocated: the worker daemons. Flags in, a server started, "listening on
 // HOST:PORT" on stdout once ready (tandem up reads it; with --metrics-port, "metrics on HOST:PORT" comes
 // just before it), SIGINT/SIGTERM for a graceful stop.
 #include <cstdio>
@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "common/signals.h"
 #include "common/subprocess.h"
+#include "colocated/colocated_server.h"
 #include "decode/decode_server.h"
 #include "prefill/prefill_server.h"
 #include "server/cluster_secret.h"
@@ -56,6 +57,22 @@ struct CommonFlags {
                 "then in-flight calls get this long to finish");
     p.AddString("cluster-secret-file", &cluster_secret_file, "file holding the secret shared by the router and its workers (16+ printable characters); every call between them carries it and workers refuse calls without it. Empty: no check (loopback only)");
     p.AddString("log-level", &log_level, "debug, info, warning or error");
+  }
+  bool CheckShutdown(const char* name) const {
+    if (shutdown_grace_s >= 0 && shutdown_delay_ms >= 0) return true;
+    std::fprintf(stderr, "tandem %s: --shutdown-grace-s and --shutdown-delay-ms must be >= 0\n", name);
+    return false;
+  }
+  // Reads --cluster-secret-file into the process's cluster secret; false (message printed) on error.
+  bool ApplySecret(const char* name) const {
+    if (cluster_secret_file.empty()) return true;
+    absl::StatusOr<std::string> secret = ReadClusterSecretFile("--cluster-secret-file", cluster_secret_file);
+    if (!secret.ok()) {
+      std::fprintf(stderr, "tandem %s: %s\n", name, secret.status().ToString().c_str());
+      return false;
+    }
+    SetClusterSecret(*std::move(secret));
+    return true;
   }
   WorkerModelOptions Model() const {
     WorkerModelOptions o;
@@ -126,18 +143,8 @@ int PrefillCommand(const std::vector<std::string>& args) {
   parser.AddInt("lease-ms", &lease_ms, "how long prompt KV waits for a decode worker to pull it");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, "prefill", common.log_level, &exit_code)) return exit_code;
-  if (common.shutdown_grace_s < 0 || common.shutdown_delay_ms < 0) {
-    std::fprintf(stderr, "tandem prefill: --shutdown-grace-s and --shutdown-delay-ms must be >= 0\n");
-    return 2;
-  }
-  if (!common.cluster_secret_file.empty()) {
-    absl::StatusOr<std::string> secret = ReadClusterSecretFile("--cluster-secret-file", common.cluster_secret_file);
-    if (!secret.ok()) {
-      std::fprintf(stderr, "tandem prefill: %s\n", secret.status().ToString().c_str());
-      return 2;
-    }
-    SetClusterSecret(*std::move(secret));
-  }
+  if (!common.CheckShutdown("prefill")) return 2;
+  if (!common.ApplySecret("prefill")) return 2;
   PrefillServerOptions options;
   options.host = common.host;
   options.port = static_cast<int>(common.port);
@@ -163,18 +170,8 @@ int DecodeCommand(const std::vector<std::string>& args) {
   parser.AddInt("kv-transfer-timeout-ms", &transfer_timeout_ms, "give up on a KV pull after this long");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, "decode", common.log_level, &exit_code)) return exit_code;
-  if (common.shutdown_grace_s < 0 || common.shutdown_delay_ms < 0) {
-    std::fprintf(stderr, "tandem decode: --shutdown-grace-s and --shutdown-delay-ms must be >= 0\n");
-    return 2;
-  }
-  if (!common.cluster_secret_file.empty()) {
-    absl::StatusOr<std::string> secret = ReadClusterSecretFile("--cluster-secret-file", common.cluster_secret_file);
-    if (!secret.ok()) {
-      std::fprintf(stderr, "tandem decode: %s\n", secret.status().ToString().c_str());
-      return 2;
-    }
-    SetClusterSecret(*std::move(secret));
-  }
+  if (!common.CheckShutdown("decode")) return 2;
+  if (!common.ApplySecret("decode")) return 2;
   DecodeServerOptions options;
   options.host = common.host;
   options.port = static_cast<int>(common.port);
@@ -188,6 +185,35 @@ int DecodeCommand(const std::vector<std::string>& args) {
     options.kv_sources.emplace_back(source);
   }
   return Serve("decode", DecodeServer::Start(options), common.shutdown_delay_ms, common.shutdown_grace_s);
+}
+
+int ColocatedCommand(const std::vector<std::string>& args) {
+  BlockTerminationSignals();
+  CommonFlags common;
+  int64_t max_batch = 256, step_token_budget = 512;
+  FlagParser parser("tandem colocated --model DIR [--port P] [flags]");
+  common.Register(parser);
+  parser.AddInt("max-batch", &max_batch, "sequences in the continuous batch at most (decoding plus prefilling)");
+  parser.AddInt("step-token-budget", &step_token_budget,
+                "new tokens per engine step: one per running decode plus prompt chunk tokens (a longer "
+                "prompt is prefilled over several steps, so running decodes keep their pace)");
+  int exit_code = 0;
+  if (!ParseOrExit(parser, args, "colocated", common.log_level, &exit_code)) return exit_code;
+  if (!common.CheckShutdown("colocated")) return 2;
+  if (max_batch < 1 || step_token_budget < 1) {
+    std::fprintf(stderr, "tandem colocated: --max-batch and --step-token-budget must be >= 1\n");
+    return 2;
+  }
+  if (!common.ApplySecret("colocated")) return 2;
+  ColocatedServerOptions options;
+  options.host = common.host;
+  options.port = static_cast<int>(common.port);
+  options.metrics_port = static_cast<int>(common.metrics_port);
+  options.worker_id = common.id.empty() ? "colocated" : common.id;
+  options.model = common.Model();
+  options.engine.max_batch = static_cast<int32_t>(max_batch);
+  options.engine.step_token_budget = step_token_budget;
+  return Serve("colocated", ColocatedServer::Start(options), common.shutdown_delay_ms, common.shutdown_grace_s);
 }
 
 }  // namespace tandem

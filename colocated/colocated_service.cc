@@ -1,0 +1,91 @@
+#include "colocated/colocated_service.h"
+
+#include <mutex>
+
+#include "common/logging.h"
+#include "kvtransfer/kv_proto.h"
+#include "server/cluster_secret.h"
+#include "worker/token_stream_reactor.h"
+
+namespace tandem {
+
+ColocatedService::ColocatedService(ColocatedEngine& engine, KvLayout layout, std::string worker_id,
+                                   int64_t max_context, int64_t vocab_size, int32_t block_size)
+    : engine_(engine),
+      layout_(std::move(layout)),
+      worker_id_(std::move(worker_id)),
+      max_context_(max_context),
+      vocab_size_(vocab_size),
+      block_size_(block_size) {}
+
+grpc::ServerWriteReactor<worker::v1::DecodeResponse>* ColocatedService::Generate(
+    grpc::CallbackServerContext* context, const worker::v1::ColocatedRequest* request) {
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
+    return FinishedWriteReactor<worker::v1::DecodeResponse>(auth);
+  }
+  auto* reactor = new TokenStreamReactor();
+  ColocatedJob job;
+  job.request_id = request->request_id();
+  job.prompt.assign(request->prompt().begin(), request->prompt().end());
+  job.rng_draws_used = request->rng_draws_used();
+  job.sampling = {request->sampling().temperature(), request->sampling().top_k(),
+                  request->sampling().top_p() == 0 ? 1.0f : request->sampling().top_p(), request->sampling().seed()};
+  job.max_tokens = request->max_tokens();
+  job.stop_token_ids.assign(request->stop_token_ids().begin(), request->stop_token_ids().end());
+  job.cancelled = reactor->cancelled();
+  job.logprobs = request->logprobs();
+  auto channel = reactor->channel();
+  job.on_tokens = [channel](std::vector<int32_t> tokens, std::vector<float> logprobs) {
+    std::unique_lock<std::mutex> lock(channel->mu);
+    if (channel->reactor) channel->reactor->AddTokens(tokens, logprobs, lock);
+  };
+  job.on_done = [channel](absl::Status status, ColocatedSummary summary) {
+    worker::v1::DecodeFinal final;
+    final.set_finish_reason(summary.finish_reason);
+    final.set_queue_ms(summary.queue_ms);
+    final.set_prefill_ms(summary.prefill_ms);
+    final.set_prefill_steps(summary.prefill_steps);
+    final.set_compute_ms(summary.decode_ms);
+    std::unique_lock<std::mutex> lock(channel->mu);
+    if (channel->reactor) channel->reactor->End(std::move(status), std::move(final), lock);
+  };
+  const std::string request_id = job.request_id;
+  absl::Status submitted = engine_.Submit(std::move(job));
+  if (!submitted.ok()) {
+    TANDEM_LOG_REQ(INFO, "colocated", request_id) << "refused: " << submitted;
+    std::unique_lock<std::mutex> lock(channel->mu);
+    reactor->End(submitted, {}, lock);
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ColocatedService::GetLoad(grpc::CallbackServerContext* context,
+                                                    const worker::v1::LoadRequest* request,
+                                                    worker::v1::LoadReport* response) {
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
+    auto* refused = context->DefaultReactor();
+    refused->Finish(auth);
+    return refused;
+  }
+  const ColocatedLoad load = engine_.Load();
+  response->set_worker_id(worker_id_);
+  response->set_role("colocated");
+  response->set_queued_requests(load.queued_requests);
+  response->set_queued_tokens(load.queued_tokens);
+  response->set_prefilling_requests(load.prefilling_requests);
+  response->set_running_requests(load.running_requests);
+  response->set_running_context_tokens(load.running_context_tokens);
+  response->set_kv_blocks_free(load.blocks_free);
+  response->set_kv_blocks_total(load.blocks_total);
+  response->set_block_size(block_size_);
+  response->set_recent_step_ms(load.recent_step_ms);
+  response->set_step_token_budget(load.step_token_budget);
+  response->set_max_context(max_context_);
+  response->set_vocab_size(vocab_size_);
+  LayoutToProto(layout_, response->mutable_layout());
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace tandem
