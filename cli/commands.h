@@ -18,6 +18,7 @@ int ColocatedCommand(const std::vector<std::string>& args);  // tandem colocated
 int RouterCommand(const std::vector<std::string>& args);    // tandem router
 int GenerateCommand(const std::vector<std::string>& args);  // tandem generate
 int UpCommand(const std::vector<std::string>& args);        // tandem up
+int ServeCommand(const std::vector<std::string>& args);     // tandem serve
 int ProfileCommand(const std::vector<std::string>& args);   // tandem profile
 int BenchCommand(const std::vector<std::string>& args);     // tandem bench
 int ConvertCommand(const std::vector<std::string>& args);   // tandem convert

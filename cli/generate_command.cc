@@ -59,13 +59,17 @@ const char* GrpcCodeName(grpc::StatusCode code) {
 
 void PrintFinal(const v1::Final& final) {
   const v1::Timing& t = final.timing();
-  std::string text = absl::StrFormat(
-      "\n[request %s: prefill %s -> decode %s]\n"
+  // A colocated worker is named as both (the router's final report has no third field).
+  std::string text = final.prefill_worker() == final.decode_worker()
+                         ? absl::StrFormat("\n[request %s: colocated %s]\n", final.request_id(), final.prefill_worker())
+                         : absl::StrFormat("\n[request %s: prefill %s -> decode %s]\n", final.request_id(),
+                                           final.prefill_worker(), final.decode_worker());
+  text += absl::StrFormat(
       "[finish: %s; %d prompt tokens, %d generated]\n"
       "[stages: prefill queue %.1f ms | prefill compute %.1f ms | kv transfer %.1f ms | decode queue %.1f ms | "
       "decode compute %.1f ms]\n"
       "[TTFT %.1f ms | TPOT %.2f ms | E2E %.1f ms]\n",
-      final.request_id(), final.prefill_worker(), final.decode_worker(), FinishReasonName(final.finish_reason()),
+      FinishReasonName(final.finish_reason()),
       final.prompt_tokens(), final.completion_tokens(), t.prefill_queue_ms(), t.prefill_compute_ms(),
       t.kv_transfer_ms(), t.decode_queue_ms(), t.decode_compute_ms(), t.ttft_ms(), t.tpot_ms(), t.e2e_ms());
   if (final.slo().ttft_met() && final.slo().tpot_met()) {

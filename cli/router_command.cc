@@ -25,6 +25,7 @@ struct RouterFlags {
   std::string model;
   std::string prefill;
   std::string decode;
+  std::string colocated;
   std::string host = "127.0.0.1";
   int64_t port = 0;
   int64_t metrics_port = -1;
@@ -34,6 +35,7 @@ struct RouterFlags {
   std::string latency_model;
   std::string prefill_latency_model;
   std::string decode_latency_model;
+  std::string colocated_latency_model;
   int64_t max_queue = 256;
   int64_t default_max_tokens = 64;
   int64_t health_interval_ms = 1000;
@@ -109,12 +111,18 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
   options.http_port = static_cast<int>(f.http_port);
   options.chat_template_path = f.chat_template;
   options.model_dir = f.model;
-  TANDEM_ASSIGN_OR_RETURN(options.prefill_addresses, router::ParseWorkerAddresses("--prefill", f.prefill));
-  TANDEM_ASSIGN_OR_RETURN(options.decode_addresses, router::ParseWorkerAddresses("--decode", f.decode));
+  if (f.colocated.empty() || !f.prefill.empty() || !f.decode.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(options.prefill_addresses, router::ParseWorkerAddresses("--prefill", f.prefill));
+    TANDEM_ASSIGN_OR_RETURN(options.decode_addresses, router::ParseWorkerAddresses("--decode", f.decode));
+  }
+  if (!f.colocated.empty()) {
+    TANDEM_ASSIGN_OR_RETURN(options.colocated_addresses, router::ParseWorkerAddresses("--colocated", f.colocated));
+  }
   options.policy = f.policy;
   options.latency_model_path = f.latency_model;
   options.prefill_latency_model_path = f.prefill_latency_model;
   options.decode_latency_model_path = f.decode_latency_model;
+  options.colocated_latency_model_path = f.colocated_latency_model;
   options.max_queue = static_cast<int>(f.max_queue);
   options.default_max_tokens = static_cast<int>(f.default_max_tokens);
   options.health_interval = absl::Milliseconds(f.health_interval_ms);
@@ -143,13 +151,16 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
 int RouterCommand(const std::vector<std::string>& args) {
   RouterFlags f;
   FlagParser parser(
-      "tandem router --model DIR --prefill HOST:PORT|dns:NAME:PORT[,...] --decode HOST:PORT|dns:NAME:PORT[,...] "
-      "[flags]");
+      "tandem router --model DIR (--prefill HOST:PORT|dns:NAME:PORT[,...] --decode HOST:PORT|dns:NAME:PORT[,...] | "
+      "--colocated HOST:PORT|dns:NAME:PORT[,...] | both) [flags]");
   parser.AddString("model", &f.model, "model directory (config.json, tokenizer.json); its name is the basename");
   parser.AddString("prefill", &f.prefill,
                    "prefill workers, comma-separated host:port, or dns:NAME:PORT for every address NAME resolves to "
                    "(re-resolved: replicas join and leave)");
   parser.AddString("decode", &f.decode, "decode workers, comma-separated host:port or dns:NAME:PORT");
+  parser.AddString("colocated", &f.colocated,
+                   "colocated workers (tandem colocated: prefill and decode in one batch), comma-separated "
+                   "host:port or dns:NAME:PORT; with it, --prefill and --decode are optional (a router may mix both)");
   parser.AddString("host", &f.host, "address to listen on");
   parser.AddInt("port", &f.port, "port to listen on; 0 picks a free one");
   parser.AddInt("metrics-port", &f.metrics_port,
@@ -166,6 +177,8 @@ int RouterCommand(const std::vector<std::string>& args) {
                    "latency model of every prefill worker, instead of --latency-model (devices differ by role)");
   parser.AddString("decode-latency-model", &f.decode_latency_model,
                    "latency model of every decode worker, instead of --latency-model");
+  parser.AddString("colocated-latency-model", &f.colocated_latency_model,
+                   "latency model of every colocated worker, instead of --latency-model");
   parser.AddInt("max-queue", &f.max_queue, "Generate calls in flight before RESOURCE_EXHAUSTED");
   parser.AddInt("default-max-tokens", &f.default_max_tokens, "max_tokens for requests that leave it 0");
   parser.AddInt("health-interval-ms", &f.health_interval_ms, "worker health check period");

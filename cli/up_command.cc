@@ -1,5 +1,6 @@
-// tandem up: a local disaggregated cluster on one machine — N prefill and M decode worker processes and
-// a router, each a child process on loopback. Waits until all are ready, prints where the router
+// tandem up: a local cluster on one machine — N prefill and M decode worker processes, K colocated
+// ones, or both, and a router, each a child process on loopback. tandem serve is the same with one
+// colocated worker (the one-GPU server). Waits until all are ready, prints where the router
 // listens, reports a child that dies, and stops every child on Ctrl-C or SIGTERM.
 #include <signal.h>
 
@@ -23,8 +24,10 @@ namespace {
 
 struct UpFlags {
   std::string model;
-  int64_t prefill = 1;
-  int64_t decode = 1;
+  int64_t prefill = -1;  // -1: 1, or 0 with --colocated
+  int64_t decode = -1;
+  int64_t colocated = 0;
+  int64_t step_token_budget = 512;
   std::string host = "127.0.0.1";
   int64_t port = 8000;
   int64_t http_port = 8080;
@@ -60,8 +63,15 @@ int Up(UpFlags f) {
     }
     model = *made;
   }
-  if (f.prefill < 1 || f.decode < 1) {
-    std::fprintf(stderr, "tandem up: --prefill and --decode must be >= 1\n");
+  if (f.prefill < 0) f.prefill = f.colocated > 0 ? 0 : 1;
+  if (f.decode < 0) f.decode = f.colocated > 0 ? 0 : 1;
+  if (f.colocated < 0 || (f.prefill == 0) != (f.decode == 0) || (f.prefill == 0 && f.colocated == 0)) {
+    std::fprintf(stderr,
+                 "tandem up: give --prefill N and --decode M (both >= 1), --colocated K >= 1, or both\n");
+    return 2;
+  }
+  if (f.step_token_budget < 1) {
+    std::fprintf(stderr, "tandem up: --step-token-budget must be >= 1\n");
     return 2;
   }
   BlockTerminationSignals();
@@ -98,10 +108,10 @@ int Up(UpFlags f) {
   const std::vector<std::string> backend_args = f.backend.Args();
   worker_flags.insert(worker_flags.end(), backend_args.begin(), backend_args.end());
   // Workers sharing one GPU split it: by default each may use an equal share of 90%.
-  const int64_t workers = f.prefill + f.decode;
+  const int64_t workers = f.prefill + f.decode + f.colocated;
   const double fraction = f.gpu_memory_fraction > 0 ? f.gpu_memory_fraction : 0.9 / static_cast<double>(workers);
   worker_flags.insert(worker_flags.end(), {"--gpu-memory-fraction", absl::StrCat(fraction)});
-  std::vector<std::string> prefill_addresses, decode_addresses;
+  std::vector<std::string> prefill_addresses, decode_addresses, colocated_addresses;
   // Prefill workers first: each decode worker is told which sources it may pull KV from.
   auto start_role = [&](bool prefill) -> absl::Status {
     const size_t first = children.size();
@@ -129,11 +139,37 @@ int Up(UpFlags f) {
   };
   if (absl::Status s = start_role(true); !s.ok()) return fail(s);
   if (absl::Status s = start_role(false); !s.ok()) return fail(s);
+  {
+    const size_t first = children.size();
+    for (int64_t i = 0; i < f.colocated; ++i) {
+      const std::string name = absl::StrCat("colocated-", i);
+      std::vector<std::string> args = {"colocated", "--id", name, "--port", "0", "--step-token-budget",
+                                       absl::StrCat(f.step_token_budget)};
+      args.insert(args.end(), worker_flags.begin(), worker_flags.end());
+      if (f.metrics_port >= 0) args.insert(args.end(), {"--metrics-port", NextMetricsPort(f)});
+      absl::StatusOr<Subprocess> child = SpawnProcess(name, self, args);
+      if (!child.ok()) return fail(child.status());
+      children.push_back(std::move(*child));
+    }
+    for (size_t k = first; k < children.size(); ++k) {
+      Subprocess& c = children[k];
+      if (absl::Status s = AwaitListening(c, absl::Seconds(120)); !s.ok()) return fail(s);
+      colocated_addresses.push_back(c.address);
+      const std::string metrics =
+          c.metrics_address.empty() ? "" : absl::StrCat(", metrics http://", c.metrics_address, "/metrics");
+      std::fprintf(stderr, "tandem up: %s ready at %s (pid %d)%s\n", c.name.c_str(), c.address.c_str(), c.pid,
+                   metrics.c_str());
+    }
+  }
   std::vector<std::string> router_args = {
-      "router", "--model", model, "--host", f.host, "--port", absl::StrCat(f.port), "--prefill",
-      absl::StrJoin(prefill_addresses, ","), "--decode", absl::StrJoin(decode_addresses, ","),
+      "router", "--model", model, "--host", f.host, "--port", absl::StrCat(f.port),
       "--policy", f.policy, "--log-level", f.log_level, "--http-port", absl::StrCat(f.http_port),
       "--cluster-secret-file", secret_file};
+  if (f.prefill > 0) {
+    router_args.insert(router_args.end(), {"--prefill", absl::StrJoin(prefill_addresses, ","), "--decode",
+                                           absl::StrJoin(decode_addresses, ",")});
+  }
+  if (f.colocated > 0) router_args.insert(router_args.end(), {"--colocated", absl::StrJoin(colocated_addresses, ",")});
   if (f.metrics_port >= 0) router_args.insert(router_args.end(), {"--metrics-port", NextMetricsPort(f)});
   if (!f.latency_model.empty()) router_args.insert(router_args.end(), {"--latency-model", f.latency_model});
   if (!f.chat_template.empty()) router_args.insert(router_args.end(), {"--chat-template", f.chat_template});
@@ -142,9 +178,9 @@ int Up(UpFlags f) {
   if (!router.ok()) return fail(router.status());
   children.push_back(std::move(*router));
   if (absl::Status s = AwaitListening(children.back(), absl::Seconds(60)); !s.ok()) return fail(s);
-  std::printf("tandem cluster up: router at %s (%lld prefill, %lld decode, model %s)\n",
+  std::printf("tandem cluster up: router at %s (%lld prefill, %lld decode, %lld colocated, model %s)\n",
               children.back().address.c_str(), static_cast<long long>(f.prefill),
-              static_cast<long long>(f.decode), model.c_str());
+              static_cast<long long>(f.decode), static_cast<long long>(f.colocated), model.c_str());
   for (const Subprocess& c : children) {
     if (c.metrics_address.empty()) continue;
     std::printf("metrics: %s http://%s/metrics\n", c.name.c_str(), c.metrics_address.c_str());
@@ -188,12 +224,24 @@ int Up(UpFlags f) {
 
 }  // namespace
 
-int UpCommand(const std::vector<std::string>& args) {
+namespace {
+
+int UpMain(const std::vector<std::string>& args, bool serve) {
   UpFlags f;
-  FlagParser parser("tandem up [--model DIR] [--prefill N] [--decode M] [--port P]");
+  FlagParser parser(serve ? "tandem serve [--model DIR] [--port P] [--http-port P] [flags]: a router and one colocated "
+                            "worker (prefill and decode in one batch), the one-device server"
+                          : "tandem up [--model DIR] [--prefill N --decode M] [--colocated K] [--port P]");
   parser.AddString("model", &f.model, "checkpoint directory; empty makes and uses the embedded default");
-  parser.AddInt("prefill", &f.prefill, "prefill worker processes");
-  parser.AddInt("decode", &f.decode, "decode worker processes");
+  if (serve) {
+    f.colocated = 1;
+  } else {
+    parser.AddInt("prefill", &f.prefill, "prefill worker processes (default 1, or 0 with --colocated)");
+    parser.AddInt("decode", &f.decode, "decode worker processes (default 1, or 0 with --colocated)");
+    parser.AddInt("colocated", &f.colocated,
+                  "colocated worker processes (prefill and decode in one batch); alone or beside the pairs");
+  }
+  parser.AddInt("step-token-budget", &f.step_token_budget,
+                "colocated workers: new tokens per engine step (decodes plus prompt chunks)");
   parser.AddString("host", &f.host, "address everything binds");
   parser.AddInt("port", &f.port, "router gRPC port (workers pick free ports)");
   parser.AddInt("http-port", &f.http_port, "router's OpenAI-compatible HTTP port; 0 picks a free one, -1 is off");
@@ -224,10 +272,15 @@ int UpCommand(const std::vector<std::string>& args) {
     return 0;
   }
   if (!status.ok()) {
-    std::fprintf(stderr, "tandem up: %s\n", status.ToString().c_str());
+    std::fprintf(stderr, "tandem %s: %s\n", serve ? "serve" : "up", status.ToString().c_str());
     return 2;
   }
   return Up(f);
 }
+
+}  // namespace
+
+int UpCommand(const std::vector<std::string>& args) { return UpMain(args, /*serve=*/false); }
+int ServeCommand(const std::vector<std::string>& args) { return UpMain(args, /*serve=*/true); }
 
 }  // namespace tandem

@@ -61,12 +61,20 @@ struct FrontDoorSession::PrefillCall {
   wv1::PrefillResponse response;
 };
 
+// A streaming call of tokens: DecodeWorker.Decode, or ColocatedWorker.Generate (which streams the first
+// token too).
 class FrontDoorSession::DecodeCall final : public grpc::ClientReadReactor<wv1::DecodeResponse> {
  public:
-  DecodeCall(FrontDoorSession* parent, int worker_index) : parent_(parent), worker_index_(worker_index) {}
+  DecodeCall(FrontDoorSession* parent, int worker_index, bool colocated = false)
+      : parent_(parent), worker_index_(worker_index), colocated_(colocated) {}
 
   void Start(wv1::DecodeWorker::Stub& stub) {
     stub.async()->Decode(&context_, &request_, this);
+    StartRead(&response_);
+    StartCall();
+  }
+  void Start(wv1::ColocatedWorker::Stub& stub) {
+    stub.async()->Generate(&context_, &colocated_request_, this);
     StartRead(&response_);
     StartCall();
   }
@@ -86,16 +94,21 @@ class FrontDoorSession::DecodeCall final : public grpc::ClientReadReactor<wv1::D
   }
 
   int worker_index() const { return worker_index_; }
+  bool colocated() const { return colocated_; }
+  WorkerRole role() const { return colocated_ ? WorkerRole::kColocated : WorkerRole::kDecode; }
   grpc::ClientContext& context() { return context_; }
   bool abandoned = false;  // the worker stopped answering health checks; ends as UNAVAILABLE
   wv1::DecodeRequest& request() { return request_; }
+  wv1::ColocatedRequest& colocated_request() { return colocated_request_; }
   const wv1::DecodeResponse& response() const { return response_; }
 
  private:
   FrontDoorSession* const parent_;
   const int worker_index_;
+  const bool colocated_;
   grpc::ClientContext context_;
   wv1::DecodeRequest request_;
+  wv1::ColocatedRequest colocated_request_;
   wv1::DecodeResponse response_;
 };
 
@@ -140,6 +153,12 @@ void FrontDoorSession::Begin(const v1::GenerateRequest& request) {
       stops_.emplace(request_.stop);
       if (absl::StatusOr<Placement> placement = state_.Place(PlacementRequestFor()); !placement.ok()) {
         SetOutcomeLocked(placement.status());
+      } else if (placement->colocated_index >= 0) {
+        colocated_index_ = placement->colocated_index;
+        TANDEM_LOG_REQ(INFO, "router", request_id_)
+            << request_.prompt.size() << " prompt tokens, max_tokens " << request_.max_tokens << "; colocated "
+            << state_.registry().address(WorkerRole::kColocated, colocated_index_);
+        PrepareColocatedLocked(actions);
       } else {
         prefill_index_ = placement->prefill_index;
         decode_index_ = placement->decode_index;
@@ -239,6 +258,30 @@ void FrontDoorSession::PrepareDecodeLocked(Actions& actions) {
   decode_calls_.push_back(std::move(call));
 }
 
+void FrontDoorSession::PrepareColocatedLocked(Actions& actions) {
+  auto call = std::make_unique<DecodeCall>(this, colocated_index_, /*colocated=*/true);
+  SetDeadline(call->context());
+  wv1::ColocatedRequest& r = call->colocated_request();
+  r.set_request_id(request_id_);
+  r.mutable_prompt()->Add(request_.prompt.begin(), request_.prompt.end());
+  CopySampling(request_.sampling, r.mutable_sampling());
+  r.set_max_tokens(request_.max_tokens);
+  if (resuming_) {
+    // Everything streamed so far becomes prompt; the random stream resumes after the draws it used.
+    const int streamed = static_cast<int>(generated_.size());
+    r.mutable_prompt()->Add(generated_.begin(), generated_.end());
+    r.set_max_tokens(request_.max_tokens - streamed);
+    r.set_rng_draws_used(streamed);
+  }
+  r.mutable_stop_token_ids()->Add(request_.stop_token_ids.begin(), request_.stop_token_ids.end());
+  r.set_logprobs(request_.logprobs);
+  active_decode_tokens_ = 0;
+  active_decode_ = call.get();
+  active_decode_done_ = false;
+  actions.start_decode = call.get();
+  decode_calls_.push_back(std::move(call));
+}
+
 void FrontDoorSession::Execute(Actions& actions) {
   if (actions.cancel_prefill != nullptr) actions.cancel_prefill->TryCancel();
   if (actions.cancel_decode != nullptr) actions.cancel_decode->context().TryCancel();
@@ -253,7 +296,12 @@ void FrontDoorSession::Execute(Actions& actions) {
   }
   if (actions.start_decode != nullptr) {
     Ref();
-    actions.start_decode->Start(state_.registry().decode_stub(actions.start_decode->worker_index()));
+    DecodeCall* call = actions.start_decode;
+    if (call->colocated()) {
+      call->Start(state_.registry().colocated_stub(call->worker_index()));
+    } else {
+      call->Start(state_.registry().decode_stub(call->worker_index()));
+    }
   }
   if (actions.release_prefill_index >= 0) {
     struct ReleaseCall {
@@ -333,7 +381,9 @@ void FrontDoorSession::SetOutcomeLocked(const absl::Status& status) {
     TANDEM_LOG_REQ(WARNING, "router", request_id_) << "failed: " << status;
   }
   // Exactly once per call: the first status set is the call's outcome. Placement sets prefill_index_.
-  if (RouterMetrics* metrics = state_.metrics()) metrics->RecordEnd(status, admitted_, prefill_index_ >= 0);
+  if (RouterMetrics* metrics = state_.metrics()) {
+    metrics->RecordEnd(status, admitted_, prefill_index_ >= 0 || colocated_index_ >= 0);
+  }
   outcome_ = status;
 }
 
@@ -387,14 +437,14 @@ void FrontDoorSession::AbandonWorker(WorkerRole role, int index) {
       prefill_in_flight_->abandoned = true;
       actions.cancel_prefill = &prefill_in_flight_->context;
     }
-    if (role == WorkerRole::kDecode && active_decode_ != nullptr && !active_decode_done_ &&
-        active_decode_->worker_index() == index) {
+    if (role != WorkerRole::kPrefill && active_decode_ != nullptr && !active_decode_done_ &&
+        active_decode_->role() == role && active_decode_->worker_index() == index) {
       active_decode_->abandoned = true;
       actions.cancel_decode = active_decode_;
     }
     if (actions.cancel_prefill != nullptr || actions.cancel_decode != nullptr) {
       TANDEM_LOG_REQ(WARNING, "router", request_id_)
-          << (role == WorkerRole::kPrefill ? "prefill" : "decode") << " worker "
+          << RoleName(role) << " worker "
           << state_.registry().address(role, index) << " stopped answering health checks; abandoning its call";
     }
   }
@@ -515,6 +565,8 @@ bool FrontDoorSession::OnDecodeResponse(DecodeCall* call) {
     absl::MutexLock lock(&mu_);
     if (call != active_decode_ || cancelled_ || completed_ || outcome_.has_value()) return false;
     const wv1::DecodeResponse& in = call->response();
+    // A colocated worker streams the first token too: it reaches the client now (TTFT).
+    if (call->colocated() && generated_.empty() && in.token_ids_size() > 0) ttft_ms_ = MsSince(start_);
     GenerateChunk out;
     for (int i = 0; i < in.token_ids_size(); ++i) {
       const int32_t id = in.token_ids(i);
@@ -559,7 +611,9 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& origin
     if (call != active_decode_) return;
     active_decode_done_ = true;
     if (cancelled_ || completed_ || outcome_.has_value()) return;
-    const std::string& address = state_.registry().address(WorkerRole::kDecode, call->worker_index());
+    const WorkerRole role = call->role();
+    const char* kind = call->colocated() ? "colocated" : "decode";
+    const std::string& address = state_.registry().address(role, call->worker_index());
     if (grpc_status.ok()) {
       finish_ = decode_final_.has_value() && decode_final_->finish_reason() == "stop" ? FinishKind::kStopToken
                                                                                         : FinishKind::kLength;
@@ -569,16 +623,38 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& origin
                                                  generated_.back()) != request_.stop_token_ids.end())) {
       // Every token arrived and only the end of the call was lost (the worker died after its last
       // token): the request is complete.
-      state_.registry().ReportCallFailure(WorkerRole::kDecode, call->worker_index(), FromGrpcStatus(grpc_status));
+      state_.registry().ReportCallFailure(role, call->worker_index(), FromGrpcStatus(grpc_status));
       TANDEM_LOG_REQ(WARNING, "router", request_id_)
-          << "decode worker " << address << " failed after the last token (" << grpc_status.error_message()
+          << kind << " worker " << address << " failed after the last token (" << grpc_status.error_message()
           << "); the request is complete";
       finish_ = static_cast<int>(generated_.size()) >= request_.max_tokens ? FinishKind::kLength : FinishKind::kStopToken;
       CompleteLocked();
     } else {
       const absl::Status status = FromGrpcStatus(grpc_status);
-      state_.registry().ReportCallFailure(WorkerRole::kDecode, call->worker_index(), status);
-      if (status.code() == absl::StatusCode::kUnavailable && active_decode_tokens_ == 0 &&
+      state_.registry().ReportCallFailure(role, call->worker_index(), status);
+      if (call->colocated() && status.code() == absl::StatusCode::kUnavailable && decode_retries_ < kMaxRetries &&
+          (active_decode_tokens_ == 0 ||
+           (failovers_ < kMaxFailovers && static_cast<int>(generated_.size()) < request_.max_tokens))) {
+        // Another colocated worker: from the start before any token, else resumed after the streamed ones.
+        const int other = state_.PickReplacement(WorkerRole::kColocated, PlacementRequestFor(), colocated_index_, -1);
+        if (other >= 0) {
+          if (active_decode_tokens_ == 0) {
+            ++decode_retries_;
+          } else {
+            ++failovers_;
+            if (RouterMetrics* metrics = state_.metrics()) metrics->RecordFailover();
+          }
+          resuming_ = !generated_.empty();
+          colocated_index_ = other;
+          TANDEM_LOG_REQ(WARNING, "router", request_id_)
+              << "colocated worker " << address << " failed after " << generated_.size() << " tokens ("
+              << status.message() << "); "
+              << (generated_.empty() ? "retrying on " : "resuming on ")
+              << state_.registry().address(WorkerRole::kColocated, other);
+          PrepareColocatedLocked(actions);
+        }
+      }
+      if (!call->colocated() && status.code() == absl::StatusCode::kUnavailable && active_decode_tokens_ == 0 &&
           decode_retries_ < kMaxRetries) {
         const int other =
             state_.PickReplacement(WorkerRole::kDecode, PlacementRequestFor(), decode_index_, prefill_index_);
@@ -592,7 +668,7 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& origin
           PrepareDecodeLocked(actions);
         }
       }
-      if (actions.start_decode == nullptr && status.code() == absl::StatusCode::kUnavailable &&
+      if (!call->colocated() && actions.start_decode == nullptr && status.code() == absl::StatusCode::kUnavailable &&
           active_decode_tokens_ > 0 && failovers_ < kMaxFailovers &&
           static_cast<int>(generated_.size()) < request_.max_tokens) {
         const int other =
@@ -621,9 +697,9 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& origin
         if (active_decode_tokens_ == 0) ReleaseLeaseLocked(actions, "decode failed");
         SetOutcomeLocked(absl::Status(
             status.code(), decode_tokens_ == 0
-                               ? absl::StrCat("decode worker ", address, " failed before producing a token: ",
+                               ? absl::StrCat(kind, " worker ", address, " failed before producing a token: ",
                                               status.message())
-                               : absl::StrCat("decode worker ", address, " failed after ", decode_tokens_,
+                               : absl::StrCat(kind, " worker ", address, " failed after ", decode_tokens_,
                                               " tokens: ", status.message())));
       }
     }
@@ -642,7 +718,12 @@ void FrontDoorSession::CompleteLocked() {
   RequestTiming timing;
   timing.prefill_queue_ms = prefill_queue_ms_;
   timing.prefill_compute_ms = prefill_compute_ms_;
-  if (decode_final_.has_value()) {
+  if (colocated_index_ >= 0 && decode_final_.has_value()) {
+    // One engine: its queue, the prompt's chunks, then decoding; no transfer.
+    timing.prefill_queue_ms = decode_final_->queue_ms();
+    timing.prefill_compute_ms = decode_final_->prefill_ms();
+    timing.decode_compute_ms = decode_final_->compute_ms();
+  } else if (decode_final_.has_value()) {
     timing.kv_transfer_ms = decode_final_->kv_transfer_ms();
     timing.decode_queue_ms = decode_final_->queue_ms();
     timing.decode_compute_ms = decode_final_->compute_ms();
@@ -661,8 +742,13 @@ void FrontDoorSession::CompleteLocked() {
   final.timing = timing;
   final.verdict = verdict;
   final.request_id = request_id_;
-  final.prefill_worker = state_.registry().address(WorkerRole::kPrefill, prefill_index_);
-  final.decode_worker = state_.registry().address(WorkerRole::kDecode, decode_index_);
+  if (colocated_index_ >= 0) {
+    final.prefill_worker = state_.registry().address(WorkerRole::kColocated, colocated_index_);
+    final.decode_worker = final.prefill_worker;
+  } else {
+    final.prefill_worker = state_.registry().address(WorkerRole::kPrefill, prefill_index_);
+    final.decode_worker = state_.registry().address(WorkerRole::kDecode, decode_index_);
+  }
   events_.push_back(std::move(final));
   SetOutcomeLocked(absl::OkStatus());
   TANDEM_LOG_REQ(INFO, "router", request_id_)

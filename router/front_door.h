@@ -6,6 +6,9 @@
 //   validate (before tokenizing where possible) -> tokenize -> place (policy on the current snapshot)
 //   -> Prefill (unary, the client's deadline) -> first token at once (TTFT)
 //   -> Decode (server-streaming, relayed) -> the final report (finish reason, counts, timing, SLOs).
+// Placed on a colocated worker instead: one ColocatedWorker.Generate call streams every token, the
+// first included (TTFT when it arrives); a colocated worker failing UNAVAILABLE is replaced by another,
+// from the start before any token, or with prompt + streamed tokens after some (the same resume rule).
 //
 // Failure rules (DESIGN.md, RELIABILITY.md C1-C4, F1-F3):
 //   - Client cancel or deadline: the in-flight Decode is cancelled. A Prefill in flight is allowed to
@@ -148,6 +151,8 @@ class FrontDoorSession {
   void SetDeadline(grpc::ClientContext& context) const;
   void PreparePrefillLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PrepareDecodeLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The whole request (or its rest, when resuming) on the colocated worker colocated_index_.
+  void PrepareColocatedLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleFirstTokenLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Text of `id` through the detokenizer and the stop-string matcher.
   absl::StatusOr<std::string> TextOfLocked(int32_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -179,6 +184,8 @@ class FrontDoorSession {
 
   int prefill_index_ ABSL_GUARDED_BY(mu_) = -1;
   int decode_index_ ABSL_GUARDED_BY(mu_) = -1;
+  // >= 0: the request runs on this colocated worker (one streaming call; prefill/decode stay -1).
+  int colocated_index_ ABSL_GUARDED_BY(mu_) = -1;
   // Retries on another worker of a call that failed UNAVAILABLE before producing anything (each failed
   // worker leaves the pool at once, so a retry never picks it again).
   int prefill_retries_ ABSL_GUARDED_BY(mu_) = 0;

@@ -10,7 +10,6 @@
 namespace tandem::router {
 namespace {
 
-const char* RoleName(WorkerRole role) { return role == WorkerRole::kPrefill ? "prefill" : "decode"; }
 
 constexpr char kRejectionsHelp[] = "Generate calls refused before placement, by reason.";
 constexpr char kSloMissedHelp[] =

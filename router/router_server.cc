@@ -103,6 +103,7 @@ absl::StatusOr<policy::PlacementPolicyOptions> LoadPolicyOptions(const RouterOpt
     TANDEM_ASSIGN_OR_RETURN(result.latency_model, load("--latency-model", options.latency_model_path));
   }
   const bool by_role = !options.prefill_latency_model_path.empty() || !options.decode_latency_model_path.empty();
+  // Colocated workers take --colocated-latency-model, else --latency-model, else the decode workers'.
   if (by_role && !result.latency_model.has_value() &&
       (options.prefill_latency_model_path.empty() || options.decode_latency_model_path.empty())) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -128,6 +129,8 @@ absl::StatusOr<policy::PlacementPolicyOptions> LoadPolicyOptions(const RouterOpt
                                   options.prefill_addresses));
   TANDEM_RETURN_IF_ERROR(add_role("--decode-latency-model", options.decode_latency_model_path,
                                   options.decode_addresses));
+  TANDEM_RETURN_IF_ERROR(add_role("--colocated-latency-model", options.colocated_latency_model_path,
+                                  options.colocated_addresses));
   return result;
 }
 
@@ -161,6 +164,7 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   WorkerRegistryOptions registry_options;
   registry_options.prefill_addresses = options.prefill_addresses;
   registry_options.decode_addresses = options.decode_addresses;
+  registry_options.colocated_addresses = options.colocated_addresses;
   registry_options.health_interval = options.health_interval;
   registry_options.resolve_interval = options.resolve_interval;
   {
@@ -225,7 +229,8 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   server->UpdateServing();
   TANDEM_LOG(INFO, "router") << "serving model '" << model_name << "' on " << server->address() << " with "
                              << options.prefill_addresses.size() << " prefill and "
-                             << options.decode_addresses.size() << " decode workers, policy "
+                             << options.decode_addresses.size() << " decode and "
+                             << options.colocated_addresses.size() << " colocated worker entries, policy "
                              << options.policy
                              << (server->metrics_address().empty()
                                      ? ""
@@ -250,14 +255,16 @@ void RouterServer::UpdateServing() {
   absl::MutexLock lock(&serving_mu_);
   if (daemon_ == nullptr || not_serving_forced_) return;
   const policy::ClusterSnapshot snapshot = state_->registry().Snapshot();
-  bool prefill = false, decode = false;
+  bool prefill = false, decode = false, colocated = false;
   for (const auto& w : snapshot.prefill) prefill = prefill || w.healthy;
   for (const auto& w : snapshot.decode) decode = decode || w.healthy;
-  const bool serving = prefill && decode;
+  for (const auto& w : snapshot.colocated) colocated = colocated || w.healthy;
+  const bool serving = (prefill && decode) || colocated;
   if (serving != serving_) {
     ::tandem::LogLine(serving ? LogLevel::kInfo : LogLevel::kWarning, "router", "")
-        << (serving ? "SERVING: a prefill and a decode worker are healthy"
-                    : "NOT_SERVING: no healthy prefill or no healthy decode worker");
+        << (serving ? (colocated ? "SERVING: a colocated worker is healthy"
+                                 : "SERVING: a prefill and a decode worker are healthy")
+                    : "NOT_SERVING: no healthy prefill/decode pair and no healthy colocated worker");
   }
   serving_ = serving;
   daemon_->SetServing(serving);

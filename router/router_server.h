@@ -50,12 +50,15 @@ struct RouterOptions {
   std::string model_dir;                     // config.json + tokenizer.json
   std::vector<std::string> prefill_addresses;  // host:port or dns:NAME:PORT each
   std::vector<std::string> decode_addresses;
+  // Colocated workers (tandem colocated); prefill and decode lists may then be empty.
+  std::vector<std::string> colocated_addresses;
   std::string policy = "round_robin";        // policy::PlacementPolicyNames()
   std::string latency_model_path;            // `tandem profile` JSON; required by policy "goodput"
   // Per role, overriding latency_model_path for every worker of that role (prefill workers on one kind
   // of device, decode workers on another), keyed by worker address as the snapshot ids are.
   std::string prefill_latency_model_path;
   std::string decode_latency_model_path;
+  std::string colocated_latency_model_path;
   int default_max_tokens = 64;               // for requests with max_tokens 0
   int max_queue = 256;                       // Generate calls in flight before RESOURCE_EXHAUSTED
   absl::Duration health_interval = absl::Seconds(1);

@@ -1,5 +1,7 @@
 #include "router/router_state.h"
 
+#include <algorithm>
+
 #include <random>
 #include <utility>
 #include <vector>
@@ -17,17 +19,9 @@ std::string RandomPrefix() {
   return absl::StrFormat("r%08x", device());
 }
 
-bool AnyHealthy(const policy::ClusterSnapshot& snapshot, bool prefill) {
-  if (prefill) {
-    for (const auto& w : snapshot.prefill) {
-      if (w.healthy) return true;
-    }
-    return false;
-  }
-  for (const auto& w : snapshot.decode) {
-    if (w.healthy) return true;
-  }
-  return false;
+template <typename Workers>
+bool AnyHealthy(const Workers& workers) {
+  return std::any_of(workers.begin(), workers.end(), [](const auto& w) { return w.healthy; });
 }
 
 }  // namespace
@@ -52,19 +46,25 @@ absl::StatusOr<Placement> RouterState::Place(const policy::PlacementRequest& req
     decision = policy_->Place(request, snapshot);
   }
   if (!decision.accepted) {
-    if (!AnyHealthy(snapshot, true) || !AnyHealthy(snapshot, false)) {
+    const bool pair = AnyHealthy(snapshot.prefill) && AnyHealthy(snapshot.decode);
+    if (!pair && !AnyHealthy(snapshot.colocated)) {
       return absl::UnavailableError(absl::StrCat("no worker can take the request: ", decision.reject_reason));
     }
     return absl::ResourceExhaustedError(absl::StrCat("request refused: ", decision.reject_reason));
   }
-  return Placement{decision.prefill_index, decision.decode_index};
+  return Placement{decision.prefill_index, decision.decode_index, decision.colocated_index};
 }
 
 int RouterState::PickReplacement(WorkerRole role, const policy::PlacementRequest& request, int exclude,
                                  int partner_index) {
   policy::ClusterSnapshot snapshot = registry_->Snapshot();
-  // Only the failed worker's side is chosen: the partner side is pinned to the worker in use.
-  if (role == WorkerRole::kDecode) {
+  // Only the failed worker's side is chosen: the partner side is pinned to the worker in use. A
+  // colocated worker is replaced by another colocated worker.
+  if (role == WorkerRole::kColocated) {
+    snapshot.prefill.clear();
+    snapshot.decode.clear();
+    snapshot.colocated.at(static_cast<size_t>(exclude)).healthy = false;
+  } else if (role == WorkerRole::kDecode) {
     policy::PrefillWorkerState partner = snapshot.prefill.at(static_cast<size_t>(partner_index));
     partner.healthy = true;
     snapshot.prefill = {partner};
@@ -75,10 +75,16 @@ int RouterState::PickReplacement(WorkerRole role, const policy::PlacementRequest
     snapshot.decode = {partner};
     snapshot.prefill.at(static_cast<size_t>(exclude)).healthy = false;
   }
+  if (role != WorkerRole::kColocated) snapshot.colocated.clear();
   absl::MutexLock lock(&policy_mu_);
   const policy::PlacementDecision decision = policy_->Place(request, snapshot);
   if (!decision.accepted) return -1;
-  return role == WorkerRole::kDecode ? decision.decode_index : decision.prefill_index;
+  switch (role) {
+    case WorkerRole::kPrefill: return decision.prefill_index;
+    case WorkerRole::kDecode: return decision.decode_index;
+    case WorkerRole::kColocated: return decision.colocated_index;
+  }
+  return -1;
 }
 
 bool RouterState::TryAdmit() {

@@ -28,10 +28,11 @@ namespace tandem::router {
 class FrontDoorSession;
 class RouterMetrics;
 
-// The (prefill, decode) worker indices chosen for a request.
+// The (prefill, decode) worker indices chosen for a request, or its colocated worker.
 struct Placement {
   int prefill_index = -1;
   int decode_index = -1;
+  int colocated_index = -1;  // >= 0: the request runs whole on this colocated worker
 };
 
 class RouterState {
@@ -51,7 +52,7 @@ class RouterState {
   // healthy pair exists; ResourceExhausted when the policy refuses for another reason (an SLO).
   absl::StatusOr<Placement> Place(const policy::PlacementRequest& request);
   // A healthy worker of `role` other than `exclude` to retry on, keeping the partner worker of the
-  // other role; -1 when there is none.
+  // other role (unused for kColocated); -1 when there is none.
   int PickReplacement(WorkerRole role, const policy::PlacementRequest& request, int exclude,
                       int partner_index);
 

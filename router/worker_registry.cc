@@ -28,6 +28,7 @@ struct WorkerRegistry::Worker {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<wv1::PrefillWorker::Stub> prefill_stub;  // set for prefill workers
   std::unique_ptr<wv1::DecodeWorker::Stub> decode_stub;    // set for decode workers
+  std::unique_ptr<wv1::ColocatedWorker::Stub> colocated_stub;  // set for colocated workers
   std::unique_ptr<HealthClient> health;
   // Guarded by the registry's mu_.
   bool member = true;
@@ -46,7 +47,7 @@ namespace {
 
 constexpr int kMaxReceiveBytes = 64 << 20;
 
-const char* RoleName(WorkerRole role) { return role == WorkerRole::kPrefill ? "prefill" : "decode"; }
+constexpr WorkerRole kRoles[] = {WorkerRole::kPrefill, WorkerRole::kDecode, WorkerRole::kColocated};
 
 absl::Status CheckAddress(absl::string_view flag, absl::string_view address) {
   const size_t colon = address.rfind(':');
@@ -67,6 +68,15 @@ absl::Status CheckEntry(absl::string_view flag, absl::string_view entry) {
 
 }  // namespace
 
+const char* RoleName(WorkerRole role) {
+  switch (role) {
+    case WorkerRole::kPrefill: return "prefill";
+    case WorkerRole::kDecode: return "decode";
+    case WorkerRole::kColocated: return "colocated";
+  }
+  return "unknown";
+}
+
 absl::StatusOr<std::vector<std::string>> ParseWorkerAddresses(absl::string_view flag,
                                                               absl::string_view text) {
   std::vector<std::string> addresses;
@@ -82,11 +92,16 @@ absl::StatusOr<std::vector<std::string>> ParseWorkerAddresses(absl::string_view 
 }
 
 absl::StatusOr<std::unique_ptr<WorkerRegistry>> WorkerRegistry::Create(WorkerRegistryOptions options) {
-  if (options.prefill_addresses.empty()) {
-    return absl::InvalidArgumentError("prefill worker list is empty");
+  // Prefill and decode workers come in pairs; colocated workers serve alone.
+  if (options.prefill_addresses.empty() != options.decode_addresses.empty()) {
+    return absl::InvalidArgumentError(options.prefill_addresses.empty() ? "prefill worker list is empty"
+                                                                          : "decode worker list is empty");
   }
-  if (options.decode_addresses.empty()) {
-    return absl::InvalidArgumentError("decode worker list is empty");
+  if (options.prefill_addresses.empty() && options.colocated_addresses.empty()) {
+    return absl::InvalidArgumentError("no workers: give prefill and decode workers, colocated workers, or both");
+  }
+  for (const std::string& a : options.colocated_addresses) {
+    if (absl::Status s = CheckEntry("colocated", a); !s.ok()) return s;
   }
   for (const std::string& a : options.prefill_addresses) {
     if (absl::Status s = CheckEntry("prefill", a); !s.ok()) return s;
@@ -101,9 +116,11 @@ absl::StatusOr<std::unique_ptr<WorkerRegistry>> WorkerRegistry::Create(WorkerReg
 }
 
 WorkerRegistry::WorkerRegistry(WorkerRegistryOptions options) : options_(std::move(options)) {
-  for (WorkerRole role : {WorkerRole::kPrefill, WorkerRole::kDecode}) {
-    for (const std::string& entry :
-         role == WorkerRole::kPrefill ? options_.prefill_addresses : options_.decode_addresses) {
+  for (WorkerRole role : kRoles) {
+    const std::vector<std::string>& entries = role == WorkerRole::kPrefill  ? options_.prefill_addresses
+                                              : role == WorkerRole::kDecode ? options_.decode_addresses
+                                                                            : options_.colocated_addresses;
+    for (const std::string& entry : entries) {
       if (IsDnsTarget(entry)) {
         const DnsTarget target = *ParseDnsTarget("", entry);  // checked by Create
         targets_.push_back({role, target.host, target.port, target.ToString()});
@@ -122,16 +139,16 @@ int WorkerRegistry::AddWorker(WorkerRole role, const std::string& address, const
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxReceiveBytes);
   w->channel = CreateClusterChannel(address, args);
-  if (role == WorkerRole::kPrefill) {
-    w->prefill_stub = wv1::PrefillWorker::NewStub(w->channel);
-  } else {
-    w->decode_stub = wv1::DecodeWorker::NewStub(w->channel);
+  switch (role) {
+    case WorkerRole::kPrefill: w->prefill_stub = wv1::PrefillWorker::NewStub(w->channel); break;
+    case WorkerRole::kDecode: w->decode_stub = wv1::DecodeWorker::NewStub(w->channel); break;
+    case WorkerRole::kColocated: w->colocated_stub = wv1::ColocatedWorker::NewStub(w->channel); break;
   }
   w->health = std::make_unique<HealthClient>(w->channel, address);
   int index;
   {
     absl::MutexLock lock(&list_mu_);
-    auto& list = role == WorkerRole::kPrefill ? prefill_ : decode_;
+    auto& list = lists_[static_cast<int>(role)];
     index = static_cast<int>(list.size());
     w->index = index;
     list.push_back(std::move(w));
@@ -143,8 +160,8 @@ int WorkerRegistry::AddWorker(WorkerRole role, const std::string& address, const
 void WorkerRegistry::NotifyAdded() {
   absl::MutexLock lock(&added_mu_);
   if (!added_) return;
-  for (WorkerRole role : {WorkerRole::kPrefill, WorkerRole::kDecode}) {
-    int& notified = notified_[role == WorkerRole::kPrefill ? 0 : 1];
+  for (WorkerRole role : kRoles) {
+    int& notified = notified_[static_cast<int>(role)];
     for (const int n = num_workers(role); notified < n; ++notified) added_(role, notified);
   }
 }
@@ -175,7 +192,7 @@ void WorkerRegistry::ResolveNow() {
     {
       absl::MutexLock lock(&mu_);
       absl::MutexLock list_lock(&list_mu_);
-      auto& list = target.role == WorkerRole::kPrefill ? prefill_ : decode_;
+      auto& list = lists_[static_cast<int>(target.role)];
       for (auto& w : list) {
         const bool listed_now = std::find(listed->begin(), listed->end(), w->address) != listed->end();
         if (w->target == target.name && w->member && !listed_now) {
@@ -208,8 +225,8 @@ std::vector<WorkerRegistry::Worker*> WorkerRegistry::Members() const {
   std::vector<Worker*> members;
   absl::MutexLock lock(&mu_);
   absl::MutexLock list_lock(&list_mu_);
-  for (const auto* list : {&prefill_, &decode_}) {
-    for (const auto& w : *list) {
+  for (const auto& list : lists_) {
+    for (const auto& w : list) {
       if (w->member) members.push_back(w.get());
     }
   }
@@ -375,10 +392,16 @@ void WorkerRegistry::PollLoadNow() {
         delete call;
         pending.DecrementCount();
       };
-      if (worker->role == WorkerRole::kPrefill) {
-        worker->prefill_stub->async()->GetLoad(&call->context, &call->request, &call->report, done);
-      } else {
-        worker->decode_stub->async()->GetLoad(&call->context, &call->request, &call->report, done);
+      switch (worker->role) {
+        case WorkerRole::kPrefill:
+          worker->prefill_stub->async()->GetLoad(&call->context, &call->request, &call->report, done);
+          break;
+        case WorkerRole::kDecode:
+          worker->decode_stub->async()->GetLoad(&call->context, &call->request, &call->report, done);
+          break;
+        case WorkerRole::kColocated:
+          worker->colocated_stub->async()->GetLoad(&call->context, &call->request, &call->report, done);
+          break;
       }
     }
   }
@@ -389,7 +412,7 @@ policy::ClusterSnapshot WorkerRegistry::Snapshot() const {
   policy::ClusterSnapshot snapshot;
   absl::MutexLock lock(&mu_);
   absl::MutexLock list_lock(&list_mu_);
-  for (const auto& w : prefill_) {
+  for (const auto& w : lists_[static_cast<int>(WorkerRole::kPrefill)]) {
     policy::PrefillWorkerState state;
     state.id = w->address;
     state.healthy = w->healthy;
@@ -407,7 +430,7 @@ policy::ClusterSnapshot WorkerRegistry::Snapshot() const {
     state.report_seq = w->report_seq;
     snapshot.prefill.push_back(std::move(state));
   }
-  for (const auto& w : decode_) {
+  for (const auto& w : lists_[static_cast<int>(WorkerRole::kDecode)]) {
     policy::DecodeWorkerState state;
     state.id = w->address;
     state.healthy = w->healthy;
@@ -425,18 +448,36 @@ policy::ClusterSnapshot WorkerRegistry::Snapshot() const {
     state.report_seq = w->report_seq;
     snapshot.decode.push_back(std::move(state));
   }
+  for (const auto& w : lists_[static_cast<int>(WorkerRole::kColocated)]) {
+    policy::ColocatedWorkerState state;
+    state.id = w->address;
+    state.healthy = w->healthy;
+    if (w->have_load) {
+      state.queued_requests = w->load.queued_requests();
+      state.queued_prompt_tokens = w->load.queued_tokens();
+      state.prefilling_requests = w->load.prefilling_requests();
+      state.running_batch_size = w->load.running_requests();
+      state.total_context_tokens = w->load.running_context_tokens();
+      state.free_kv_blocks = w->load.kv_blocks_free();
+      state.total_kv_blocks = w->load.kv_blocks_total();
+      if (w->load.block_size() > 0) state.block_size = w->load.block_size();
+      if (w->load.step_token_budget() > 0) state.step_token_budget = w->load.step_token_budget();
+      state.recent_step_ms = w->load.recent_step_ms();
+    }
+    state.report_seq = w->report_seq;
+    snapshot.colocated.push_back(std::move(state));
+  }
   return snapshot;
 }
 
 WorkerRegistry::Worker& WorkerRegistry::worker(WorkerRole role, int index) const {
   absl::MutexLock lock(&list_mu_);
-  const auto& list = role == WorkerRole::kPrefill ? prefill_ : decode_;
-  return *list.at(static_cast<size_t>(index));
+  return *lists_[static_cast<int>(role)].at(static_cast<size_t>(index));
 }
 
 int WorkerRegistry::num_workers(WorkerRole role) const {
   absl::MutexLock lock(&list_mu_);
-  return static_cast<int>(role == WorkerRole::kPrefill ? prefill_.size() : decode_.size());
+  return static_cast<int>(lists_[static_cast<int>(role)].size());
 }
 
 bool WorkerRegistry::member(WorkerRole role, int index) const {
@@ -466,6 +507,10 @@ wv1::PrefillWorker::Stub& WorkerRegistry::prefill_stub(int index) const {
 
 wv1::DecodeWorker::Stub& WorkerRegistry::decode_stub(int index) const {
   return *worker(WorkerRole::kDecode, index).decode_stub;
+}
+
+wv1::ColocatedWorker::Stub& WorkerRegistry::colocated_stub(int index) const {
+  return *worker(WorkerRole::kColocated, index).colocated_stub;
 }
 
 void WorkerRegistry::ReportCallFailure(WorkerRole role, int index, const absl::Status& status) {

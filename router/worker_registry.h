@@ -1,4 +1,4 @@
-// WorkerRegistry: the router's view of its prefill and decode workers.
+// WorkerRegistry: the router's view of its prefill, decode and colocated workers.
 //
 // Workers come from `--prefill` / `--decode`: fixed "host:port" entries, and "dns:NAME:PORT" entries
 // that the registry re-resolves every `resolve_interval` (a Compose service name or a Kubernetes
@@ -42,7 +42,9 @@
 
 namespace tandem::router {
 
-enum class WorkerRole { kPrefill, kDecode };
+enum class WorkerRole { kPrefill = 0, kDecode = 1, kColocated = 2 };
+// "prefill", "decode", "colocated".
+const char* RoleName(WorkerRole role);
 
 // What the router serves, to recognise a worker that serves another model (its load report says).
 struct ExpectedModel {
@@ -58,6 +60,9 @@ using WorkerResolver = std::function<absl::StatusOr<std::vector<std::string>>(co
 struct WorkerRegistryOptions {
   std::vector<std::string> prefill_addresses;  // host:port or dns:NAME:PORT each
   std::vector<std::string> decode_addresses;
+  // Workers that prefill and decode in one engine (tandem colocated); a router needs prefill and decode
+  // workers, colocated workers, or both.
+  std::vector<std::string> colocated_addresses;
   absl::Duration resolve_interval = absl::Seconds(5);
   WorkerResolver resolver;  // empty: ResolveHostPorts
   absl::Duration health_interval = absl::Seconds(1);
@@ -111,6 +116,7 @@ class WorkerRegistry {
   std::optional<worker::v1::LoadReport> last_load(WorkerRole role, int index) const;
   worker::v1::PrefillWorker::Stub& prefill_stub(int index) const;
   worker::v1::DecodeWorker::Stub& decode_stub(int index) const;
+  worker::v1::ColocatedWorker::Stub& colocated_stub(int index) const;
 
   // A call to the worker failed with `status`; UNAVAILABLE takes it out of the pool at once.
   void ReportCallFailure(WorkerRole role, int index, const absl::Status& status);
@@ -149,11 +155,10 @@ class WorkerRegistry {
   std::vector<Target> targets_;  // touched by Start() and then the poller only
   // Slots only grow; a Worker never moves (unique_ptr), so references outlive the lock.
   mutable absl::Mutex list_mu_;  // taken after mu_ where both are held
-  std::vector<std::unique_ptr<Worker>> prefill_ ABSL_GUARDED_BY(list_mu_);
-  std::vector<std::unique_ptr<Worker>> decode_ ABSL_GUARDED_BY(list_mu_);
+  std::vector<std::unique_ptr<Worker>> lists_[3] ABSL_GUARDED_BY(list_mu_);  // by WorkerRole
   absl::Mutex added_mu_;  // serialises the worker-added callback
   std::function<void(WorkerRole, int)> added_ ABSL_GUARDED_BY(added_mu_);
-  int notified_[2] ABSL_GUARDED_BY(added_mu_) = {0, 0};  // prefill, decode slots the callback has seen
+  int notified_[3] ABSL_GUARDED_BY(added_mu_) = {0, 0, 0};  // slots the callback has seen, by WorkerRole
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -58,6 +58,12 @@ const LatencyModel& GoodputPolicy::DecodeModel(const std::string& id) const {
   return it == models_.by_worker_id.end() ? models_.decode : it->second;
 }
 
+const LatencyModel& GoodputPolicy::ColocatedModel(const std::string& id) const {
+  auto it = models_.by_worker_id.find(id);
+  if (it != models_.by_worker_id.end()) return it->second;
+  return models_.colocated.has_value() ? *models_.colocated : models_.decode;
+}
+
 double GoodputPolicy::PrefillCorrection(const PrefillWorkerState& worker) const {
   if (worker.recent_step_ms <= 0 || worker.recent_batch_tokens <= 0) return 1.0;
   return CorrectionFactor(worker.recent_step_ms, PrefillMsForTotals(PrefillModel(worker.id), worker.recent_batch_tokens,
@@ -131,16 +137,117 @@ PairPrediction GoodputPolicy::Predict(const PlacementRequest& request, const Clu
   return out;
 }
 
+PairPrediction GoodputPolicy::PredictColocated(const PlacementRequest& request, const ClusterSnapshot& snapshot,
+                                               int colocated_index) const {
+  PairPrediction out;
+  out.colocated_index = colocated_index;
+  const ColocatedWorkerState& c = snapshot.colocated[static_cast<size_t>(colocated_index)];
+  const LatencyModel& model = ColocatedModel(c.id);
+  const int64_t prompt_len = std::max<int64_t>(1, request.prompt_len);
+  const int64_t expected_output =
+      request.expected_output_len > 0 ? request.expected_output_len : std::max<int64_t>(0, request.max_output_len);
+  const int64_t budget = std::max<int64_t>(1, c.step_token_budget);
+  const int64_t decoding = std::max<int64_t>(0, c.running_batch_size);
+  const int64_t others = decoding + std::max<int64_t>(0, c.prefilling_requests) + std::max<int64_t>(0, c.queued_requests);
+  const int64_t chunk = budget - std::min(others, budget - 1);
+  const int64_t ahead = std::max<int64_t>(0, c.queued_prompt_tokens);
+  const double mean_context = decoding > 0 ? static_cast<double>(c.total_context_tokens) / static_cast<double>(decoding)
+                                           : static_cast<double>(prompt_len);
+  const double context_without = static_cast<double>(c.total_context_tokens) +
+                                 static_cast<double>(others - decoding) * mean_context;
+  const int64_t steps = (ahead + prompt_len + chunk - 1) / chunk;
+  const int64_t one_chunk = std::min(chunk, ahead + prompt_len);
+  const double decode_part =
+      others > 0 ? model.DecodeStepMs(others, static_cast<int64_t>(std::llround(context_without))) : 0.0;
+  const double step_ms = decode_part + PrefillMsForTotals(model, one_chunk, 1);
+  out.prefill_queue_ms = static_cast<double>(steps - 1) * step_ms;  // the steps before its last chunk
+  out.prefill_ms = step_ms;
+  out.ttft_ms = out.prefill_queue_ms + out.prefill_ms;
+  const double context_with =
+      context_without + static_cast<double>(prompt_len) + static_cast<double>(expected_output) / 2.0;
+  const double shared_prefill_ms = ahead > 0 ? PrefillMsForTotals(model, ahead, std::max<int64_t>(1, c.queued_requests)) : 0.0;
+  out.tpot_ms = model.DecodeStepMs(others + 1, static_cast<int64_t>(std::llround(context_with))) +
+                shared_prefill_ms / static_cast<double>(std::max<int64_t>(1, expected_output - 1));
+  if (decoding > 0 && request.tpot_slo_ms > 0) {
+    out.existing_tpot_slo_ms = request.tpot_slo_ms;
+    out.harms_running = out.tpot_ms > out.existing_tpot_slo_ms && decode_part <= out.existing_tpot_slo_ms;
+  }
+  if (c.total_kv_blocks > 0) {
+    const int64_t block_size = std::max<int64_t>(1, c.block_size);
+    const int64_t tokens = prompt_len + std::max<int64_t>(0, request.max_output_len);
+    out.kv_blocks_needed = (tokens + block_size - 1) / block_size;
+    out.kv_fits = c.free_kv_blocks >= out.kv_blocks_needed;
+  }
+  return out;
+}
+
+namespace {
+
+// Explains why the least-violating candidate, a colocated worker, misses.
+PlacementDecision RejectColocated(const PlacementRequest& request, const ClusterSnapshot& snapshot,
+                                  const PairPrediction& pred) {
+  const ColocatedWorkerState& c = snapshot.colocated[static_cast<size_t>(pred.colocated_index)];
+  const std::string where = absl::StrCat("best colocated worker ", c.id);
+  std::vector<std::pair<double, std::string>> parts;
+  if (request.ttft_slo_ms > 0 && pred.ttft_ms > request.ttft_slo_ms) {
+    parts.push_back({pred.ttft_ms / request.ttft_slo_ms - 1.0,
+                     absl::StrCat("predicted TTFT ", FormatMs(pred.ttft_ms), " > SLO ", FormatMs(request.ttft_slo_ms),
+                                  ": ", c.queued_prompt_tokens, " prompt tokens wait on ", c.id, " ahead of its ",
+                                  request.prompt_len, " in chunks of at most ", c.step_token_budget,
+                                  " tokens per step (", where, ")")});
+  }
+  if (request.tpot_slo_ms > 0 && pred.tpot_ms > request.tpot_slo_ms) {
+    parts.push_back({pred.tpot_ms / request.tpot_slo_ms - 1.0,
+                     absl::StrCat("predicted TPOT ", FormatMs(pred.tpot_ms), " > SLO ", FormatMs(request.tpot_slo_ms),
+                                  ": ", c.id, " would step ", c.running_batch_size + c.prefilling_requests +
+                                  c.queued_requests + 1, " requests (", c.running_batch_size, " decoding, ",
+                                  c.prefilling_requests + c.queued_requests, " prefilling or waiting) (", where, ")")});
+  }
+  if (pred.harms_running) {
+    parts.push_back({pred.tpot_ms / pred.existing_tpot_slo_ms - 1.0,
+                     absl::StrCat("joining ", c.id, "'s batch of ", c.running_batch_size,
+                                  " would raise its step time to ", FormatMs(pred.tpot_ms),
+                                  " > the running requests' TPOT SLO ", FormatMs(pred.existing_tpot_slo_ms), " (",
+                                  where, ")")});
+  }
+  if (parts.empty()) return PlacementDecision::Reject(absl::StrCat("no worker is predicted to meet the SLO (", where, ")"));
+  std::stable_sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string reason = parts[0].second;
+  for (size_t i = 1; i < parts.size(); ++i) absl::StrAppend(&reason, "; also ", parts[i].second);
+  return PlacementDecision::Reject(std::move(reason));
+}
+
+}  // namespace
+
 PlacementDecision GoodputPolicy::Place(const PlacementRequest& request, const ClusterSnapshot& snapshot) {
-  std::vector<int> prefills, decodes;
+  std::vector<int> prefills, decodes, colocated;
   for (int i = 0; i < static_cast<int>(snapshot.prefill.size()); ++i) {
     if (snapshot.prefill[i].healthy) prefills.push_back(i);
   }
-  if (prefills.empty()) return PlacementDecision::Reject("no healthy prefill worker");
   for (int i = 0; i < static_cast<int>(snapshot.decode.size()); ++i) {
     if (snapshot.decode[i].healthy) decodes.push_back(i);
   }
-  if (decodes.empty()) return PlacementDecision::Reject("no healthy decode worker");
+  for (int i = 0; i < static_cast<int>(snapshot.colocated.size()); ++i) {
+    if (snapshot.colocated[i].healthy) colocated.push_back(i);
+  }
+  if (colocated.empty()) {
+    if (snapshot.prefill.empty() && snapshot.decode.empty() && !snapshot.colocated.empty()) {
+      return PlacementDecision::Reject("no healthy colocated worker");
+    }
+    const bool mixed = !snapshot.colocated.empty();
+    if (prefills.empty()) {
+      return PlacementDecision::Reject(mixed ? "no healthy worker: no healthy prefill/decode pair and no healthy colocated worker"
+                                             : "no healthy prefill worker");
+    }
+    if (decodes.empty()) {
+      return PlacementDecision::Reject(mixed ? "no healthy worker: no healthy prefill/decode pair and no healthy colocated worker"
+                                             : "no healthy decode worker");
+    }
+  }
+  if (prefills.empty() || decodes.empty()) {  // colocated workers only
+    prefills.clear();
+    decodes.clear();
+  }
 
   const bool has_ttft = request.ttft_slo_ms > 0;
   const bool has_tpot = request.tpot_slo_ms > 0;
@@ -148,22 +255,36 @@ PlacementDecision GoodputPolicy::Place(const PlacementRequest& request, const Cl
       request.expected_output_len > 0 ? request.expected_output_len : std::max<int64_t>(0, request.max_output_len);
 
   std::vector<Scored> scored;
-  scored.reserve(prefills.size() * decodes.size());
+  scored.reserve(prefills.size() * decodes.size() + colocated.size());
   // A decode worker whose whole cache is smaller than the request can never admit it.
   int64_t blocks_needed = 0;
-  int most_free_decode = -1;
+  // Where KV is most free (for the "KV:" reason): a decode or colocated worker.
+  int64_t most_free_blocks = -1, most_free_total = 0;
+  std::string most_free_id;
+  std::vector<PairPrediction> candidates;
   for (int pi : prefills) {
-    for (int di : decodes) {
+    for (int di : decodes) candidates.push_back(Predict(request, snapshot, pi, di));
+  }
+  for (int ci : colocated) candidates.push_back(PredictColocated(request, snapshot, ci));
+  for (const PairPrediction& candidate : candidates) {
+    {
       Scored s;
-      s.prediction = Predict(request, snapshot, pi, di);
+      s.prediction = candidate;
       const PairPrediction& pred = s.prediction;
-      const DecodeWorkerState& d = snapshot.decode[static_cast<size_t>(di)];
+      const bool on_colocated = pred.colocated_index >= 0;
+      const int64_t free_blocks = on_colocated ? snapshot.colocated[static_cast<size_t>(pred.colocated_index)].free_kv_blocks
+                                               : snapshot.decode[static_cast<size_t>(pred.decode_index)].free_kv_blocks;
+      const int64_t total_blocks = on_colocated ? snapshot.colocated[static_cast<size_t>(pred.colocated_index)].total_kv_blocks
+                                                : snapshot.decode[static_cast<size_t>(pred.decode_index)].total_kv_blocks;
+      const std::string& kv_id = on_colocated ? snapshot.colocated[static_cast<size_t>(pred.colocated_index)].id
+                                              : snapshot.decode[static_cast<size_t>(pred.decode_index)].id;
       blocks_needed = std::max(blocks_needed, pred.kv_blocks_needed);
-      if (most_free_decode < 0 ||
-          d.free_kv_blocks > snapshot.decode[static_cast<size_t>(most_free_decode)].free_kv_blocks) {
-        most_free_decode = di;
+      if (free_blocks > most_free_blocks) {
+        most_free_blocks = free_blocks;
+        most_free_total = total_blocks;
+        most_free_id = kv_id;
       }
-      if (d.total_kv_blocks > 0 && pred.kv_blocks_needed > d.total_kv_blocks) continue;
+      if (total_blocks > 0 && pred.kv_blocks_needed > total_blocks) continue;
       const bool ttft_ok = !has_ttft || pred.ttft_ms <= request.ttft_slo_ms;
       const bool tpot_ok = !has_tpot || pred.tpot_ms <= request.tpot_slo_ms;
       s.meets = ttft_ok && tpot_ok && !pred.harms_running && pred.kv_fits;
@@ -179,7 +300,10 @@ PlacementDecision GoodputPolicy::Place(const PlacementRequest& request, const Cl
   }
 
   auto accept = [](const Scored& s) {
-    PlacementDecision decision = PlacementDecision::Accept(s.prediction.prefill_index, s.prediction.decode_index);
+    PlacementDecision decision =
+        s.prediction.colocated_index >= 0
+            ? PlacementDecision::AcceptColocated(s.prediction.colocated_index)
+            : PlacementDecision::Accept(s.prediction.prefill_index, s.prediction.decode_index);
     decision.predicted_ttft_ms = s.prediction.ttft_ms;
     decision.predicted_tpot_ms = s.prediction.tpot_ms;
     return decision;
@@ -209,12 +333,13 @@ PlacementDecision GoodputPolicy::Place(const PlacementRequest& request, const Cl
   if (least != nullptr && (least->prediction.kv_fits ? request.best_effort : may_wait_for_kv)) return accept(*least);
 
   if (least == nullptr || !least->prediction.kv_fits) {
-    const DecodeWorkerState& d = snapshot.decode[static_cast<size_t>(most_free_decode)];
     return PlacementDecision::Reject(absl::StrCat(
         "KV: the request needs ", blocks_needed, " KV blocks (prompt ", request.prompt_len, " + max_tokens ",
-        request.max_output_len, " tokens); the most free on a healthy decode worker is ", d.free_kv_blocks, " of ",
-        d.total_kv_blocks, " on ", d.id));
+        request.max_output_len, " tokens); the most free on a healthy ",
+        decodes.empty() ? "colocated" : (colocated.empty() ? "decode" : "decode or colocated"), " worker is ",
+        most_free_blocks, " of ", most_free_total, " on ", most_free_id));
   }
+  if (least->prediction.colocated_index >= 0) return RejectColocated(request, snapshot, least->prediction);
 
   // Explain the largest violation of the least-violating pair.
   const PairPrediction& pred = least->prediction;

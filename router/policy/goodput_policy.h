@@ -37,12 +37,24 @@
 //     placement_policy.h.
 // An accepted decision carries predicted_ttft_ms and predicted_tpot_ms.
 //
+// Colocated workers (batching/colocated_batching.h) are candidates beside the pairs, scored the same way;
+// their model is the worker's own (by id), else GoodputModels::colocated, else the decode model:
+//   B = decoding + prefilling + queued (every one of them decodes in the steps ahead),
+//   chunk = step_token_budget - min(B, budget - 1) prompt tokens per step,
+//   TTFT  = ceil((queued prompt tokens + prompt_len) / chunk) steps of
+//           DecodeStepMs(B, C) + PrefillMs(one chunk)   (a mixed step: both parts, no overlap assumed)
+//   TPOT  = DecodeStepMs(B + 1, C + prompt_len + expected_output_len / 2)
+//           + PrefillMs(the queued prompt tokens) / (expected_output_len - 1)  (chunks it shares steps with)
+//   Harm and KV admission as for a decode worker; no online correction (its recent steps mix phases).
+// Rejections name the worker ("best colocated worker c-1").
+//
 // Pure and stateless: the decision depends only on (request, snapshot). Thread safety: as
 // PlacementPolicy (not thread-safe; const data only, so in fact safe, but callers must not rely on it).
 #ifndef TANDEM_ROUTER_POLICY_GOODPUT_POLICY_H_
 #define TANDEM_ROUTER_POLICY_GOODPUT_POLICY_H_
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "router/policy/latency_model.h"
@@ -57,12 +69,15 @@ struct GoodputModels {
   std::map<std::string, LatencyModel> by_worker_id = {};
   // Bytes of KV per token moved prefill -> decode; 0: the prefill model's kv_bytes_per_token.
   double kv_bytes_per_token = 0.0;
+  // Colocated workers' step times (a profile's prefill and decode coefficients); empty: `decode`.
+  std::optional<LatencyModel> colocated = std::nullopt;
 };
 
 // One candidate pair's predictions (exposed for tests and explanations).
 struct PairPrediction {
   int prefill_index = -1;
   int decode_index = -1;
+  int colocated_index = -1;  // >= 0: a colocated worker's prediction (the pair indices are -1)
   double prefill_queue_ms = 0.0;
   double prefill_ms = 0.0;
   double transfer_ms = 0.0;
@@ -92,10 +107,13 @@ class GoodputPolicy : public PlacementPolicy {
   // The prediction for one pair (indices into `snapshot`; the workers' health is not checked).
   PairPrediction Predict(const PlacementRequest& request, const ClusterSnapshot& snapshot, int prefill_index,
                          int decode_index) const;
+  PairPrediction PredictColocated(const PlacementRequest& request, const ClusterSnapshot& snapshot,
+                                  int colocated_index) const;
 
  private:
   const LatencyModel& PrefillModel(const std::string& id) const;
   const LatencyModel& DecodeModel(const std::string& id) const;
+  const LatencyModel& ColocatedModel(const std::string& id) const;
   double PrefillCorrection(const PrefillWorkerState& worker) const;
   double DecodeCorrection(const DecodeWorkerState& worker) const;
 

@@ -35,7 +35,6 @@ PlacementDecision LeastLoadedPolicy::Place(const PlacementRequest& request, cons
     // Strict < keeps the lower index on ties.
     if (prefill < 0 || prefill_key(i) < prefill_key(prefill)) prefill = i;
   }
-  if (prefill < 0) return PlacementDecision::Reject("no healthy prefill worker");
 
   const auto decode_key = [&](int i) {
     const DecodeWorkerState& w = snapshot.decode[i];
@@ -49,7 +48,43 @@ PlacementDecision LeastLoadedPolicy::Place(const PlacementRequest& request, cons
     if (!snapshot.decode[i].healthy) continue;
     if (decode < 0 || decode_key(i) < decode_key(decode)) decode = i;
   }
-  if (decode < 0) return PlacementDecision::Reject("no healthy decode worker");
+
+  const auto colocated_requests = [&](int i) {
+    const ColocatedWorkerState& w = snapshot.colocated[i];
+    const Pending p = Since(colocated_pending_, w.id, w.report_seq);
+    return w.queued_requests + w.prefilling_requests + w.running_batch_size + p.requests;
+  };
+  const auto colocated_key = [&](int i) {
+    const ColocatedWorkerState& w = snapshot.colocated[i];
+    const Pending p = Since(colocated_pending_, w.id, w.report_seq);
+    return std::make_tuple(colocated_requests(i), w.queued_prompt_tokens + p.tokens);
+  };
+  int colocated = -1;
+  for (int i = 0; i < static_cast<int>(snapshot.colocated.size()); ++i) {
+    if (!snapshot.colocated[i].healthy) continue;
+    if (colocated < 0 || colocated_key(i) < colocated_key(colocated)) colocated = i;
+  }
+
+  const bool pair = prefill >= 0 && decode >= 0;
+  bool use_colocated = colocated >= 0 && !pair;
+  if (colocated >= 0 && pair) {
+    const DecodeWorkerState& d = snapshot.decode[decode];
+    const Pending p = Since(decode_pending_, d.id, d.report_seq);
+    use_colocated = colocated_requests(colocated) < d.running_batch_size + d.queued_requests + p.requests;
+  }
+  if (use_colocated) {
+    const ColocatedWorkerState& w = snapshot.colocated[colocated];
+    Add(colocated_pending_, w.id, w.report_seq, request.prompt_len);
+    return PlacementDecision::AcceptColocated(colocated);
+  }
+  if (!pair) {
+    if (snapshot.prefill.empty() && snapshot.decode.empty()) return PlacementDecision::Reject("no healthy colocated worker");
+    if (!snapshot.colocated.empty()) {
+      return PlacementDecision::Reject(
+          "no healthy worker: no healthy prefill/decode pair and no healthy colocated worker");
+    }
+    return PlacementDecision::Reject(prefill < 0 ? "no healthy prefill worker" : "no healthy decode worker");
+  }
   Add(prefill_pending_, snapshot.prefill[prefill].id, snapshot.prefill[prefill].report_seq, request.prompt_len);
   Add(decode_pending_, snapshot.decode[decode].id, snapshot.decode[decode].report_seq,
       request.prompt_len + request.max_output_len);

@@ -7,6 +7,11 @@
 // on each worker since that worker's last report (by id) as queued there: its prompt tokens on the
 // prefill worker, its prompt + max_tokens worth of KV blocks on the decode worker. A snapshot with
 // report_seq 0 is exact and counts nothing.
+//
+// Colocated workers: the one with the fewest requests in it (queued + prefilling + decoding + placed
+// since its report; ties: fewer prompt tokens waiting, then lower index). In a mixed cluster the
+// request goes to that worker when it holds fewer requests than the chosen decode worker (running +
+// queued + placed since), else to the pair: both count what a request would share its steps with.
 #ifndef TANDEM_ROUTER_POLICY_LEAST_LOADED_POLICY_H_
 #define TANDEM_ROUTER_POLICY_LEAST_LOADED_POLICY_H_
 
@@ -35,6 +40,7 @@ class LeastLoadedPolicy : public PlacementPolicy {
 
   std::map<std::string, Pending> prefill_pending_;
   std::map<std::string, Pending> decode_pending_;
+  std::map<std::string, Pending> colocated_pending_;  // tokens: prompt tokens
 };
 
 }  // namespace tandem::policy

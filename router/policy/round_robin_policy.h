@@ -15,8 +15,13 @@ class RoundRobinPolicy : public PlacementPolicy {
   PlacementDecision Place(const PlacementRequest& request, const ClusterSnapshot& snapshot) override;
 
  private:
+  PlacementDecision PlacePair(const ClusterSnapshot& snapshot);
+
   uint64_t next_prefill_ = 0;  // index where the next prefill search starts (mod size)
   uint64_t next_decode_ = 0;
+  // With colocated workers: the rotation runs over units, the pair side first (when the cluster has
+  // prefill and decode workers), then each colocated worker.
+  uint64_t next_unit_ = 0;
 };
 
 }  // namespace tandem::policy

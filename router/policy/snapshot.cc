@@ -12,6 +12,13 @@ PlacementDecision PlacementDecision::Accept(int prefill_index, int decode_index)
   return decision;
 }
 
+PlacementDecision PlacementDecision::AcceptColocated(int colocated_index) {
+  PlacementDecision decision;
+  decision.accepted = true;
+  decision.colocated_index = colocated_index;
+  return decision;
+}
+
 PlacementDecision PlacementDecision::Reject(std::string reason) {
   PlacementDecision decision;
   decision.reject_reason = std::move(reason);

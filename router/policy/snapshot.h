@@ -1,4 +1,5 @@
-// The view of the cluster a placement policy decides on, and the decision it returns.
+// The view of the cluster a placement policy decides on, and the decision it returns. A cluster has
+// prefill/decode pairs, colocated workers, or both; a request goes to a pair or to one colocated worker.
 //
 // The router fills a ClusterSnapshot from worker load reports; the simulator fills it from its own
 // state. Both then call the same PlacementPolicy object, so what the simulator predicts is what the
@@ -51,9 +52,27 @@ struct DecodeWorkerState {
   double min_running_tpot_slo_ms = 0.0;  // tightest TPOT SLO among running requests; 0: unknown
 };
 
+// One colocated worker (prefill and decode in one continuous batch, batching/colocated_batching.h).
+struct ColocatedWorkerState {
+  std::string id;
+  bool healthy = true;
+  int64_t report_seq = 0;            // as PrefillWorkerState::report_seq
+  int64_t queued_requests = 0;       // waiting for admission
+  int64_t queued_prompt_tokens = 0;  // their prompts plus the admitted prompts' unprefilled tokens
+  int64_t prefilling_requests = 0;   // admitted, prompt not finished
+  int64_t running_batch_size = 0;    // decoding
+  int64_t total_context_tokens = 0;  // of the decoding requests
+  int64_t free_kv_blocks = 0;
+  int64_t total_kv_blocks = 0;
+  int64_t block_size = 16;
+  int64_t step_token_budget = 512;   // new tokens per step (decodes + prompt chunks)
+  double recent_step_ms = 0.0;       // moving average of its (mixed) step times
+};
+
 struct ClusterSnapshot {
   std::vector<PrefillWorkerState> prefill;
   std::vector<DecodeWorkerState> decode;
+  std::vector<ColocatedWorkerState> colocated;
 };
 
 // The request being placed, as the router knows it after tokenizing.
@@ -66,18 +85,20 @@ struct PlacementRequest {
   bool best_effort = false;         // true: place even when no pair is predicted to meet the SLO
 };
 
-// A (prefill, decode) pair of indices into the snapshot's vectors, or a rejection with a reason a
-// person can read ("no healthy prefill worker").
+// A (prefill, decode) pair of indices into the snapshot's vectors, or one colocated worker, or a
+// rejection with a reason a person can read ("no healthy prefill worker").
 struct PlacementDecision {
   bool accepted = false;
   int prefill_index = -1;
   int decode_index = -1;
+  int colocated_index = -1;  // >= 0: the request runs whole on this colocated worker (the pair is -1)
   std::string reject_reason;
   // What a predicting policy (goodput) expects for an accepted request; 0 when it does not predict.
   double predicted_ttft_ms = 0.0;
   double predicted_tpot_ms = 0.0;
 
   static PlacementDecision Accept(int prefill_index, int decode_index);
+  static PlacementDecision AcceptColocated(int colocated_index);
   static PlacementDecision Reject(std::string reason);
 };
 

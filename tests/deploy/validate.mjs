@@ -9,6 +9,9 @@
 //   node validate.mjs REPO_ROOT TANDEM_BINARY
 //
 // Exit 0: all passed; 1: a check failed (every failure names the file and the path in it).
+//
+// A subcommand or flag the binary does not list is reported, and its argv is then still read as
+// `--flag value` pairs, so that the other checks see the service (one problem, not a cascade).
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -91,13 +94,21 @@ function checkTandemArgv(argv, problems, file, where) {
   checked.commands++;
   const sub = argv[0];
   const flags = new Map();
+  let known = null;
   if (typeof sub !== "string" || !subcommands().has(sub)) {
     problems.add(file, where, `\`tandem ${sub}\`: not a subcommand of ${rel(tandemBin)} (tandem --help lists ${[...subcommands()].join(", ")})`);
-    return { sub, flags };
-  }
-  const known = flagsOf(sub);
-  if (!known) {
+  } else if (!(known = flagsOf(sub))) {
     problems.add(file, where, `\`tandem ${sub} --help\` lists no flags`);
+  }
+  if (!known) {
+    // Read on as `--flag value` pairs (a token after a flag that is no flag is its value).
+    for (let i = 1; i < argv.length; i++) {
+      const token = String(argv[i]);
+      if (!token.startsWith("--")) continue;
+      const eq = token.indexOf("=");
+      if (eq >= 0) flags.set(token.slice(2, eq), token.slice(eq + 1));
+      else flags.set(token.slice(2), i + 1 < argv.length && !String(argv[i + 1]).startsWith("--") ? String(argv[++i]) : true);
+    }
     return { sub, flags };
   }
   for (let i = 1; i < argv.length; i++) {
@@ -111,6 +122,9 @@ function checkTandemArgv(argv, problems, file, where) {
     let value = eq < 0 ? undefined : token.slice(eq + 1);
     if (!known.has(name)) {
       problems.add(file, `${where}[${i}]`, `unknown flag --${name}: \`tandem ${sub} --help\` does not list it`);
+      // Taken as `--flag value` when a value follows, so that the checks below still see it.
+      if (value === undefined && i + 1 < argv.length && !String(argv[i + 1]).startsWith("--")) value = String(argv[++i]);
+      if (!flags.has(name)) flags.set(name, value ?? true);
       continue;
     }
     if (known.get(name) && value === undefined) {
@@ -174,7 +188,7 @@ function tandemInvocations(entrypoint, command, where) {
   return [];
 }
 
-// dns:NAME:PORT and host:port entries of the router's --prefill / --decode.
+// dns:NAME:PORT and host:port entries of the router's --prefill / --decode / --colocated.
 function workerEntries(value) {
   return String(value ?? "").split(",").filter(Boolean).map((entry) => {
     const m = /^dns:([A-Za-z0-9.-]+):(\d+)$/.exec(entry);
@@ -182,6 +196,19 @@ function workerEntries(value) {
     const h = /^([^:]+|\[[^\]]+\]):(\d+)$/.exec(entry);
     return h ? { entry, dns: false, name: h[1], port: Number(h[2]) } : { entry, bad: true };
   });
+}
+// The worker lists a router needs: --prefill and --decode together, or --colocated, or all three (a
+// mixed pool). Returns [flag, message] pairs.
+function routerListProblems(flags) {
+  const has = (role) => workerEntries(flags.get(role)).length > 0;
+  const out = [];
+  if (!has("colocated")) {
+    for (const role of ["prefill", "decode"]) if (!has(role)) out.push([role, `--${role} is empty (and no --colocated)`]);
+  } else if (has("prefill") !== has("decode")) {
+    const [given, missing] = has("prefill") ? ["prefill", "decode"] : ["decode", "prefill"];
+    out.push([missing, `--${given} without --${missing}: disaggregated workers come in pairs (--colocated alone needs neither)`]);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- metric names from the C++ sources
@@ -244,7 +271,9 @@ function composeSchemaValidator() {
   return composeSchema;
 }
 
-const DAEMONS = new Set(["router", "prefill", "decode"]);
+const DAEMONS = new Set(["router", "prefill", "decode", "colocated"]);
+const WORKER_ROLES = ["prefill", "decode", "colocated"];  // the router's flag of each is --ROLE
+const K8S_ROLES = ["router", "prefill", "decode"];        // deploy/k8s runs disaggregated workers only
 const isTandemImage = (image) => /(^|\/)tandem(:[^/]*)?$/.test(String(image ?? ""));
 const serviceProfiles = (svc) => svc.profiles ?? [];
 const activeIn = (svc, profile) => serviceProfiles(svc).length === 0 || serviceProfiles(svc).includes(profile);
@@ -374,22 +403,22 @@ function checkCompose(compose, ctx, problems) {
     return names;
   };
   const tandemProfiles = [...profiles].filter((p) => [...info.values()].some((s) => s.daemon && serviceProfiles(s.svc).includes(p)));
+  const scrapeNamesFound = new Set();  // Prometheus names that resolve in at least one profile
   for (const p of tandemProfiles) {
     const names = namesIn(p);
     const daemons = [...info].filter(([, s]) => s.daemon && activeIn(s.svc, p));
-    for (const role of DAEMONS) {
-      if (!daemons.some(([, s]) => s.daemon.sub === role)) problems.add(file, "services", `profile ${p} runs no ${role}`);
-    }
+    if (!daemons.some(([, s]) => s.daemon.sub === "router")) problems.add(file, "services", `profile ${p} runs no router`);
+    const pooled = new Set();  // worker services some router of this profile resolves
     for (const [name, { daemon }] of daemons.filter(([, s]) => s.daemon.sub === "router")) {
-      for (const role of ["prefill", "decode"]) {
-        const entries = workerEntries(daemon.flags.get(role));
-        if (!entries.length) problems.add(file, `services.${name}.command`, `--${role} is empty`);
-        for (const e of entries) {
+      for (const [, message] of routerListProblems(daemon.flags)) problems.add(file, `services.${name}.command`, message);
+      for (const role of WORKER_ROLES) {
+        for (const e of workerEntries(daemon.flags.get(role))) {
           const where = `services.${name}.command --${role} ${e.entry}`;
           if (e.bad) { problems.add(file, where, "neither host:port nor dns:NAME:PORT"); continue; }
           const found = names.get(e.name);
           if (!found) { problems.add(file, where, `"${e.name}" is no service or network alias in profile ${p}`); continue; }
           for (const f of found) {
+            pooled.add(f.name);
             if (f.daemon?.sub !== role) problems.add(file, where, `"${e.name}" resolves to service ${f.name}, which is not a ${role} worker`);
             else if (String(f.daemon.flags.get("port")) !== String(e.port)) {
               problems.add(file, where, `port ${e.port}, but service ${f.name} listens on --port ${f.daemon.flags.get("port")}`);
@@ -398,8 +427,14 @@ function checkCompose(compose, ctx, problems) {
         }
       }
     }
+    for (const [name, { daemon }] of daemons) {
+      if (daemon.sub !== "router" && !pooled.has(name)) {
+        problems.add(file, `services.${name}`, `a ${daemon.sub} worker in profile ${p} that no router of the profile lists (--${daemon.sub})`);
+      }
+    }
     // Prometheus: every job's DNS names resolve to daemons whose --metrics-port is the scrape port, and
-    // every daemon is scraped.
+    // every daemon is scraped. One config serves every profile, so a name may be absent from some
+    // (Prometheus gets NXDOMAIN: no targets), but not from all of them (below).
     if (ctx.prometheus) {
       const scraped = new Set();
       for (const [j, job] of (ctx.prometheus.scrape_configs ?? []).entries()) {
@@ -408,7 +443,8 @@ function checkCompose(compose, ctx, problems) {
           if ((sd.type ?? "SRV") !== "A") problems.add(ctx.prometheusFile, where, "type must be A (Compose's DNS serves A records)");
           for (const n of sd.names ?? []) {
             const found = names.get(n);
-            if (!found) { problems.add(ctx.prometheusFile, where, `"${n}" is no service or alias in profile ${p}`); continue; }
+            if (!found) continue;
+            scrapeNamesFound.add(n);
             for (const f of found) {
               scraped.add(f.name);
               const mp = f.daemon?.flags.get("metrics-port");
@@ -418,6 +454,15 @@ function checkCompose(compose, ctx, problems) {
         }
       }
       for (const [name] of daemons) if (!scraped.has(name)) problems.add(ctx.prometheusFile, "scrape_configs", `service ${name} (profile ${p}) is not scraped`);
+    }
+  }
+  for (const [j, job] of (ctx.prometheus?.scrape_configs ?? []).entries()) {
+    for (const [d, sd] of (job.dns_sd_configs ?? []).entries()) {
+      for (const n of sd.names ?? []) {
+        if (!scrapeNamesFound.has(n)) {
+          problems.add(ctx.prometheusFile, `scrape_configs[${j}].dns_sd_configs[${d}]`, `"${n}" is no service or alias in any profile (${tandemProfiles.join(", ")})`);
+        }
+      }
     }
   }
   return info;
@@ -729,12 +774,12 @@ function checkK8sBuild(name, items, problems, { gpuExpected }) {
       }
     }
   }
-  for (const role of DAEMONS) if (![...roles.values()].some((r) => r.role === role)) problems.add("", name, `no workload runs tandem ${role}`);
+  for (const role of K8S_ROLES) if (![...roles.values()].some((r) => r.role === role)) problems.add("", name, `no workload runs tandem ${role}`);
   // The router's dns:NAME:PORT entries name a headless Service in this build selecting that role's pods.
   for (const r of [...roles.values()].filter((r) => r.role === "router")) {
-    for (const role of ["prefill", "decode"]) {
+    for (const [, message] of routerListProblems(r.flags)) problems.add(r.file, `${r.obj.kind}/${r.obj.metadata.name} args`, message);
+    for (const role of WORKER_ROLES) {
       const entries = workerEntries(r.flags.get(role));
-      if (!entries.length) problems.add(r.file, `${r.obj.kind}/${r.obj.metadata.name} args`, `--${role} is empty`);
       for (const e of entries) {
         const where = `${r.obj.kind}/${r.obj.metadata.name} args --${role} ${e.entry}`;
         if (e.bad || !e.dns) { problems.add(r.file, where, "use dns:SERVICE:PORT (a headless Service) so that scaled pods join the pool"); continue; }
@@ -811,7 +856,7 @@ function dockerComposeConfig() {
   try { execFileSync("docker", ["compose", "version"], { stdio: "ignore" }); } catch { return null; }
   try {
     execFileSync("docker", ["compose", "-f", path.join(deployDir, "compose.yaml"), "--profile", "cpu", "--profile", "gpu",
-      "--profile", "observability", "config", "--quiet"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+      "--profile", "colocated", "--profile", "observability", "config", "--quiet"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     return "";
   } catch (e) {
     return `${e.stdout || ""}${e.stderr || ""}`.trim() || "failed";
@@ -900,6 +945,20 @@ const negatives = [
     composeCase((c) => { c.services.decode.container_name = "decode"; })],
   ["compose: the router resolving a name no service has", /"decoder" is no service or network alias in profile cpu/,
     composeCase((c) => { const cmd = c.services.router.command; cmd[cmd.indexOf("dns:decode:50052")] = "dns:decoder:50052"; })],
+  ["compose: a colocated worker without a healthcheck", /services\.colocated: a tandem colocated service needs a healthcheck/,
+    composeCase((c) => { delete c.services.colocated.healthcheck; delete c.services["router-colocated"].depends_on.colocated; })],
+  ["compose: the colocated router resolving a name no service has", /--colocated dns:colocate:50053: "colocate" is no service or network alias in profile colocated/,
+    composeCase((c) => { const cmd = c.services["router-colocated"].command; cmd[cmd.indexOf("dns:colocated:50053")] = "dns:colocate:50053"; })],
+  ["compose: the colocated router on the decode port", /--colocated dns:colocated:50052: port 50052, but service colocated listens on --port 50053/,
+    composeCase((c) => { const cmd = c.services["router-colocated"].command; cmd[cmd.indexOf("dns:colocated:50053")] = "dns:colocated:50052"; })],
+  ["compose: a router with --prefill but no --decode", /services\.router-colocated\.command: --prefill without --decode/,
+    composeCase((c) => { c.services["router-colocated"].command.push("--prefill", "dns:prefill:50051"); })],
+  ["compose: a colocated worker no router lists", /services\.colocated: a colocated worker in profile colocated that no router of the profile lists/,
+    composeCase((c) => { const cmd = c.services["router-colocated"].command; cmd.splice(cmd.indexOf("--colocated"), 2, "--prefill", "dns:prefill:50051", "--decode", "dns:decode:50052"); })],
+  ["prometheus: colocated workers not scraped", /service colocated \(profile colocated\) is not scraped/,
+    composeCase((c, ctx) => { ctx.prometheus.scrape_configs = ctx.prometheus.scrape_configs.filter((j) => j.job_name !== "colocated"); })],
+  ["prometheus: a name no profile has", /"colocatd" is no service or alias in any profile/,
+    composeCase((c, ctx) => { ctx.prometheus.scrape_configs.find((j) => j.job_name === "colocated").dns_sd_configs[0].names = ["colocatd"]; })],
   ["prometheus: scraping another port than --metrics-port", /scrapes decode:9101, but service decode serves \/metrics on --metrics-port 9100/,
     composeCase((c, ctx) => { ctx.prometheus.scrape_configs.find((j) => j.job_name === "decode").dns_sd_configs[0].port = 9101; })],
   ["grafana: a dashboard querying a metric nobody registers", /metric tandem_made_up_seconds_count is registered nowhere/,
