@@ -308,3 +308,83 @@ TEST(GoodputPolicyTest, TheSimulatorRunsIt) {
 
 }  // namespace
 }  // namespace tandem::policy
+
+namespace tandem::policy {
+namespace {
+
+ColocatedWorkerState IdleColocated(const std::string& id) {
+  return {.id = id, .free_kv_blocks = 1000, .total_kv_blocks = 1000, .block_size = 16, .step_token_budget = 32};
+}
+
+TEST(GoodputPolicyColocatedTest, PredictsChunkedPrefillAndDecodeByHand) {
+  // Idle, budget 32: the 100-token prompt runs in ceil(100 / 32) = 4 steps of PrefillMs(32) = 42 ms
+  // (no decodes share them) -> TTFT 168 ms. TPOT: DecodeStepMs(1, 100 + 20 / 2) = 5 + 1.1 + 1 = 7.1 ms.
+  GoodputPolicy policy = MakePolicy();
+  ClusterSnapshot snapshot;
+  snapshot.colocated = {IdleColocated("colocated-0")};
+  const PlacementDecision d = policy.Place(Request(200, 40), snapshot);
+  ASSERT_TRUE(d.accepted) << d.reject_reason;
+  EXPECT_EQ(d.colocated_index, 0);
+  EXPECT_EQ(d.prefill_index, -1);
+  EXPECT_NEAR(d.predicted_ttft_ms, 168.0, 1e-9);
+  EXPECT_NEAR(d.predicted_tpot_ms, 7.1, 1e-9);
+}
+
+TEST(GoodputPolicyColocatedTest, QueuedPromptsAndRunningDecodesSlowItDown) {
+  // colocated-0: 2 decoding over 400 context tokens, 1 queued with 60 prompt tokens. B = 3, chunk =
+  // 32 - 3 = 29, steps = ceil((60 + 100) / 29) = 6; a step = DecodeStepMs(3, 400 + 1 * 200) + PrefillMs(29)
+  // = (5 + 6 + 3) + 39 = 53 ms -> TTFT 318 ms > 200: the idle colocated-1 (168 ms) is chosen.
+  GoodputPolicy policy = MakePolicy();
+  ClusterSnapshot snapshot;
+  snapshot.colocated = {IdleColocated("colocated-0"), IdleColocated("colocated-1")};
+  snapshot.colocated[0].running_batch_size = 2;
+  snapshot.colocated[0].total_context_tokens = 400;
+  snapshot.colocated[0].queued_requests = 1;
+  snapshot.colocated[0].queued_prompt_tokens = 60;
+  EXPECT_NEAR(policy.PredictColocated(Request(200, 40), snapshot, 0).ttft_ms, 318.0, 1e-9);
+  const PlacementDecision d = policy.Place(Request(200, 40), snapshot);
+  ASSERT_TRUE(d.accepted) << d.reject_reason;
+  EXPECT_EQ(d.colocated_index, 1);
+  // Alone, colocated-0 is refused with the queue named.
+  snapshot.colocated.pop_back();
+  const PlacementDecision refused = policy.Place(Request(200, 40), snapshot);
+  ASSERT_FALSE(refused.accepted);
+  EXPECT_THAT(refused.reject_reason, StartsWith("predicted TTFT 318 ms > SLO 200 ms: 60 prompt tokens wait"));
+  EXPECT_THAT(refused.reject_reason, HasSubstr("best colocated worker colocated-0"));
+}
+
+TEST(GoodputPolicyColocatedTest, MixedClusterTakesTheCandidateWithMoreSlack) {
+  // Idle pair: TTFT 110 ms (slack 0.63 under 300 ms); idle colocated: TTFT 168 ms (slack 0.44).
+  GoodputPolicy policy = MakePolicy();
+  ClusterSnapshot snapshot = Idle(1, 1);
+  snapshot.colocated = {IdleColocated("colocated-0")};
+  PlacementDecision d = policy.Place(Request(300, 40), snapshot);
+  ASSERT_TRUE(d.accepted) << d.reject_reason;
+  EXPECT_EQ(d.prefill_index, 0);
+  EXPECT_EQ(d.colocated_index, -1);
+  // A queue of 2000 tokens on the prefill worker (TTFT 2120 ms) sends it to the colocated worker.
+  snapshot.prefill[0].queued_requests = 10;
+  snapshot.prefill[0].queued_prompt_tokens = 2000;
+  d = policy.Place(Request(300, 40), snapshot);
+  ASSERT_TRUE(d.accepted) << d.reject_reason;
+  EXPECT_EQ(d.colocated_index, 0);
+  // Nothing healthy at all is said as such.
+  snapshot.prefill[0].healthy = false;
+  snapshot.colocated[0].healthy = false;
+  EXPECT_THAT(policy.Place(Request(300, 40), snapshot).reject_reason, StartsWith("no healthy worker"));
+}
+
+TEST(GoodputPolicyColocatedTest, KvShortColocatedWorkerIsRefusedNamingIt) {
+  GoodputPolicy policy = MakePolicy();
+  ClusterSnapshot snapshot;
+  snapshot.colocated = {IdleColocated("colocated-0")};
+  snapshot.colocated[0].free_kv_blocks = 3;
+  snapshot.colocated[0].total_kv_blocks = 3;  // 3 * 16 < 100 + 20: can never fit
+  const PlacementDecision d = policy.Place(Request(300, 40), snapshot);
+  ASSERT_FALSE(d.accepted);
+  EXPECT_THAT(d.reject_reason, HasSubstr("KV: the request needs 8 KV blocks"));
+  EXPECT_THAT(d.reject_reason, HasSubstr("colocated worker is 3 of 3 on colocated-0"));
+}
+
+}  // namespace
+}  // namespace tandem::policy

@@ -78,7 +78,9 @@ PlacementDecision LeastLoadedPolicy::Place(const PlacementRequest& request, cons
     return PlacementDecision::AcceptColocated(colocated);
   }
   if (!pair) {
-    if (snapshot.prefill.empty() && snapshot.decode.empty()) return PlacementDecision::Reject("no healthy colocated worker");
+    if (snapshot.prefill.empty() && snapshot.decode.empty() && !snapshot.colocated.empty()) {
+      return PlacementDecision::Reject("no healthy colocated worker");
+    }
     if (!snapshot.colocated.empty()) {
       return PlacementDecision::Reject(
           "no healthy worker: no healthy prefill/decode pair and no healthy colocated worker");

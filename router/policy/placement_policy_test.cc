@@ -173,3 +173,52 @@ TEST(LeastLoadedPolicyTest, CountsItsOwnPlacementsUntilTheNextReport) {
 
 }  // namespace
 }  // namespace tandem::policy
+
+namespace tandem::policy {
+namespace {
+
+ClusterSnapshot WithColocated(int num_prefill, int num_decode, int num_colocated) {
+  ClusterSnapshot snapshot = MakeSnapshot(num_prefill, num_decode);
+  for (int i = 0; i < num_colocated; ++i) {
+    snapshot.colocated.push_back({.id = "colocated-" + std::to_string(i), .free_kv_blocks = 100,
+                                  .total_kv_blocks = 100});
+  }
+  return snapshot;
+}
+
+TEST(RoundRobinPolicyTest, RotatesOverThePairSideAndEachColocatedWorker) {
+  RoundRobinPolicy policy;
+  ClusterSnapshot snapshot = WithColocated(1, 1, 2);
+  std::vector<int> colocated;
+  for (int i = 0; i < 6; ++i) colocated.push_back(policy.Place({}, snapshot).colocated_index);
+  EXPECT_EQ(colocated, (std::vector<int>{-1, 0, 1, -1, 0, 1}));
+  snapshot.colocated[0].healthy = false;
+  snapshot.prefill[0].healthy = false;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(policy.Place({}, snapshot).colocated_index, 1);
+  snapshot.colocated[1].healthy = false;
+  EXPECT_EQ(policy.Place({}, snapshot).reject_reason,
+            "no healthy worker: no healthy prefill/decode pair and no healthy colocated worker");
+  EXPECT_EQ(policy.Place({}, WithColocated(0, 0, 0)).accepted, false);
+  ClusterSnapshot only = WithColocated(0, 0, 1);
+  only.colocated[0].healthy = false;
+  EXPECT_EQ(policy.Place({}, only).reject_reason, "no healthy colocated worker");
+}
+
+TEST(LeastLoadedPolicyTest, ColocatedWorkerWithFewerRequestsThanTheDecodeWorkerGetsIt) {
+  LeastLoadedPolicy policy;
+  ClusterSnapshot snapshot = WithColocated(1, 1, 2);
+  snapshot.decode[0].running_batch_size = 3;
+  snapshot.colocated[0].running_batch_size = 2;
+  snapshot.colocated[0].queued_requests = 2;  // 4 requests: more than the decode worker's 3
+  snapshot.colocated[1].running_batch_size = 1;
+  snapshot.colocated[1].prefilling_requests = 1;  // 2 requests: the least loaded
+  PlacementDecision d = policy.Place({.prompt_len = 10, .max_output_len = 10}, snapshot);
+  EXPECT_EQ(d.colocated_index, 1);
+  snapshot.colocated[1].queued_requests = 5;
+  d = policy.Place({.prompt_len = 10, .max_output_len = 10}, snapshot);
+  EXPECT_EQ(d.colocated_index, -1);
+  EXPECT_EQ(d.decode_index, 0);
+}
+
+}  // namespace
+}  // namespace tandem::policy
