@@ -33,6 +33,7 @@ struct Simulator::State {
   struct Req {
     int64_t generated = 0;  // tokens produced so far (the first comes from prefill)
     int64_t need = 0;       // KV tokens reserved on decode: prompt + output
+    int64_t prefilled = 0;  // chunked colocated: prompt tokens in the cache
     // Times in ns, -1 = not yet.
     int64_t arrival = -1, prefill_start = -1, first_token = -1, kv_start = -1, kv_end = -1,
             decode_start = -1, finish = -1;
@@ -66,6 +67,11 @@ struct Simulator::State {
     bool busy = false;
     bool step_is_prefill = false;
     int64_t busy_until = 0;
+    // Chunked (step_token_budget > 0): admitted prompts in admission order, and the running step.
+    std::vector<int64_t> prefilling;
+    int64_t reserved_blocks = 0;
+    std::vector<int64_t> step_decode;
+    std::vector<std::pair<int64_t, int64_t>> step_chunks;  // (request, prompt tokens)
   };
 
   const Workload* workload = nullptr;
@@ -95,6 +101,13 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
                                                    " decode)"));
   }
   if (policy_ == nullptr) return absl::InvalidArgumentError("simulator: no placement policy");
+  const bool chunked = colocated_mode && config_.colocated[0].step_token_budget > 0;
+  for (const ColocatedInstanceConfig& c : config_.colocated) {
+    if ((c.step_token_budget > 0) != chunked) {
+      return absl::InvalidArgumentError("cluster: colocated instances must all set step_token_budget, or none");
+    }
+    if (chunked && c.block_size < 1) return absl::InvalidArgumentError("cluster: colocated block_size must be >= 1");
+  }
   reject_reasons_.clear();
 
   State s;
@@ -106,8 +119,13 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
   s.decode.assign(config_.decode.size(), {});
   s.colocated.assign(config_.colocated.size(), {});
   // Snapshot vectors are sized once; ids never change.
-  const size_t num_p = colocated_mode ? config_.colocated.size() : config_.prefill.size();
-  const size_t num_d = colocated_mode ? config_.colocated.size() : config_.decode.size();
+  const size_t num_p = chunked ? 0 : colocated_mode ? config_.colocated.size() : config_.prefill.size();
+  const size_t num_d = chunked ? 0 : colocated_mode ? config_.colocated.size() : config_.decode.size();
+  if (chunked) {
+    for (size_t i = 0; i < config_.colocated.size(); ++i) {
+      s.snapshot.colocated.push_back({.id = absl::StrCat("colocated-", i)});
+    }
+  }
   for (size_t i = 0; i < num_p; ++i) {
     s.snapshot.prefill.push_back({.id = absl::StrCat(colocated_mode ? "colocated-" : "prefill-", i)});
   }
@@ -224,8 +242,95 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
     running->resize(kept);
   };
 
-  // ---- Colocated ----
+  // ---- Colocated, chunked: the colocated engine's own step policy ----
+  auto batch_options = [&](const ColocatedInstanceConfig& cfg) {
+    return batching::ColocatedBatchOptions{.step_token_budget = cfg.step_token_budget,
+                                           .max_batch = cfg.max_batch_size > 0 ? cfg.max_batch_size : kUnlimitedBlocks,
+                                           .block_size = cfg.block_size};
+  };
+  auto total_blocks = [&](const ColocatedInstanceConfig& cfg) {
+    return cfg.kv_capacity_tokens > 0 ? cfg.kv_capacity_tokens / cfg.block_size : kUnlimitedBlocks;
+  };
+  auto try_start_chunked = [&](int c) {
+    State::Colocated& inst = s.colocated[c];
+    const ColocatedInstanceConfig& cfg = config_.colocated[c];
+    if (inst.busy) return;
+    const batching::ColocatedBatchOptions options = batch_options(cfg);
+    batching::ColocatedBatchState state;
+    state.decoding = static_cast<int64_t>(inst.running.size());
+    for (int64_t r : inst.prefilling) state.prefilling.push_back({requests[r].prompt_len, s.reqs[r].prefilled});
+    for (int64_t r : inst.waiting) {
+      if (static_cast<int64_t>(state.waiting.size()) >= options.max_batch) break;
+      state.waiting.push_back({requests[r].prompt_len, requests[r].output_len});
+    }
+    state.free_blocks = total_blocks(cfg) - inst.reserved_blocks;
+    const batching::ColocatedStepPlan plan = batching::PlanColocatedStep(state, options);
+    for (int64_t i = 0; i < plan.admit; ++i) {
+      const int64_t r = inst.waiting.front();
+      inst.waiting.pop_front();
+      inst.queued_tokens -= requests[r].prompt_len;
+      inst.reserved_blocks += batching::BlocksFor(s.reqs[r].need, cfg.block_size);
+      s.reqs[r].prefill_start = s.now;
+      inst.prefilling.push_back(r);
+    }
+    if (plan.tokens() == 0) return;
+    if (options_.on_colocated_step) options_.on_colocated_step(c, plan);
+    inst.step_decode.assign(inst.running.begin(), inst.running.begin() + plan.decode);
+    inst.step_chunks.clear();
+    int64_t context = 0;
+    for (int64_t r : inst.step_decode) {
+      context += requests[r].prompt_len + s.reqs[r].generated;
+      if (s.reqs[r].decode_start < 0) s.reqs[r].decode_start = s.now;
+    }
+    double sum = 0, sum_sq = 0;
+    for (size_t i = 0; i < inst.prefilling.size(); ++i) {
+      if (plan.chunks[i] == 0) continue;
+      inst.step_chunks.push_back({inst.prefilling[i], plan.chunks[i]});
+      sum += static_cast<double>(plan.chunks[i]);
+      sum_sq += static_cast<double>(plan.chunks[i]) * static_cast<double>(plan.chunks[i]);
+    }
+    double ms = 0;
+    if (plan.decode > 0) ms += cfg.latency.DecodeStepMs(plan.decode, context);
+    if (sum > 0) ms += cfg.latency.PrefillMsFromSums(sum, sum_sq);
+    inst.busy = true;
+    inst.busy_until = s.now + MsToNs(ms);
+    s.events.Push(inst.busy_until, EventType::kColocatedStepDone, c, -1);
+  };
+  auto chunked_step_done = [&](int c) {
+    State::Colocated& inst = s.colocated[c];
+    const ColocatedInstanceConfig& cfg = config_.colocated[c];
+    std::vector<int64_t> finished;
+    for (int64_t r : inst.step_decode) {
+      if (++s.reqs[r].generated >= requests[r].output_len) finished.push_back(r);
+    }
+    std::vector<int64_t> started;  // prompts whose first token this step sampled, in admission order
+    for (const auto& [r, tokens] : inst.step_chunks) {
+      s.reqs[r].prefilled += tokens;
+      if (s.reqs[r].prefilled < requests[r].prompt_len) continue;
+      s.reqs[r].first_token = s.now;
+      s.reqs[r].generated = 1;
+      started.push_back(r);
+      if (requests[r].output_len <= 1) finished.push_back(r);
+    }
+    for (int64_t r : finished) {
+      finish(r);
+      inst.reserved_blocks -= batching::BlocksFor(s.reqs[r].need, cfg.block_size);
+    }
+    const auto is_finished = [&](int64_t r) { return s.reqs[r].finish >= 0; };
+    inst.running.erase(std::remove_if(inst.running.begin(), inst.running.end(), is_finished), inst.running.end());
+    for (int64_t r : started) {
+      if (!is_finished(r)) inst.running.push_back(r);
+    }
+    inst.prefilling.erase(std::remove_if(inst.prefilling.begin(), inst.prefilling.end(),
+                                         [&](int64_t r) { return s.reqs[r].generated > 0; }),
+                          inst.prefilling.end());
+    inst.step_decode.clear();
+    inst.step_chunks.clear();
+  };
+
+  // ---- Colocated, vLLM v0 ----
   auto try_start_colocated = [&](int c) {
+    if (chunked) return try_start_chunked(c);
     State::Colocated& inst = s.colocated[c];
     const ColocatedInstanceConfig& cfg = config_.colocated[c];
     if (inst.busy) return;
@@ -274,6 +379,26 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
   };
 
   auto fill_snapshot = [&]() {
+    if (chunked) {
+      for (size_t c = 0; c < s.colocated.size(); ++c) {
+        const State::Colocated& inst = s.colocated[c];
+        const ColocatedInstanceConfig& cfg = config_.colocated[c];
+        policy::ColocatedWorkerState& w = s.snapshot.colocated[c];
+        w.queued_requests = static_cast<int64_t>(inst.waiting.size());
+        w.queued_prompt_tokens = inst.queued_tokens;
+        for (int64_t r : inst.prefilling) w.queued_prompt_tokens += requests[r].prompt_len - s.reqs[r].prefilled;
+        w.prefilling_requests = static_cast<int64_t>(inst.prefilling.size());
+        w.running_batch_size = static_cast<int64_t>(inst.running.size());
+        int64_t context = 0;
+        for (int64_t r : inst.running) context += requests[r].prompt_len + s.reqs[r].generated;
+        w.total_context_tokens = context;
+        w.total_kv_blocks = total_blocks(cfg);
+        w.free_kv_blocks = w.total_kv_blocks - inst.reserved_blocks;
+        w.block_size = cfg.block_size;
+        w.step_token_budget = cfg.step_token_budget;
+      }
+      return;
+    }
     if (colocated_mode) {
       for (size_t c = 0; c < s.colocated.size(); ++c) {
         const State::Colocated& inst = s.colocated[c];
@@ -334,9 +459,12 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
                                        .best_effort = options_.best_effort};
     const policy::PlacementDecision decision = policy_->Place(placement, s.snapshot);
     RequestRecord& rec = s.records[r];
-    if (!decision.accepted || decision.prefill_index < 0 ||
-        decision.prefill_index >= static_cast<int>(num_p) || decision.decode_index < 0 ||
-        decision.decode_index >= static_cast<int>(num_d)) {
+    const bool in_range =
+        chunked ? decision.colocated_index >= 0 && decision.colocated_index < static_cast<int>(s.colocated.size())
+                : decision.colocated_index < 0 && decision.prefill_index >= 0 &&
+                      decision.prefill_index < static_cast<int>(num_p) && decision.decode_index >= 0 &&
+                      decision.decode_index < static_cast<int>(num_d);
+    if (!decision.accepted || !in_range) {
       rec.rejected = true;
       const std::string reason = decision.accepted ? "policy returned an index out of range" : decision.reject_reason;
       auto it = std::find_if(reject_reasons_.begin(), reject_reasons_.end(),
@@ -346,6 +474,16 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
       } else {
         ++it->second;
       }
+      return;
+    }
+    if (chunked) {
+      const int c = decision.colocated_index;
+      rec.prefill_instance = c;
+      rec.decode_instance = c;
+      State::Colocated& inst = s.colocated[c];
+      inst.waiting.push_back(r);
+      inst.queued_tokens += req.prompt_len;
+      try_start_colocated(c);
       return;
     }
     rec.prefill_instance = decision.prefill_index;
@@ -421,7 +559,9 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
       case EventType::kColocatedStepDone: {
         State::Colocated& inst = s.colocated[e.instance];
         inst.busy = false;
-        if (inst.step_is_prefill) {
+        if (chunked) {
+          chunked_step_done(e.instance);
+        } else if (inst.step_is_prefill) {
           for (int64_t r : inst.batch) {
             s.reqs[r].first_token = s.now;
             s.reqs[r].generated = 1;

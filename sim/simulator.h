@@ -7,8 +7,14 @@
 // (reserve_full: prompt + output tokens of KV must fit) and pulls the KV over a FIFO link; the decode
 // instance runs continuous batching. The first token is produced by prefill: TTFT ends there.
 //
-// Colocated mode (the vLLM v0 baseline): one queue and one step loop per instance; prefill has
-// priority and prefill and decode never share an iteration.
+// Colocated mode, two kinds:
+//   - step_token_budget 0 (the vLLM v0 baseline DistServe compares against): one queue and one step
+//     loop per instance; prefill has priority and prefill and decode never share an iteration. The
+//     policy sees each instance as a prefill and a decode worker with the same index.
+//   - step_token_budget > 0 (tandem's colocated worker, chunked prefill): every step is planned by
+//     batching::PlanColocatedStep, the policy the colocated engine runs, on the instance's state; a step
+//     takes DecodeStepMs(decodes, their context) + PrefillMs(the chunks). The policy sees the instances
+//     as ClusterSnapshot::colocated, as the router does.
 //
 // Time is int64 nanoseconds; step times from the latency model are rounded to the nearest ns.
 // Thread safety: a Simulator is used by one thread; separate Simulators may run concurrently (the
@@ -17,10 +23,12 @@
 #define TANDEM_SIM_SIMULATOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "batching/colocated_batching.h"
 #include "router/policy/latency_model.h"
 #include "router/policy/placement_policy.h"
 #include "sim/workload.h"
@@ -50,6 +58,9 @@ struct ColocatedInstanceConfig {
   int64_t max_batch_size = 0;      // requests per iteration (prefill or decode); 0 = no limit
   int64_t kv_capacity_tokens = 0;  // reserve_full; 0 = no limit
   int64_t block_size = 16;
+  // > 0: tandem's chunked-prefill colocated engine with this step token budget (see the file comment);
+  // every colocated instance of a cluster must agree on 0 or not.
+  int64_t step_token_budget = 0;
 };
 
 struct ClusterConfig {
@@ -67,6 +78,9 @@ struct SimOptions {
   double ttft_slo_ms = 0.0;
   double tpot_slo_ms = 0.0;
   bool best_effort = false;
+  // Chunked colocated instances: called with each step as it starts (instance, plan). Parity tests
+  // compare the steps with the engine's.
+  std::function<void(int instance, const batching::ColocatedStepPlan& plan)> on_colocated_step = nullptr;
 };
 
 // One request's life. Times are seconds from the start of the run; -1 where the stage never happened.
