@@ -170,23 +170,24 @@ TEST_F(ColocatedEngineTest, SeededSamplingMatchesOneProcessGeneration) {
 // the prompt never takes a step for itself.
 TEST_F(ColocatedEngineTest, ALongPromptDoesNotStallRunningDecodes) {
   StartEngine(/*budget=*/16);
+  // The long prompt is submitted from the runner's third token (on the engine thread, so before the
+  // next step is planned): the runner is decoding for certain, however loaded the machine is.
+  std::future<Outcome> long_future;
   std::atomic<int> decoded{0};
-  auto running = std::make_shared<std::promise<void>>();
   ColocatedJob job;
   job.request_id = "runner";
   job.prompt = Prompt(4, 1);
   job.max_tokens = 60;
-  job.on_tokens = [&decoded, running](std::vector<int32_t> t, std::vector<float>) {
-    if (decoded.fetch_add(static_cast<int>(t.size())) == 2) running->set_value();
+  job.on_tokens = [&](std::vector<int32_t> t, std::vector<float>) {
+    if (decoded.fetch_add(static_cast<int>(t.size())) == 2) long_future = Submit("long", Prompt(150, 2), 2);
   };
   std::promise<absl::Status> runner_done;
   job.on_done = [&](absl::Status s, ColocatedSummary) { runner_done.set_value(s); };
   ASSERT_TRUE(engine_->Submit(std::move(job)).ok());
-  running->get_future().wait();  // the runner is decoding
-  Outcome long_prompt = Submit("long", Prompt(150, 2), 2).get();
+  EXPECT_TRUE(runner_done.get_future().get().ok());
+  Outcome long_prompt = long_future.get();
   ASSERT_TRUE(long_prompt.status.ok());
   EXPECT_EQ(long_prompt.tokens, Reference(Prompt(150, 2), 2));
-  EXPECT_TRUE(runner_done.get_future().get().ok());
 
   std::lock_guard<std::mutex> lock(timeline_mu_);
   int long_steps = 0;

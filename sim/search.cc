@@ -42,7 +42,8 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
            .num_gpus = placement.colocated_tp,
            .max_batch_tokens = setup.prefill_max_batch_tokens > 0 ? setup.prefill_max_batch_tokens : capacity,
            .max_batch_size = setup.decode_max_batch_size,
-           .kv_capacity_tokens = setup.decode_kv_limit ? capacity : 0});
+           .kv_capacity_tokens = setup.decode_kv_limit ? capacity : 0,
+           .step_token_budget = setup.colocated_step_token_budget});
     }
     return cluster;
   }

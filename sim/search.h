@@ -50,6 +50,9 @@ struct SimSetup {
   bool prefill_backpressure = false;     // limit held prefill KV to the profile's kv_capacity_tokens
   bool decode_kv_limit = true;           // reserve_full admission against kv_capacity_tokens
   int64_t kv_capacity_tokens = 0;        // > 0: every instance's KV capacity, instead of the profile's
+  // > 0: colocated instances are tandem's chunked-prefill colocated workers with this step token
+  // budget (simulator.h); 0: the vLLM v0 baseline.
+  int64_t colocated_step_token_budget = 0;
   SloSpec slo;
   SimOptions sim_options;
 };

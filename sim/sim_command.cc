@@ -57,7 +57,10 @@ constexpr FlagInfo kFlags[] = {
     {"prefill_tp", "1", "tensor-parallel degree of each prefill instance"},
     {"num_decode", "1", "decode instances"},
     {"decode_tp", "1", "tensor-parallel degree of each decode instance"},
-    {"num_colocated", "0", "> 0: simulate this many colocated (vLLM-v0 style) instances instead"},
+    {"num_colocated", "0", "> 0: simulate this many colocated instances instead (vLLM-v0 style, or tandem's "
+                           "chunked colocated workers with --colocated-step-token-budget)"},
+    {"colocated_step_token_budget", "0", "> 0: colocated instances run tandem's chunked-prefill step policy with "
+                                         "this budget (tandem colocated --step-token-budget); 0: vLLM v0"},
     {"colocated_tp", "1", "tensor-parallel degree of each colocated instance"},
     {"workload", "sharegpt", "length distribution: sharegpt, humaneval, longbench, azure_conv, azure_code"},
     {"trace", "", "trace file instead of --workload (JSONL timestamp/input_length/output_length, CSV "
@@ -271,6 +274,11 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   }
   TANDEM_ASSIGN_OR_RETURN(setup.best_effort, flags.Bool("best_effort"));
   TANDEM_ASSIGN_OR_RETURN(setup.kv_capacity_tokens, flags.Int("kv_capacity_tokens"));
+  TANDEM_ASSIGN_OR_RETURN(setup.colocated_step_token_budget, flags.Int("colocated_step_token_budget"));
+  if (setup.colocated_step_token_budget < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--colocated-step-token-budget: ", setup.colocated_step_token_budget, " must be >= 0"));
+  }
   if (setup.kv_capacity_tokens < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--kv-capacity-tokens: ", setup.kv_capacity_tokens, " must be >= 0"));
   }
