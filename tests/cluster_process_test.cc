@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <set>
 #include <cstdio>
 #include <fstream>
@@ -17,41 +16,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "common/subprocess.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "proto/tandem.grpc.pb.h"
 #include "proto/worker.grpc.pb.h"
+#include "tests/testing/tandem_cli.h"
 
 namespace tandem {
 namespace {
 
-// The tandem binary: the build's, or $TANDEM_BINARY (binaries carried to another machine).
-const std::string kTandem = std::getenv("TANDEM_BINARY") ? std::getenv("TANDEM_BINARY")
-                                                         : TANDEM_BINARY_DIR "/cli/tandem";
-
-// Extra flags for every worker and for `tandem run`, from $TANDEM_TEST_BACKEND_FLAGS (tests/gpu/run.sh
-// sets "--backend cuda --dtype float32" to run this test's cluster on a GPU).
-std::vector<std::string> BackendFlags() {
-  const char* env = std::getenv("TANDEM_TEST_BACKEND_FLAGS");
-  if (env == nullptr) return {};
-  return absl::StrSplit(env, ' ', absl::SkipEmpty());
-}
-
-// Runs `tandem ARGS` and returns its stdout.
-std::string RunTandem(const std::vector<std::string>& args) {
-  std::string command = kTandem;
-  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
-  absl::StrAppend(&command, " 2>/dev/null");
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string out;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  EXPECT_EQ(pclose(pipe), 0) << command;
-  return out;
-}
+using test_support::RunTandem;
+using test_support::TandemBinary;
+using test_support::TandemRunIds;
+using test_support::TestBackendFlags;
 
 struct Result {
   grpc::Status status;
@@ -69,19 +47,19 @@ class ClusterProcessTest : public ::testing::Test {
   void SetUp() override {
     std::vector<std::string> worker_flags = {"--model", *model_, "--threads", "1", "--kv-cache-mb", "64",
                                              "--log-level", "warning"};
-    for (const std::string& flag : BackendFlags()) worker_flags.push_back(flag);
+    for (const std::string& flag : TestBackendFlags()) worker_flags.push_back(flag);
     for (int i = 0; i < 4; ++i) {
       const bool prefill = i < 2;
       std::vector<std::string> args = {prefill ? "prefill" : "decode", "--port", "0", "--id",
                                        absl::StrCat(prefill ? "prefill-" : "decode-", i % 2)};
       args.insert(args.end(), worker_flags.begin(), worker_flags.end());
-      auto child = SpawnProcess(args[4], kTandem, args);
+      auto child = SpawnProcess(args[4], TandemBinary(), args);
       ASSERT_TRUE(child.ok()) << child.status();
       workers_.push_back(std::move(*child));
     }
     for (Subprocess& w : workers_) ASSERT_TRUE(AwaitListening(w, absl::Seconds(60)).ok()) << w.name;
     auto router = SpawnProcess(
-        "router", kTandem,
+        "router", TandemBinary(),
         {"router", "--model", *model_, "--port", "0", "--prefill",
          absl::StrCat(workers_[0].address, ",", workers_[1].address), "--decode",
          absl::StrCat(workers_[2].address, ",", workers_[3].address), "--policy", "round_robin", "--log-level",
@@ -178,16 +156,7 @@ TEST_F(ClusterProcessTest, ThirtyTwoConcurrentRequestsEqualTandemRunAndFreeAllKv
   std::set<std::string> prefill_used, decode_used;
   for (int i = 0; i < kRequests; ++i) {
     ASSERT_TRUE(results[i].status.ok()) << i << ": " << results[i].status.error_message();
-    std::vector<std::string> run = {"run", "--model", *model_, "--tokens", absl::StrJoin(prompts[i], ","),
-                                    "--max-tokens", absl::StrCat(max_tokens[i]), "--ignore-eos", "--print-ids"};
-    for (const std::string& flag : BackendFlags()) run.push_back(flag);
-    const std::string expected_text = RunTandem(run);
-    std::vector<int32_t> expected;
-    for (absl::string_view line : absl::StrSplit(expected_text, '\n', absl::SkipEmpty())) {
-      int32_t id;
-      ASSERT_TRUE(absl::SimpleAtoi(line, &id)) << line;
-      expected.push_back(id);
-    }
+    const std::vector<int32_t> expected = TandemRunIds(*model_, prompts[i], max_tokens[i]);
     EXPECT_EQ(results[i].tokens, expected) << "request " << i << " (prompt " << prompts[i].size() << " tokens)";
     EXPECT_EQ(results[i].final.completion_tokens(), max_tokens[i]);
     prefill_used.insert(results[i].final.prefill_worker());
@@ -262,16 +231,9 @@ TEST_F(ClusterProcessTest, KilledDecodeWorkerMidStreamLosesNoStream) {
   int resumed = 0;
   for (int i = 0; i < kStreams; ++i) {
     ASSERT_TRUE(results[i].status.ok()) << "stream " << i << ": " << results[i].status.error_message();
-    std::vector<std::string> run = {"run", "--model", *model_, "--tokens", absl::StrJoin(prompts[i], ","),
-                                    "--max-tokens", absl::StrCat(max_tokens[i]), "--ignore-eos", "--print-ids",
-                                    "--temperature", absl::StrCat(temperature[i]), "--seed", absl::StrCat(1000 + i)};
-    for (const std::string& flag : BackendFlags()) run.push_back(flag);
-    std::vector<int32_t> expected;
-    for (absl::string_view line : absl::StrSplit(RunTandem(run), '\n', absl::SkipEmpty())) {
-      int32_t id;
-      ASSERT_TRUE(absl::SimpleAtoi(line, &id)) << line;
-      expected.push_back(id);
-    }
+    const std::vector<int32_t> expected =
+        TandemRunIds(*model_, prompts[i], max_tokens[i],
+                     {"--temperature", absl::StrCat(temperature[i]), "--seed", absl::StrCat(1000 + i)});
     ASSERT_EQ(results[i].tokens.size(), expected.size()) << "stream " << i;
     if (temperature[i] == 0.0f) {
       EXPECT_EQ(results[i].tokens, expected) << "greedy stream " << i;
@@ -327,15 +289,7 @@ TEST_F(ClusterProcessTest, FrozenDecodeWorkerMidStreamLosesNoStream) {
   kill(victim.pid, SIGCONT);
   for (int i = 0; i < kStreams; ++i) {
     ASSERT_TRUE(results[i].status.ok()) << "stream " << i << ": " << results[i].status.error_message();
-    std::vector<std::string> run = {"run", "--model", *model_, "--tokens", absl::StrJoin(Prompt(10 + i, 300 + i), ","),
-                                    "--max-tokens", "400", "--ignore-eos", "--print-ids"};
-    for (const std::string& flag : BackendFlags()) run.push_back(flag);
-    std::vector<int32_t> expected;
-    for (absl::string_view line : absl::StrSplit(RunTandem(run), '\n', absl::SkipEmpty())) {
-      int32_t id;
-      ASSERT_TRUE(absl::SimpleAtoi(line, &id)) << line;
-      expected.push_back(id);
-    }
+    const std::vector<int32_t> expected = TandemRunIds(*model_, Prompt(10 + i, 300 + i), 400);
     EXPECT_EQ(results[i].tokens, expected) << "stream " << i;
     EXPECT_EQ(results[i].final.decode_worker(), workers_[3].address) << "stream " << i;
   }
@@ -365,11 +319,11 @@ TEST(DeployShapeTest, WildcardWorkersFoundThroughDnsEntriesAndHealthChecks) {
   std::vector<std::string> common = {"--model", model, "--host", "0.0.0.0", "--port", "0", "--threads", "1",
                                      "--kv-cache-mb", "16", "--log-level", "warning",
                                      "--cluster-secret-file", secret_file};
-  for (const std::string& flag : BackendFlags()) common.push_back(flag);
+  for (const std::string& flag : TestBackendFlags()) common.push_back(flag);
   std::vector<Subprocess> workers, router;
   std::vector<std::string> prefill_args = {"prefill", "--id", "prefill-0"};
   prefill_args.insert(prefill_args.end(), common.begin(), common.end());
-  auto prefill = SpawnProcess("prefill-0", kTandem, prefill_args);
+  auto prefill = SpawnProcess("prefill-0", TandemBinary(), prefill_args);
   ASSERT_TRUE(prefill.ok()) << prefill.status();
   workers.push_back(std::move(*prefill));
   ASSERT_TRUE(AwaitListening(workers[0], absl::Seconds(60)).ok());
@@ -377,11 +331,11 @@ TEST(DeployShapeTest, WildcardWorkersFoundThroughDnsEntriesAndHealthChecks) {
   std::vector<std::string> decode_args = {"decode", "--id", "decode-0", "--kv-sources",
                                           absl::StrCat("dns:127.0.0.1:", prefill_port)};
   decode_args.insert(decode_args.end(), common.begin(), common.end());
-  auto decode = SpawnProcess("decode-0", kTandem, decode_args);
+  auto decode = SpawnProcess("decode-0", TandemBinary(), decode_args);
   ASSERT_TRUE(decode.ok()) << decode.status();
   workers.push_back(std::move(*decode));
   ASSERT_TRUE(AwaitListening(workers[1], absl::Seconds(60)).ok());
-  auto started = SpawnProcess("router", kTandem,
+  auto started = SpawnProcess("router", TandemBinary(),
                               {"router", "--model", model, "--port", "0", "--prefill",
                                absl::StrCat("dns:127.0.0.1:", prefill_port), "--decode",
                                absl::StrCat("dns:localhost:", PortOf(workers[1].address)),
@@ -391,7 +345,7 @@ TEST(DeployShapeTest, WildcardWorkersFoundThroughDnsEntriesAndHealthChecks) {
   router.push_back(std::move(*started));
   ASSERT_TRUE(AwaitListening(router[0], absl::Seconds(60)).ok());
 
-  const std::string health = absl::StrCat(kTandem, " health --quiet --timeout-ms 2000 --addr ");
+  const std::string health = absl::StrCat(TandemBinary(), " health --quiet --timeout-ms 2000 --addr ");
   // Workers are SERVING at once; the router once its pool has a healthy prefill and decode worker.
   EXPECT_EQ(ExitCode(absl::StrCat(health, "127.0.0.1:", prefill_port)), 0);
   bool router_serving = false;
@@ -447,7 +401,7 @@ TEST(DeployShapeTest, WildcardWorkersFoundThroughDnsEntriesAndHealthChecks) {
   // Nothing listens: 1. Bad flags: 2.
   StopProcesses(workers, absl::Seconds(10));
   EXPECT_EQ(ExitCode(absl::StrCat(health, "127.0.0.1:", prefill_port, " 2>/dev/null")), 1);
-  EXPECT_EQ(ExitCode(absl::StrCat(kTandem, " health 2>/dev/null")), 2);
+  EXPECT_EQ(ExitCode(absl::StrCat(TandemBinary(), " health 2>/dev/null")), 2);
   StopProcesses(router, absl::Seconds(10));
 }
 

@@ -2,53 +2,32 @@
 // `tandem serve`): outputs equal `tandem run` token for token with prompts chunked across steps,
 // cancellation frees every KV block, a killed worker's streams resume on the other one, and a router
 // mixing a prefill/decode pair with a colocated worker places on both.
-#include <poll.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
-#include <cstdlib>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "common/subprocess.h"
 #include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "proto/tandem.grpc.pb.h"
 #include "proto/worker.grpc.pb.h"
+#include "tests/testing/tandem_cli.h"
 
 namespace tandem {
 namespace {
 
-const std::string kTandem = std::getenv("TANDEM_BINARY") ? std::getenv("TANDEM_BINARY")
-                                                         : TANDEM_BINARY_DIR "/cli/tandem";
-
-std::vector<std::string> BackendFlags() {
-  const char* env = std::getenv("TANDEM_TEST_BACKEND_FLAGS");
-  if (env == nullptr) return {};
-  return absl::StrSplit(env, ' ', absl::SkipEmpty());
-}
-
-std::string RunTandem(const std::vector<std::string>& args) {
-  std::string command = kTandem;
-  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
-  absl::StrAppend(&command, " 2>/dev/null");
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string out;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  EXPECT_EQ(pclose(pipe), 0) << command;
-  return out;
-}
+using test_support::AwaitClusterUp;
+using test_support::RunTandem;
+using test_support::TandemBinary;
+using test_support::TandemRunIds;
+using test_support::TestBackendFlags;
 
 std::vector<int32_t> Prompt(int len, int salt) {
   std::vector<int32_t> p;
@@ -72,7 +51,7 @@ class ColocatedClusterTest : public ::testing::Test {
   std::vector<std::string> WorkerFlags() const {
     std::vector<std::string> flags = {"--model", *model_, "--threads", "1", "--kv-cache-mb", "64",
                                       "--log-level", "warning"};
-    for (const std::string& flag : BackendFlags()) flags.push_back(flag);
+    for (const std::string& flag : TestBackendFlags()) flags.push_back(flag);
     return flags;
   }
 
@@ -83,7 +62,7 @@ class ColocatedClusterTest : public ::testing::Test {
       std::vector<std::string> args = {"colocated", "--port", "0", "--id", absl::StrCat("colocated-", i),
                                        "--step-token-budget", "32"};
       for (const std::string& f : WorkerFlags()) args.push_back(f);
-      auto child = SpawnProcess(args[4], kTandem, args);
+      auto child = SpawnProcess(args[4], TandemBinary(), args);
       ASSERT_TRUE(child.ok()) << child.status();
       colocated_.push_back(std::move(*child));
     }
@@ -91,7 +70,7 @@ class ColocatedClusterTest : public ::testing::Test {
       for (const char* role : {"prefill", "decode"}) {
         std::vector<std::string> args = {role, "--port", "0", "--id", role};
         for (const std::string& f : WorkerFlags()) args.push_back(f);
-        auto child = SpawnProcess(role, kTandem, args);
+        auto child = SpawnProcess(role, TandemBinary(), args);
         ASSERT_TRUE(child.ok()) << child.status();
         pair_.push_back(std::move(*child));
       }
@@ -106,7 +85,7 @@ class ColocatedClusterTest : public ::testing::Test {
                                      "--log-level", "warning"};
     if (colocated > 0) args.insert(args.end(), {"--colocated", absl::StrJoin(addresses, ",")});
     if (pair) args.insert(args.end(), {"--prefill", pair_[0].address, "--decode", pair_[1].address});
-    auto router = SpawnProcess("router", kTandem, args);
+    auto router = SpawnProcess("router", TandemBinary(), args);
     ASSERT_TRUE(router.ok());
     router_.push_back(std::move(*router));
     ASSERT_TRUE(AwaitListening(router_[0], absl::Seconds(60)).ok());
@@ -145,16 +124,7 @@ class ColocatedClusterTest : public ::testing::Test {
   }
 
   std::vector<int32_t> Expected(const std::vector<int32_t>& prompt, int max_tokens) {
-    std::vector<std::string> run = {"run", "--model", *model_, "--tokens", absl::StrJoin(prompt, ","),
-                                    "--max-tokens", absl::StrCat(max_tokens), "--ignore-eos", "--print-ids"};
-    for (const std::string& flag : BackendFlags()) run.push_back(flag);
-    std::vector<int32_t> ids;
-    for (absl::string_view line : absl::StrSplit(RunTandem(run), '\n', absl::SkipEmpty())) {
-      int32_t id;
-      EXPECT_TRUE(absl::SimpleAtoi(line, &id)) << line;
-      ids.push_back(id);
-    }
-    return ids;
+    return TandemRunIds(*model_, prompt, max_tokens);
   }
 
   // Every live colocated worker's KV pool back to full within `timeout`.
@@ -293,27 +263,13 @@ TEST_F(ColocatedClusterTest, MixedClusterPlacesOnPairsAndColocatedWorkers) {
 TEST_F(ColocatedClusterTest, TandemServeAnswersLikeTandemRun) {
   std::vector<std::string> args = {"serve", "--model", *model_, "--port", "0", "--http-port", "-1",
                                    "--threads", "1", "--log-level", "warning"};
-  for (const std::string& flag : BackendFlags()) args.push_back(flag);
-  auto serve = SpawnProcess("tandem-serve", kTandem, args);
+  for (const std::string& flag : TestBackendFlags()) args.push_back(flag);
+  auto serve = SpawnProcess("tandem-serve", TandemBinary(), args);
   ASSERT_TRUE(serve.ok()) << serve.status();
   router_.push_back(std::move(*serve));
-  std::string line, router;
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (router.empty() && absl::Now() < deadline) {
-    pollfd p{router_[0].stdout_fd, POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;
-    char c;
-    if (read(router_[0].stdout_fd, &c, 1) != 1) break;
-    if (c != '\n') {
-      line += c;
-      continue;
-    }
-    if (absl::string_view rest = line; absl::ConsumePrefix(&rest, "tandem cluster up: router at ")) {
-      router = std::string(rest.substr(0, rest.find(' ')));
-      EXPECT_TRUE(absl::StrContains(line, "0 prefill, 0 decode, 1 colocated")) << line;
-    }
-    line.clear();
-  }
+  const test_support::ClusterUp up = AwaitClusterUp(router_[0], /*want_http=*/false);
+  const std::string& router = up.router;
+  EXPECT_TRUE(absl::StrContains(up.line, "0 prefill, 0 decode, 1 colocated")) << up.line;
   ASSERT_FALSE(router.empty()) << "tandem serve did not come up";
   Connect(router);
   Result r = Generate(Prompt(70, 9), 20);

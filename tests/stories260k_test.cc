@@ -2,10 +2,8 @@
 // (shared/testdata/models/stories260K, see its README.md) must reproduce llama2.c's own greedy outputs
 // id for id and character for character through the built `tandem` binary, and its tokenizer.json
 // must encode like run.c. Skips with a message where the test data is absent.
-#include <poll.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -27,14 +25,15 @@
 #include "model/llama2c.h"
 #include "nlohmann/json.hpp"
 #include "proto/tandem.grpc.pb.h"
+#include "tests/testing/tandem_cli.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tandem {
 namespace {
 
-// The tandem binary: the build's, or $TANDEM_BINARY (binaries carried to another machine).
-const std::string kTandem =
-    std::getenv("TANDEM_BINARY") ? std::getenv("TANDEM_BINARY") : TANDEM_BINARY_DIR "/cli/tandem";
+using test_support::TandemBinary;
+using test_support::TestBackendFlags;
+
 const std::string kData = std::string(TANDEM_SHARED_DIR) + "/testdata/models/stories260K";
 
 std::string ReadAll(const std::string& path) {
@@ -42,13 +41,6 @@ std::string ReadAll(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
-}
-
-// Extra flags for `tandem run`, from $TANDEM_TEST_BACKEND_FLAGS (e.g. "--backend cuda --dtype float32").
-std::vector<std::string> BackendFlags() {
-  const char* env = std::getenv("TANDEM_TEST_BACKEND_FLAGS");
-  if (env == nullptr) return {};
-  return absl::StrSplit(env, ' ', absl::SkipEmpty());
 }
 
 struct Output {
@@ -59,7 +51,7 @@ struct Output {
 
 Output RunTandem(const std::vector<std::string>& args) {
   const std::string err_path = ::testing::TempDir() + "/stories260k_test_stderr";
-  std::string command = kTandem;
+  std::string command = TandemBinary();
   for (const std::string& arg : args) absl::StrAppend(&command, " '", arg, "'");
   absl::StrAppend(&command, " 2>'", err_path, "'");
   Output result;
@@ -137,7 +129,7 @@ class Stories260kTest : public ::testing::Test {
   // `tandem run --model <converted> ARGS`.
   static Output Run(std::vector<std::string> args) {
     args.insert(args.begin(), {"run", "--model", *model_});
-    for (const std::string& flag : BackendFlags()) args.push_back(flag);
+    for (const std::string& flag : TestBackendFlags()) args.push_back(flag);
     return RunTandem(args);
   }
 
@@ -271,30 +263,13 @@ class Stories260kClusterTest : public Stories260kTest {
     chat_template_ = ::testing::TempDir() + "/stories260k_chat.jinja";
     std::ofstream(chat_template_) << "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}";
     args.insert(args.end(), {"--chat-template", chat_template_});
-    for (const std::string& flag : BackendFlags()) args.push_back(flag);
-    absl::StatusOr<Subprocess> up = SpawnProcess("tandem-up", kTandem, args);
+    for (const std::string& flag : TestBackendFlags()) args.push_back(flag);
+    absl::StatusOr<Subprocess> up = SpawnProcess("tandem-up", TandemBinary(), args);
     ASSERT_TRUE(up.ok()) << up.status();
     children_.push_back(std::move(*up));
-    // `tandem up` prints "tandem cluster up: router at HOST:PORT ..." and "OpenAI API: http://HOST:PORT/v1".
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    std::string line;
-    while ((router_.empty() || http_.empty()) && absl::Now() < deadline) {
-      pollfd p{children_[0].stdout_fd, POLLIN, 0};
-      if (poll(&p, 1, 200) <= 0) continue;
-      char c;
-      if (read(children_[0].stdout_fd, &c, 1) != 1) break;  // it exited
-      if (c != '\n') {
-        line += c;
-        continue;
-      }
-      if (absl::string_view rest = line; absl::ConsumePrefix(&rest, "tandem cluster up: router at ")) {
-        router_ = std::string(rest.substr(0, rest.find(' ')));
-      }
-      if (absl::string_view rest = line; absl::ConsumePrefix(&rest, "OpenAI API: http://")) {
-        http_ = std::string(rest.substr(0, rest.find('/')));
-      }
-      line.clear();
-    }
+    const test_support::ClusterUp ready = test_support::AwaitClusterUp(children_[0], /*want_http=*/true);
+    router_ = ready.router;
+    http_ = ready.http;
     ASSERT_FALSE(router_.empty()) << "tandem up did not come up";
     ASSERT_FALSE(http_.empty()) << "tandem up printed no OpenAI API address";
   }
