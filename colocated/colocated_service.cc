@@ -35,10 +35,7 @@ grpc::ServerWriteReactor<worker::v1::DecodeResponse>* ColocatedService::Generate
   job.cancelled = reactor->cancelled();
   job.logprobs = request->logprobs();
   auto channel = reactor->channel();
-  job.on_tokens = [channel](std::vector<int32_t> tokens, std::vector<float> logprobs) {
-    std::unique_lock<std::mutex> lock(channel->mu);
-    if (channel->reactor) channel->reactor->AddTokens(tokens, logprobs, lock);
-  };
+  job.on_tokens = reactor->TokenCallback();
   job.on_done = [channel](absl::Status status, ColocatedSummary summary) {
     worker::v1::DecodeFinal final;
     final.set_finish_reason(summary.finish_reason);
@@ -46,15 +43,13 @@ grpc::ServerWriteReactor<worker::v1::DecodeResponse>* ColocatedService::Generate
     final.set_prefill_ms(summary.prefill_ms);
     final.set_prefill_steps(summary.prefill_steps);
     final.set_compute_ms(summary.decode_ms);
-    std::unique_lock<std::mutex> lock(channel->mu);
-    if (channel->reactor) channel->reactor->End(std::move(status), std::move(final), lock);
+    TokenStreamReactor::EndCall(channel, std::move(status), std::move(final));
   };
   const std::string request_id = job.request_id;
   absl::Status submitted = engine_.Submit(std::move(job));
   if (!submitted.ok()) {
     TANDEM_LOG_REQ(INFO, "colocated", request_id) << "refused: " << submitted;
-    std::unique_lock<std::mutex> lock(channel->mu);
-    reactor->End(submitted, {}, lock);
+    TokenStreamReactor::EndCall(channel, submitted, {});
   }
   return reactor;
 }
@@ -62,11 +57,7 @@ grpc::ServerWriteReactor<worker::v1::DecodeResponse>* ColocatedService::Generate
 grpc::ServerUnaryReactor* ColocatedService::GetLoad(grpc::CallbackServerContext* context,
                                                     const worker::v1::LoadRequest* request,
                                                     worker::v1::LoadReport* response) {
-  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
-    auto* refused = context->DefaultReactor();
-    refused->Finish(auth);
-    return refused;
-  }
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) return FinishedUnaryReactor(context, auth);
   const ColocatedLoad load = engine_.Load();
   response->set_worker_id(worker_id_);
   response->set_role("colocated");
@@ -83,9 +74,7 @@ grpc::ServerUnaryReactor* ColocatedService::GetLoad(grpc::CallbackServerContext*
   response->set_max_context(max_context_);
   response->set_vocab_size(vocab_size_);
   LayoutToProto(layout_, response->mutable_layout());
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return FinishedUnaryReactor(context, grpc::Status::OK);
 }
 
 }  // namespace tandem

@@ -37,8 +37,7 @@ grpc::ServerWriteReactor<worker::v1::DecodeResponse>* DecodeService::Decode(grpc
         "kv.source ", LogSafe(handle->source, 64), " is not a prefill worker of this cluster (--kv-sources)"));
   }
   if (!handle.ok()) {
-    std::unique_lock<std::mutex> lock(reactor->channel()->mu);
-    reactor->End(handle.status(), {}, lock);
+    TokenStreamReactor::EndCall(reactor->channel(), handle.status(), {});
     return reactor;
   }
   DecodeJob job;
@@ -54,25 +53,20 @@ grpc::ServerWriteReactor<worker::v1::DecodeResponse>* DecodeService::Decode(grpc
   job.cancelled = reactor->cancelled();
   auto channel = reactor->channel();
   job.logprobs = request->logprobs();
-  job.on_tokens = [channel](std::vector<int32_t> tokens, std::vector<float> logprobs) {
-    std::unique_lock<std::mutex> lock(channel->mu);
-    if (channel->reactor) channel->reactor->AddTokens(tokens, logprobs, lock);
-  };
+  job.on_tokens = reactor->TokenCallback();
   job.on_done = [channel](absl::Status status, DecodeSummary summary) {
     worker::v1::DecodeFinal final;
     final.set_finish_reason(summary.finish_reason);
     final.set_queue_ms(summary.queue_ms);
     final.set_kv_transfer_ms(summary.transfer_ms);
     final.set_compute_ms(summary.compute_ms);
-    std::unique_lock<std::mutex> lock(channel->mu);
-    if (channel->reactor) channel->reactor->End(std::move(status), std::move(final), lock);
+    TokenStreamReactor::EndCall(channel, std::move(status), std::move(final));
   };
   const std::string request_id = job.request_id;
   absl::Status submitted = engine_.Submit(std::move(job));
   if (!submitted.ok()) {
     TANDEM_LOG_REQ(INFO, "decode", request_id) << "refused: " << submitted;
-    std::unique_lock<std::mutex> lock(channel->mu);
-    reactor->End(submitted, {}, lock);
+    TokenStreamReactor::EndCall(channel, submitted, {});
   }
   return reactor;
 }
@@ -80,11 +74,7 @@ grpc::ServerWriteReactor<worker::v1::DecodeResponse>* DecodeService::Decode(grpc
 grpc::ServerUnaryReactor* DecodeService::GetLoad(grpc::CallbackServerContext* context,
                                                  const worker::v1::LoadRequest* request,
                                                  worker::v1::LoadReport* response) {
-  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
-    auto* refused = context->DefaultReactor();
-    refused->Finish(auth);
-    return refused;
-  }
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) return FinishedUnaryReactor(context, auth);
   const DecodeLoad load = engine_.Load();
   response->set_worker_id(worker_id_);
   response->set_role("decode");
@@ -98,9 +88,7 @@ grpc::ServerUnaryReactor* DecodeService::GetLoad(grpc::CallbackServerContext* co
   response->set_max_context(max_context_);
   response->set_vocab_size(vocab_size_);
   LayoutToProto(layout_, response->mutable_layout());
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return FinishedUnaryReactor(context, grpc::Status::OK);
 }
 
 }  // namespace tandem

@@ -64,11 +64,7 @@ void PrefillService::set_address(const std::string& address) {
 grpc::ServerUnaryReactor* PrefillService::Prefill(grpc::CallbackServerContext* context,
                                                   const worker::v1::PrefillRequest* request,
                                                   worker::v1::PrefillResponse* response) {
-  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
-    auto* refused = context->DefaultReactor();
-    refused->Finish(auth);
-    return refused;
-  }
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) return FinishedUnaryReactor(context, auth);
   PrefillJob job;
   job.request_id = request->request_id();
   job.prompt.assign(request->prompt().begin(), request->prompt().end());
@@ -117,15 +113,9 @@ grpc::ServerUnaryReactor* PrefillService::Prefill(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* PrefillService::ReleaseKv(grpc::CallbackServerContext* context,
                                                     const worker::v1::ReleaseKvRequest* request,
                                                     worker::v1::ReleaseKvResponse* response) {
-  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
-    auto* refused = context->DefaultReactor();
-    refused->Finish(auth);
-    return refused;
-  }
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) return FinishedUnaryReactor(context, auth);
   response->set_released(engine_.Release(request->lease_id()));
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return FinishedUnaryReactor(context, grpc::Status::OK);
 }
 
 grpc::ServerWriteReactor<worker::v1::KvChunk>* PrefillService::PullKv(grpc::CallbackServerContext* context,
@@ -139,11 +129,7 @@ grpc::ServerWriteReactor<worker::v1::KvChunk>* PrefillService::PullKv(grpc::Call
 grpc::ServerUnaryReactor* PrefillService::GetLoad(grpc::CallbackServerContext* context,
                                                   const worker::v1::LoadRequest* request,
                                                   worker::v1::LoadReport* response) {
-  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) {
-    auto* refused = context->DefaultReactor();
-    refused->Finish(auth);
-    return refused;
-  }
+  if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) return FinishedUnaryReactor(context, auth);
   const PrefillLoad load = engine_.Load();
   response->set_worker_id(worker_id_);
   response->set_role("prefill");
@@ -159,9 +145,7 @@ grpc::ServerUnaryReactor* PrefillService::GetLoad(grpc::CallbackServerContext* c
   response->set_max_context(max_context_);
   response->set_vocab_size(vocab_size_);
   LayoutToProto(engine_.layout(), response->mutable_layout());
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return FinishedUnaryReactor(context, grpc::Status::OK);
 }
 
 }  // namespace tandem

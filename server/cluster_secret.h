@@ -46,6 +46,14 @@ grpc::Status CheckClusterSecret(const grpc::CallbackServerContext& context);
 // A channel to another member of the cluster: insecure credentials, and the secret on every call.
 std::shared_ptr<grpc::Channel> CreateClusterChannel(const std::string& address, const grpc::ChannelArguments& args);
 
+// A unary call's reactor, finished with `status` (OK after filling the response, or a refusal).
+inline grpc::ServerUnaryReactor* FinishedUnaryReactor(grpc::CallbackServerContext* context,
+                                                      const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
 // A server-streaming reactor that ends at once with `status` (a refused streaming call).
 template <typename Response>
 grpc::ServerWriteReactor<Response>* FinishedWriteReactor(const grpc::Status& status) {

@@ -4,6 +4,7 @@
 #define TANDEM_WORKER_TOKEN_STREAM_REACTOR_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -15,8 +16,8 @@
 
 namespace tandem {
 
-// One streaming call of token ids (DecodeWorker.Decode, ColocatedWorker.Generate). The engine produces tokens on its thread; they queue here and are written one
-// message at a time (tokens that pile up while a write is in flight go out together). The engine's
+// One streaming call of token ids (DecodeWorker.Decode, ColocatedWorker.Generate). The engine produces
+// tokens on its thread; they queue here and are written one message at a time (tokens that pile up while a write is in flight go out together). The engine's
 // callbacks hold a shared Channel, not the reactor, so they stay safe after the call is gone.
 class TokenStreamReactor : public grpc::ServerWriteReactor<worker::v1::DecodeResponse> {
  public:
@@ -29,6 +30,19 @@ class TokenStreamReactor : public grpc::ServerWriteReactor<worker::v1::DecodeRes
 
   std::shared_ptr<Channel> channel() { return channel_; }
   std::shared_ptr<std::atomic<bool>> cancelled() { return cancelled_; }
+
+  // The engine's token callback for this call: tokens reach the call while it lives, later ones are dropped.
+  std::function<void(std::vector<int32_t>, std::vector<float>)> TokenCallback() {
+    return [channel = channel_](std::vector<int32_t> tokens, std::vector<float> logprobs) {
+      std::unique_lock<std::mutex> lock(channel->mu);
+      if (channel->reactor) channel->reactor->AddTokens(tokens, logprobs, lock);
+    };
+  }
+  // Ends the call behind `channel` (if it still lives) with `status`, and `final` when OK. Any thread.
+  static void EndCall(const std::shared_ptr<Channel>& channel, absl::Status status, worker::v1::DecodeFinal final) {
+    std::unique_lock<std::mutex> lock(channel->mu);
+    if (channel->reactor) channel->reactor->End(std::move(status), std::move(final), lock);
+  }
 
   // Engine side (any thread). `lock` holds channel()->mu; it is released before gRPC is called, since
   // gRPC may run OnWriteDone/OnDone inline.
