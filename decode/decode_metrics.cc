@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "worker/engine_metrics.h"
 
 namespace tandem {
 
@@ -45,21 +46,15 @@ absl::Status AddDecodeStepMetrics(MetricsRegistry& metrics, DecodeEngineOptions&
 }
 
 absl::Status AddDecodeLoadMetrics(MetricsRegistry& metrics, const DecodeEngine& engine) {
-  const MetricLabels phase = {{"phase", "decode"}};
   const DecodeEngine* e = &engine;
-  TANDEM_RETURN_IF_ERROR(metrics.AddGaugeCallback("tandem_engine_queued_requests", "Requests waiting for the engine.",
-                                                  phase, [e] { return 1.0 * e->Load().queued_requests; }));
-  TANDEM_RETURN_IF_ERROR(metrics.AddGaugeCallback("tandem_engine_running_requests",
-                                                  "Requests in the batch the engine is running.", phase,
-                                                  [e] { return 1.0 * e->Load().running_requests; }));
-  TANDEM_RETURN_IF_ERROR(metrics.AddGaugeCallback("tandem_engine_context_tokens",
-                                                  "Context tokens of the requests in the running batch.", phase,
-                                                  [e] { return 1.0 * e->Load().running_context_tokens; }));
-  TANDEM_RETURN_IF_ERROR(metrics.AddGaugeCallback("tandem_engine_kv_blocks_free", "Free KV cache blocks.", phase,
-                                                  [e] { return 1.0 * e->Load().blocks_free; }));
-  return metrics.AddGaugeCallback("tandem_engine_kv_blocks_used", "KV cache blocks in use.", phase, [e] {
+  return AddEngineGauges(metrics, "decode", [e] {
     const DecodeLoad load = e->Load();
-    return 1.0 * (load.blocks_total - load.blocks_free);
+    return EngineGaugeValues{.queued_requests = 1.0 * load.queued_requests,
+                             .queued_tokens = std::nullopt,
+                             .running_requests = 1.0 * load.running_requests,
+                             .context_tokens = 1.0 * load.running_context_tokens,
+                             .blocks_free = 1.0 * load.blocks_free,
+                             .blocks_total = 1.0 * load.blocks_total};
   });
 }
 

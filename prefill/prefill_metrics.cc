@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "worker/engine_metrics.h"
 
 namespace tandem {
 
@@ -25,23 +26,16 @@ absl::Status AddPrefillStepMetrics(MetricsRegistry& metrics, PrefillEngineOption
 }
 
 absl::Status AddPrefillLoadMetrics(MetricsRegistry& metrics, const PrefillEngine& engine) {
-  const MetricLabels phase = {{"phase", "prefill"}};
   const PrefillEngine* e = &engine;
-  TANDEM_RETURN_IF_ERROR(metrics.AddGaugeCallback("tandem_engine_queued_requests", "Requests waiting for the engine.",
-                                                  phase, [e] { return 1.0 * e->Load().queued_requests; }));
-  TANDEM_RETURN_IF_ERROR(metrics.AddGaugeCallback("tandem_engine_queued_tokens",
-                                                  "Prompt tokens of the requests waiting for the engine.", phase,
-                                                  [e] { return 1.0 * e->Load().queued_tokens; }));
-  TANDEM_RETURN_IF_ERROR(metrics.AddGaugeCallback("tandem_engine_running_requests",
-                                                  "Requests in the batch the engine is running.", phase,
-                                                  [e] { return 1.0 * e->Load().running_requests; }));
-  TANDEM_RETURN_IF_ERROR(metrics.AddGaugeCallback("tandem_engine_kv_blocks_free", "Free KV cache blocks.", phase,
-                                                  [e] { return 1.0 * e->Load().blocks_free; }));
-  TANDEM_RETURN_IF_ERROR(metrics.AddGaugeCallback("tandem_engine_kv_blocks_used", "KV cache blocks in use.", phase,
-                                                  [e] {
-                                                    const PrefillLoad load = e->Load();
-                                                    return 1.0 * (load.blocks_total - load.blocks_free);
-                                                  }));
+  TANDEM_RETURN_IF_ERROR(AddEngineGauges(metrics, "prefill", [e] {
+    const PrefillLoad load = e->Load();
+    return EngineGaugeValues{.queued_requests = 1.0 * load.queued_requests,
+                             .queued_tokens = 1.0 * load.queued_tokens,
+                             .running_requests = 1.0 * load.running_requests,
+                             .context_tokens = std::nullopt,
+                             .blocks_free = 1.0 * load.blocks_free,
+                             .blocks_total = 1.0 * load.blocks_total};
+  }));
   return metrics.AddGaugeCallback("tandem_prefill_leases_held",
                                   "Prompt KV leases held until a decode worker pulls them.", {},
                                   [e] { return 1.0 * e->Load().leases_held; });
