@@ -31,6 +31,17 @@ double PrefillMsForTotals(const LatencyModel& model, int64_t tokens, int64_t req
   return model.PrefillMsFromSums(t, t * t / n);
 }
 
+// KV admission: the whole request (prompt + max_tokens) is reserved at once. A worker whose snapshot
+// has no KV data (total 0) is not checked.
+void PredictKv(const PlacementRequest& request, int64_t prompt_len, int64_t block_size, int64_t free_blocks,
+               int64_t total_blocks, PairPrediction& out) {
+  if (total_blocks <= 0) return;
+  const int64_t block = std::max<int64_t>(1, block_size);
+  const int64_t tokens = prompt_len + std::max<int64_t>(0, request.max_output_len);
+  out.kv_blocks_needed = (tokens + block - 1) / block;
+  out.kv_fits = free_blocks >= out.kv_blocks_needed;
+}
+
 struct Scored {
   PairPrediction prediction;
   bool meets = false;      // every set SLO, no harm, KV fits
@@ -127,13 +138,7 @@ PairPrediction GoodputPolicy::Predict(const PlacementRequest& request, const Clu
     }
   }
 
-  // KV admission (reserve the whole request: prompt + max_tokens).
-  if (d.total_kv_blocks > 0) {
-    const int64_t block_size = std::max<int64_t>(1, d.block_size);
-    const int64_t tokens = prompt_len + std::max<int64_t>(0, request.max_output_len);
-    out.kv_blocks_needed = (tokens + block_size - 1) / block_size;
-    out.kv_fits = d.free_kv_blocks >= out.kv_blocks_needed;
-  }
+  PredictKv(request, prompt_len, d.block_size, d.free_kv_blocks, d.total_kv_blocks, out);
   return out;
 }
 
@@ -172,12 +177,7 @@ PairPrediction GoodputPolicy::PredictColocated(const PlacementRequest& request, 
     out.existing_tpot_slo_ms = request.tpot_slo_ms;
     out.harms_running = out.tpot_ms > out.existing_tpot_slo_ms && decode_part <= out.existing_tpot_slo_ms;
   }
-  if (c.total_kv_blocks > 0) {
-    const int64_t block_size = std::max<int64_t>(1, c.block_size);
-    const int64_t tokens = prompt_len + std::max<int64_t>(0, request.max_output_len);
-    out.kv_blocks_needed = (tokens + block_size - 1) / block_size;
-    out.kv_fits = c.free_kv_blocks >= out.kv_blocks_needed;
-  }
+  PredictKv(request, prompt_len, c.block_size, c.free_kv_blocks, c.total_kv_blocks, out);
   return out;
 }
 
@@ -230,21 +230,8 @@ PlacementDecision GoodputPolicy::Place(const PlacementRequest& request, const Cl
   for (int i = 0; i < static_cast<int>(snapshot.colocated.size()); ++i) {
     if (snapshot.colocated[i].healthy) colocated.push_back(i);
   }
-  if (colocated.empty()) {
-    if (snapshot.prefill.empty() && snapshot.decode.empty() && !snapshot.colocated.empty()) {
-      return PlacementDecision::Reject("no healthy colocated worker");
-    }
-    const bool mixed = !snapshot.colocated.empty();
-    if (prefills.empty()) {
-      return PlacementDecision::Reject(mixed ? "no healthy worker: no healthy prefill/decode pair and no healthy colocated worker"
-                                             : "no healthy prefill worker");
-    }
-    if (decodes.empty()) {
-      return PlacementDecision::Reject(mixed ? "no healthy worker: no healthy prefill/decode pair and no healthy colocated worker"
-                                             : "no healthy decode worker");
-    }
-  }
-  if (prefills.empty() || decodes.empty()) {  // colocated workers only
+  if (prefills.empty() || decodes.empty()) {  // no healthy pair: colocated workers only
+    if (colocated.empty()) return RejectNoHealthyWorker(snapshot);
     prefills.clear();
     decodes.clear();
   }
@@ -266,37 +253,41 @@ PlacementDecision GoodputPolicy::Place(const PlacementRequest& request, const Cl
     for (int di : decodes) candidates.push_back(Predict(request, snapshot, pi, di));
   }
   for (int ci : colocated) candidates.push_back(PredictColocated(request, snapshot, ci));
-  for (const PairPrediction& candidate : candidates) {
-    {
-      Scored s;
-      s.prediction = candidate;
-      const PairPrediction& pred = s.prediction;
-      const bool on_colocated = pred.colocated_index >= 0;
-      const int64_t free_blocks = on_colocated ? snapshot.colocated[static_cast<size_t>(pred.colocated_index)].free_kv_blocks
-                                               : snapshot.decode[static_cast<size_t>(pred.decode_index)].free_kv_blocks;
-      const int64_t total_blocks = on_colocated ? snapshot.colocated[static_cast<size_t>(pred.colocated_index)].total_kv_blocks
-                                                : snapshot.decode[static_cast<size_t>(pred.decode_index)].total_kv_blocks;
-      const std::string& kv_id = on_colocated ? snapshot.colocated[static_cast<size_t>(pred.colocated_index)].id
-                                              : snapshot.decode[static_cast<size_t>(pred.decode_index)].id;
-      blocks_needed = std::max(blocks_needed, pred.kv_blocks_needed);
-      if (free_blocks > most_free_blocks) {
-        most_free_blocks = free_blocks;
-        most_free_total = total_blocks;
-        most_free_id = kv_id;
-      }
-      if (total_blocks > 0 && pred.kv_blocks_needed > total_blocks) continue;
-      const bool ttft_ok = !has_ttft || pred.ttft_ms <= request.ttft_slo_ms;
-      const bool tpot_ok = !has_tpot || pred.tpot_ms <= request.tpot_slo_ms;
-      s.meets = ttft_ok && tpot_ok && !pred.harms_running && pred.kv_fits;
-      s.slack = (has_ttft || has_tpot) ? std::numeric_limits<double>::infinity() : 0.0;
-      if (has_ttft) s.slack = std::min(s.slack, (request.ttft_slo_ms - pred.ttft_ms) / request.ttft_slo_ms);
-      if (has_tpot) s.slack = std::min(s.slack, (request.tpot_slo_ms - pred.tpot_ms) / request.tpot_slo_ms);
-      if (!ttft_ok) s.violation += pred.ttft_ms / request.ttft_slo_ms - 1.0;
-      if (!tpot_ok) s.violation += pred.tpot_ms / request.tpot_slo_ms - 1.0;
-      if (pred.harms_running) s.violation += pred.tpot_ms / pred.existing_tpot_slo_ms - 1.0;
-      s.e2e_ms = pred.ttft_ms + pred.tpot_ms * static_cast<double>(std::max<int64_t>(1, expected_output - 1));
-      scored.push_back(s);
+  for (const PairPrediction& pred : candidates) {
+    // The worker that holds the request's KV: its decode worker or the colocated worker.
+    int64_t free_blocks = 0, total_blocks = 0;
+    const std::string* kv_id = nullptr;
+    if (pred.colocated_index >= 0) {
+      const ColocatedWorkerState& c = snapshot.colocated[static_cast<size_t>(pred.colocated_index)];
+      free_blocks = c.free_kv_blocks;
+      total_blocks = c.total_kv_blocks;
+      kv_id = &c.id;
+    } else {
+      const DecodeWorkerState& d = snapshot.decode[static_cast<size_t>(pred.decode_index)];
+      free_blocks = d.free_kv_blocks;
+      total_blocks = d.total_kv_blocks;
+      kv_id = &d.id;
     }
+    blocks_needed = std::max(blocks_needed, pred.kv_blocks_needed);
+    if (free_blocks > most_free_blocks) {
+      most_free_blocks = free_blocks;
+      most_free_total = total_blocks;
+      most_free_id = *kv_id;
+    }
+    if (total_blocks > 0 && pred.kv_blocks_needed > total_blocks) continue;
+    Scored s;
+    s.prediction = pred;
+    const bool ttft_ok = !has_ttft || pred.ttft_ms <= request.ttft_slo_ms;
+    const bool tpot_ok = !has_tpot || pred.tpot_ms <= request.tpot_slo_ms;
+    s.meets = ttft_ok && tpot_ok && !pred.harms_running && pred.kv_fits;
+    s.slack = (has_ttft || has_tpot) ? std::numeric_limits<double>::infinity() : 0.0;
+    if (has_ttft) s.slack = std::min(s.slack, (request.ttft_slo_ms - pred.ttft_ms) / request.ttft_slo_ms);
+    if (has_tpot) s.slack = std::min(s.slack, (request.tpot_slo_ms - pred.tpot_ms) / request.tpot_slo_ms);
+    if (!ttft_ok) s.violation += pred.ttft_ms / request.ttft_slo_ms - 1.0;
+    if (!tpot_ok) s.violation += pred.tpot_ms / request.tpot_slo_ms - 1.0;
+    if (pred.harms_running) s.violation += pred.tpot_ms / pred.existing_tpot_slo_ms - 1.0;
+    s.e2e_ms = pred.ttft_ms + pred.tpot_ms * static_cast<double>(std::max<int64_t>(1, expected_output - 1));
+    scored.push_back(s);
   }
 
   auto accept = [](const Scored& s) {

@@ -77,16 +77,7 @@ PlacementDecision LeastLoadedPolicy::Place(const PlacementRequest& request, cons
     Add(colocated_pending_, w.id, w.report_seq, request.prompt_len);
     return PlacementDecision::AcceptColocated(colocated);
   }
-  if (!pair) {
-    if (snapshot.prefill.empty() && snapshot.decode.empty() && !snapshot.colocated.empty()) {
-      return PlacementDecision::Reject("no healthy colocated worker");
-    }
-    if (!snapshot.colocated.empty()) {
-      return PlacementDecision::Reject(
-          "no healthy worker: no healthy prefill/decode pair and no healthy colocated worker");
-    }
-    return PlacementDecision::Reject(prefill < 0 ? "no healthy prefill worker" : "no healthy decode worker");
-  }
+  if (!pair) return RejectNoHealthyWorker(snapshot);
   Add(prefill_pending_, snapshot.prefill[prefill].id, snapshot.prefill[prefill].report_seq, request.prompt_len);
   Add(decode_pending_, snapshot.decode[decode].id, snapshot.decode[decode].report_seq,
       request.prompt_len + request.max_output_len);

@@ -40,8 +40,7 @@ PlacementDecision RoundRobinPolicy::Place(const PlacementRequest& request,
       return PlacementDecision::AcceptColocated(static_cast<int>(c));
     }
   }
-  return PlacementDecision::Reject(has_pairs ? "no healthy worker: no healthy prefill/decode pair and no healthy colocated worker"
-                                             : "no healthy colocated worker");
+  return RejectNoHealthyWorker(snapshot);
 }
 
 PlacementDecision RoundRobinPolicy::PlacePair(const ClusterSnapshot& snapshot) {
@@ -49,9 +48,8 @@ PlacementDecision RoundRobinPolicy::PlacePair(const ClusterSnapshot& snapshot) {
   uint64_t prefill_cursor = next_prefill_;
   uint64_t decode_cursor = next_decode_;
   const int prefill = NextHealthy(snapshot.prefill, &prefill_cursor);
-  if (prefill < 0) return PlacementDecision::Reject("no healthy prefill worker");
   const int decode = NextHealthy(snapshot.decode, &decode_cursor);
-  if (decode < 0) return PlacementDecision::Reject("no healthy decode worker");
+  if (prefill < 0 || decode < 0) return RejectNoHealthyWorker(snapshot);
   next_prefill_ = prefill_cursor;
   next_decode_ = decode_cursor;
   return PlacementDecision::Accept(prefill, decode);

@@ -1,5 +1,6 @@
 #include "router/policy/snapshot.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace tandem::policy {
@@ -23,6 +24,20 @@ PlacementDecision PlacementDecision::Reject(std::string reason) {
   PlacementDecision decision;
   decision.reject_reason = std::move(reason);
   return decision;
+}
+
+PlacementDecision RejectNoHealthyWorker(const ClusterSnapshot& snapshot) {
+  const bool has_pairs = !snapshot.prefill.empty() || !snapshot.decode.empty();
+  if (!snapshot.colocated.empty()) {
+    return PlacementDecision::Reject(
+        has_pairs ? "no healthy worker: no healthy prefill/decode pair and no healthy colocated worker"
+                  : "no healthy colocated worker");
+  }
+  const auto healthy = [](const auto& w) { return w.healthy; };
+  if (std::none_of(snapshot.prefill.begin(), snapshot.prefill.end(), healthy)) {
+    return PlacementDecision::Reject("no healthy prefill worker");
+  }
+  return PlacementDecision::Reject("no healthy decode worker");
 }
 
 }  // namespace tandem::policy

@@ -102,6 +102,12 @@ struct PlacementDecision {
   static PlacementDecision Reject(std::string reason);
 };
 
+// The rejection for a request nothing healthy can take (no healthy pair and no healthy colocated
+// worker): "no healthy prefill worker" or "no healthy decode worker" in a cluster of pairs (prefill
+// checked first), "no healthy colocated worker" in one of colocated workers only, "no healthy worker:
+// no healthy prefill/decode pair and no healthy colocated worker" in a mixed one.
+PlacementDecision RejectNoHealthyWorker(const ClusterSnapshot& snapshot);
+
 }  // namespace tandem::policy
 
 #endif  // TANDEM_ROUTER_POLICY_SNAPSHOT_H_
