@@ -249,9 +249,13 @@ void FrontDoorSession::PrepareDecodeLocked(Actions& actions) {
     r.set_max_tokens(request_.max_tokens - (streamed - 1));
     r.set_rng_draws_used(streamed);
   }
-  active_decode_tokens_ = 0;
   r.mutable_stop_token_ids()->Add(request_.stop_token_ids.begin(), request_.stop_token_ids.end());
   r.set_logprobs(request_.logprobs);
+  StartStreamLocked(actions, std::move(call));
+}
+
+void FrontDoorSession::StartStreamLocked(Actions& actions, std::unique_ptr<DecodeCall> call) {
+  active_decode_tokens_ = 0;
   active_decode_ = call.get();
   active_decode_done_ = false;
   actions.start_decode = call.get();
@@ -275,11 +279,7 @@ void FrontDoorSession::PrepareColocatedLocked(Actions& actions) {
   }
   r.mutable_stop_token_ids()->Add(request_.stop_token_ids.begin(), request_.stop_token_ids.end());
   r.set_logprobs(request_.logprobs);
-  active_decode_tokens_ = 0;
-  active_decode_ = call.get();
-  active_decode_done_ = false;
-  actions.start_decode = call.get();
-  decode_calls_.push_back(std::move(call));
+  StartStreamLocked(actions, std::move(call));
 }
 
 void FrontDoorSession::Execute(Actions& actions) {

@@ -153,6 +153,8 @@ class FrontDoorSession {
   void PrepareDecodeLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The whole request (or its rest, when resuming) on the colocated worker colocated_index_.
   void PrepareColocatedLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes `call` the active token stream and has Execute start it.
+  void StartStreamLocked(Actions& actions, std::unique_ptr<DecodeCall> call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleFirstTokenLocked(Actions& actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Text of `id` through the detokenizer and the stop-string matcher.
   absl::StatusOr<std::string> TextOfLocked(int32_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
