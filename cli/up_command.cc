@@ -113,15 +113,17 @@ int Up(UpFlags f) {
   worker_flags.insert(worker_flags.end(), {"--gpu-memory-fraction", absl::StrCat(fraction)});
   std::vector<std::string> prefill_addresses, decode_addresses, colocated_addresses;
   // Prefill workers first: each decode worker is told which sources it may pull KV from.
-  auto start_role = [&](bool prefill) -> absl::Status {
+  // Starts `count` workers of `role` (the subcommand) with `role_flags`, waits until each listens and
+  // appends their addresses to `addresses`.
+  auto start_role = [&](const std::string& role, int64_t count, const std::vector<std::string>& role_flags,
+                        std::vector<std::string>& addresses) -> absl::Status {
     const size_t first = children.size();
-    const int64_t count = prefill ? f.prefill : f.decode;
     for (int64_t i = 0; i < count; ++i) {
-      const std::string name = absl::StrCat(prefill ? "prefill-" : "decode-", i);
-      std::vector<std::string> args = {prefill ? "prefill" : "decode", "--id", name, "--port", "0"};
+      const std::string name = absl::StrCat(role, "-", i);
+      std::vector<std::string> args = {role, "--id", name, "--port", "0"};
       args.insert(args.end(), worker_flags.begin(), worker_flags.end());
+      args.insert(args.end(), role_flags.begin(), role_flags.end());
       if (f.metrics_port >= 0) args.insert(args.end(), {"--metrics-port", NextMetricsPort(f)});
-      if (!prefill) args.insert(args.end(), {"--kv-sources", absl::StrJoin(prefill_addresses, ",")});
       absl::StatusOr<Subprocess> child = SpawnProcess(name, self, args);
       if (!child.ok()) return child.status();
       children.push_back(std::move(*child));
@@ -129,7 +131,7 @@ int Up(UpFlags f) {
     for (size_t k = first; k < children.size(); ++k) {
       Subprocess& c = children[k];
       if (absl::Status s = AwaitListening(c, absl::Seconds(120)); !s.ok()) return s;
-      (prefill ? prefill_addresses : decode_addresses).push_back(c.address);
+      addresses.push_back(c.address);
       const std::string metrics =
           c.metrics_address.empty() ? "" : absl::StrCat(", metrics http://", c.metrics_address, "/metrics");
       std::fprintf(stderr, "tandem up: %s ready at %s (pid %d)%s\n", c.name.c_str(), c.address.c_str(), c.pid,
@@ -137,29 +139,16 @@ int Up(UpFlags f) {
     }
     return absl::OkStatus();
   };
-  if (absl::Status s = start_role(true); !s.ok()) return fail(s);
-  if (absl::Status s = start_role(false); !s.ok()) return fail(s);
-  {
-    const size_t first = children.size();
-    for (int64_t i = 0; i < f.colocated; ++i) {
-      const std::string name = absl::StrCat("colocated-", i);
-      std::vector<std::string> args = {"colocated", "--id", name, "--port", "0", "--step-token-budget",
-                                       absl::StrCat(f.step_token_budget)};
-      args.insert(args.end(), worker_flags.begin(), worker_flags.end());
-      if (f.metrics_port >= 0) args.insert(args.end(), {"--metrics-port", NextMetricsPort(f)});
-      absl::StatusOr<Subprocess> child = SpawnProcess(name, self, args);
-      if (!child.ok()) return fail(child.status());
-      children.push_back(std::move(*child));
-    }
-    for (size_t k = first; k < children.size(); ++k) {
-      Subprocess& c = children[k];
-      if (absl::Status s = AwaitListening(c, absl::Seconds(120)); !s.ok()) return fail(s);
-      colocated_addresses.push_back(c.address);
-      const std::string metrics =
-          c.metrics_address.empty() ? "" : absl::StrCat(", metrics http://", c.metrics_address, "/metrics");
-      std::fprintf(stderr, "tandem up: %s ready at %s (pid %d)%s\n", c.name.c_str(), c.address.c_str(), c.pid,
-                   metrics.c_str());
-    }
+  if (absl::Status s = start_role("prefill", f.prefill, {}, prefill_addresses); !s.ok()) return fail(s);
+  if (absl::Status s = start_role("decode", f.decode, {"--kv-sources", absl::StrJoin(prefill_addresses, ",")},
+                                  decode_addresses);
+      !s.ok()) {
+    return fail(s);
+  }
+  if (absl::Status s = start_role("colocated", f.colocated, {"--step-token-budget", absl::StrCat(f.step_token_budget)},
+                                  colocated_addresses);
+      !s.ok()) {
+    return fail(s);
   }
   std::vector<std::string> router_args = {
       "router", "--model", model, "--host", f.host, "--port", absl::StrCat(f.port),

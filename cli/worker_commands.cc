@@ -74,6 +74,17 @@ struct CommonFlags {
     SetClusterSecret(*std::move(secret));
     return true;
   }
+  // The server options every worker daemon has: address, metrics port, id (default: `name`), model.
+  template <typename Options>
+  Options ServerOptions(const char* name) const {
+    Options options;
+    options.host = host;
+    options.port = static_cast<int>(port);
+    options.metrics_port = static_cast<int>(metrics_port);
+    options.worker_id = id.empty() ? name : id;
+    options.model = Model();
+    return options;
+  }
   WorkerModelOptions Model() const {
     WorkerModelOptions o;
     o.model_dir = model;
@@ -145,12 +156,7 @@ int PrefillCommand(const std::vector<std::string>& args) {
   if (!ParseOrExit(parser, args, "prefill", common.log_level, &exit_code)) return exit_code;
   if (!common.CheckShutdown("prefill")) return 2;
   if (!common.ApplySecret("prefill")) return 2;
-  PrefillServerOptions options;
-  options.host = common.host;
-  options.port = static_cast<int>(common.port);
-  options.metrics_port = static_cast<int>(common.metrics_port);
-  options.worker_id = common.id.empty() ? "prefill" : common.id;
-  options.model = common.Model();
+  auto options = common.ServerOptions<PrefillServerOptions>("prefill");
   options.engine.max_batch_tokens = max_batch_tokens;
   options.engine.default_lease = absl::Milliseconds(lease_ms);
   return Serve("prefill", PrefillServer::Start(options), common.shutdown_delay_ms, common.shutdown_grace_s);
@@ -172,12 +178,7 @@ int DecodeCommand(const std::vector<std::string>& args) {
   if (!ParseOrExit(parser, args, "decode", common.log_level, &exit_code)) return exit_code;
   if (!common.CheckShutdown("decode")) return 2;
   if (!common.ApplySecret("decode")) return 2;
-  DecodeServerOptions options;
-  options.host = common.host;
-  options.port = static_cast<int>(common.port);
-  options.metrics_port = static_cast<int>(common.metrics_port);
-  options.worker_id = common.id.empty() ? "decode" : common.id;
-  options.model = common.Model();
+  auto options = common.ServerOptions<DecodeServerOptions>("decode");
   options.engine.max_batch = static_cast<int32_t>(max_batch);
   options.engine.transfer_timeout = absl::Milliseconds(transfer_timeout_ms);
   options.kv_transport = kv_transport;
@@ -205,12 +206,7 @@ int ColocatedCommand(const std::vector<std::string>& args) {
     return 2;
   }
   if (!common.ApplySecret("colocated")) return 2;
-  ColocatedServerOptions options;
-  options.host = common.host;
-  options.port = static_cast<int>(common.port);
-  options.metrics_port = static_cast<int>(common.metrics_port);
-  options.worker_id = common.id.empty() ? "colocated" : common.id;
-  options.model = common.Model();
+  auto options = common.ServerOptions<ColocatedServerOptions>("colocated");
   options.engine.max_batch = static_cast<int32_t>(max_batch);
   options.engine.step_token_budget = step_token_budget;
   return Serve("colocated", ColocatedServer::Start(options), common.shutdown_delay_ms, common.shutdown_grace_s);
