@@ -58,10 +58,10 @@ absl::Status ColocatedEngine::Submit(ColocatedJob job) {
     return absl::InvalidArgumentError(
         absl::StrCat("rng_draws_used ", job.rng_draws_used, " is outside [0, prompt length]"));
   }
-  const int32_t need = BlocksForTokens(job.prompt.size() + job.max_tokens, cache_.spec().block_size);
-  if (need > cache_.allocator().num_total()) {
-    return absl::ResourceExhaustedError(absl::StrCat("request needs ", need, " KV blocks; this worker has ",
-                                                     cache_.allocator().num_total()));
+  if (absl::Status s = cache_.CheckCanHold(static_cast<int64_t>(job.prompt.size()) + job.max_tokens, "request",
+                                           "colocated worker");
+      !s.ok()) {
+    return s;
   }
   auto seq = std::make_unique<Sequence>();
   seq->job = std::move(job);

@@ -83,10 +83,10 @@ absl::Status DecodeEngine::Submit(DecodeJob job) {
                                                    job.prompt.size()));
   }
   if (absl::Status s = CheckSameLayout(layout_, job.kv.layout); !s.ok()) return s;
-  const int32_t need = BlocksForTokens(job.prompt.size() + job.max_tokens, cache_.spec().block_size);
-  if (need > cache_.allocator().num_total()) {
-    return absl::ResourceExhaustedError(absl::StrCat("request needs ", need, " KV blocks; this decode worker has ",
-                                                     cache_.allocator().num_total()));
+  if (absl::Status s = cache_.CheckCanHold(static_cast<int64_t>(job.prompt.size()) + job.max_tokens, "request",
+                                           "decode worker");
+      !s.ok()) {
+    return s;
   }
   auto seq = std::make_unique<Sequence>();
   seq->job = std::move(job);

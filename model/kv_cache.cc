@@ -48,6 +48,13 @@ int32_t BlockAllocator::num_free() const {
   return static_cast<int32_t>(free_.size());
 }
 
+absl::Status KvCache::CheckCanHold(int64_t num_tokens, absl::string_view what, absl::string_view worker) {
+  const int32_t need = BlocksForTokens(num_tokens, spec_.block_size);
+  if (need <= allocator_.num_total()) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat(what, " needs ", need, " KV blocks; this ", worker, " has ", allocator_.num_total()));
+}
+
 absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(Backend& backend, const KvCacheSpec& spec) {
   if (spec.num_layers <= 0 || spec.num_kv_heads <= 0 || spec.head_dim <= 0 || spec.block_size <= 0 ||
       spec.num_blocks <= 0) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "backend/backend.h"
 
 namespace tandem {
@@ -72,6 +73,9 @@ class KvCache {
   const KvCacheSpec& spec() const { return spec_; }
   const LayerKv& layer(int i) const { return layers_[i]; }
   BlockAllocator& allocator() { return allocator_; }
+  // ResourceExhausted "<what> needs N KV blocks; this <worker> has M" when `num_tokens` tokens can never
+  // fit the whole pool (admission would wait forever); OK otherwise.
+  absl::Status CheckCanHold(int64_t num_tokens, absl::string_view what, absl::string_view worker);
 
   // Copy K and V of tokens [token_begin, token_begin + num_tokens) of one sequence (its block table is
   // `blocks`) of one layer between the cache and token-major host buffers, each

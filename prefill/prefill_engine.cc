@@ -61,11 +61,10 @@ absl::Status PrefillEngine::Submit(PrefillJob job) {
                                                    "] (0: the worker's default), got ",
                                                    absl::ToInt64Milliseconds(job.lease)));
   }
-  const int32_t need = BlocksForTokens(job.prompt.size(), cache_.spec().block_size);
-  if (need > cache_.allocator().num_total()) {
-    return absl::ResourceExhaustedError(absl::StrCat("prompt of ", job.prompt.size(), " tokens needs ", need,
-                                                     " KV blocks; this prefill worker has ",
-                                                     cache_.allocator().num_total()));
+  if (absl::Status s = cache_.CheckCanHold(static_cast<int64_t>(job.prompt.size()),
+                                           absl::StrCat("prompt of ", job.prompt.size(), " tokens"), "prefill worker");
+      !s.ok()) {
+    return s;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
