@@ -119,12 +119,7 @@ void ColocatedEngine::Shutdown() {
 }
 
 void ColocatedEngine::CheckFinished(Sequence& seq) {
-  const auto& stops = seq.job.stop_token_ids;
-  if (std::find(stops.begin(), stops.end(), seq.tokens.back()) != stops.end()) {
-    seq.finish_reason = "stop";
-  } else if (seq.generated >= seq.job.max_tokens) {
-    seq.finish_reason = "length";
-  }
+  seq.finish_reason = FinishReasonAfter(seq.tokens.back(), seq.generated, seq.job.max_tokens, seq.job.stop_token_ids);
 }
 
 void ColocatedEngine::Finish(std::unique_ptr<Sequence> seq, absl::Status status) {

@@ -267,12 +267,8 @@ void DecodeEngine::Loop() {
         seq.sampler = std::make_unique<Sampler>(seq.job.sampling);
         // The prefill worker's draw for the first token, or every draw before it for a resumed request.
         for (int32_t i = 0; i < seq.job.rng_draws_used; ++i) seq.sampler->SkipOne();
-        const auto& stops = seq.job.stop_token_ids;
-        if (std::find(stops.begin(), stops.end(), seq.job.first_token) != stops.end()) {
-          seq.finish_reason = "stop";
-        } else if (seq.generated >= seq.job.max_tokens) {
-          seq.finish_reason = "length";
-        }
+        seq.finish_reason = FinishReasonAfter(seq.job.first_token, seq.generated, seq.job.max_tokens,
+                                              seq.job.stop_token_ids);
         if (!seq.finish_reason.empty()) {
           Finish(std::move(*it), absl::OkStatus());
           it = running.erase(it);
@@ -320,12 +316,7 @@ void DecodeEngine::Loop() {
       seq.tokens.push_back(token);
       seq.generated += 1;
       seq.job.on_tokens({token}, seq.job.logprobs ? std::vector<float>{sampled->logprobs[i]} : std::vector<float>{});
-      const auto& stops = seq.job.stop_token_ids;
-      if (std::find(stops.begin(), stops.end(), token) != stops.end()) {
-        seq.finish_reason = "stop";
-      } else if (seq.generated >= seq.job.max_tokens) {
-        seq.finish_reason = "length";
-      }
+      seq.finish_reason = FinishReasonAfter(token, seq.generated, seq.job.max_tokens, seq.job.stop_token_ids);
     }
     for (auto it = running.begin(); it != running.end();) {
       if (!(*it)->finish_reason.empty()) {

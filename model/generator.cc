@@ -18,6 +18,12 @@ std::string_view FinishReasonName(FinishReason reason) {
   return "?";
 }
 
+std::string_view FinishReasonAfter(int32_t token, int32_t generated, int32_t max_tokens,
+                                   const std::vector<int32_t>& stop_token_ids) {
+  if (std::find(stop_token_ids.begin(), stop_token_ids.end(), token) != stop_token_ids.end()) return "stop";
+  return generated >= max_tokens ? "length" : "";
+}
+
 absl::Status ValidateRequest(const Model& model, const GenerationRequest& r) {
   if (r.prompt.empty()) return absl::InvalidArgumentError("prompt is empty");
   if (r.max_tokens < 1) {

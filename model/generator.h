@@ -26,6 +26,11 @@ namespace tandem {
 enum class FinishReason { kLength, kStopToken, kStopped };
 std::string_view FinishReasonName(FinishReason reason);  // "length", "stop", "stopped"
 
+// For an engine whose sequence just emitted `token` as its `generated`-th token (the first counts):
+// "stop" for one of `stop_token_ids`, "length" once `generated` reaches `max_tokens`, else "" (it goes on).
+std::string_view FinishReasonAfter(int32_t token, int32_t generated, int32_t max_tokens,
+                                   const std::vector<int32_t>& stop_token_ids);
+
 struct GenerationRequest {
   std::vector<int32_t> prompt;          // token ids, >= 1
   SamplingParams sampling;
