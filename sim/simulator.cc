@@ -148,6 +148,18 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
   const auto& requests = workload.requests;
 
   auto finish = [&](int64_t r) { s.reqs[r].finish = s.now; };
+  // Context tokens (prompt + generated so far) of the requests `rs`.
+  auto context_of = [&](const std::vector<int64_t>& rs) {
+    int64_t context = 0;
+    for (int64_t r : rs) context += requests[r].prompt_len + s.reqs[r].generated;
+    return context;
+  };
+  // The first decode step that includes each of `rs` starts now.
+  auto mark_decode_start = [&](const std::vector<int64_t>& rs) {
+    for (int64_t r : rs) {
+      if (s.reqs[r].decode_start < 0) s.reqs[r].decode_start = s.now;
+    }
+  };
 
   // ---- Disaggregated ----
   std::function<void(int)> try_start_prefill;
@@ -221,10 +233,8 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
       inst.running.push_back(r);
     }
     if (inst.running.empty()) return;
-    int64_t context = 0;
-    for (int64_t r : inst.running) context += requests[r].prompt_len + s.reqs[r].generated;
     inst.busy = true;
-    const double ms = cfg.latency.DecodeStepMs(static_cast<int64_t>(inst.running.size()), context);
+    const double ms = cfg.latency.DecodeStepMs(static_cast<int64_t>(inst.running.size()), context_of(inst.running));
     s.events.Push(s.now + MsToNs(ms), EventType::kDecodeStepDone, d, -1);
   };
 
@@ -277,11 +287,8 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
     if (options_.on_colocated_step) options_.on_colocated_step(c, plan);
     inst.step_decode.assign(inst.running.begin(), inst.running.begin() + plan.decode);
     inst.step_chunks.clear();
-    int64_t context = 0;
-    for (int64_t r : inst.step_decode) {
-      context += requests[r].prompt_len + s.reqs[r].generated;
-      if (s.reqs[r].decode_start < 0) s.reqs[r].decode_start = s.now;
-    }
+    const int64_t context = context_of(inst.step_decode);
+    mark_decode_start(inst.step_decode);
     double sum = 0, sum_sq = 0;
     for (size_t i = 0; i < inst.prefilling.size(); ++i) {
       if (plan.chunks[i] == 0) continue;
@@ -364,11 +371,8 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
       ms = cfg.latency.PrefillMsFromSums(static_cast<double>(tokens), sum_sq);
     } else if (!inst.running.empty()) {
       inst.step_is_prefill = false;
-      int64_t context = 0;
-      for (int64_t r : inst.running) {
-        context += requests[r].prompt_len + s.reqs[r].generated;
-        if (s.reqs[r].decode_start < 0) s.reqs[r].decode_start = s.now;
-      }
+      const int64_t context = context_of(inst.running);
+      mark_decode_start(inst.running);
       ms = cfg.latency.DecodeStepMs(static_cast<int64_t>(inst.running.size()), context);
     } else {
       return;
@@ -389,9 +393,7 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
         for (int64_t r : inst.prefilling) w.queued_prompt_tokens += requests[r].prompt_len - s.reqs[r].prefilled;
         w.prefilling_requests = static_cast<int64_t>(inst.prefilling.size());
         w.running_batch_size = static_cast<int64_t>(inst.running.size());
-        int64_t context = 0;
-        for (int64_t r : inst.running) context += requests[r].prompt_len + s.reqs[r].generated;
-        w.total_context_tokens = context;
+        w.total_context_tokens = context_of(inst.running);
         w.total_kv_blocks = total_blocks(cfg);
         w.free_kv_blocks = w.total_kv_blocks - inst.reserved_blocks;
         w.block_size = cfg.block_size;
@@ -416,9 +418,7 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
         d.free_kv_blocks = cfg.kv_capacity_tokens > 0 ? (cfg.kv_capacity_tokens - inst.reserved) / cfg.block_size
                                                       : kUnlimitedBlocks;
         d.queued_requests = static_cast<int64_t>(inst.waiting.size());
-        int64_t context = 0;
-        for (int64_t r : inst.running) context += requests[r].prompt_len + s.reqs[r].generated;
-        d.total_context_tokens = context;
+        d.total_context_tokens = context_of(inst.running);
       }
       return;
     }
@@ -436,9 +436,7 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
       const DecodeInstanceConfig& cfg = config_.decode[i];
       policy::DecodeWorkerState& d = s.snapshot.decode[i];
       d.running_batch_size = static_cast<int64_t>(inst.running.size());
-      int64_t context = 0;
-      for (int64_t r : inst.running) context += requests[r].prompt_len + s.reqs[r].generated;
-      d.total_context_tokens = context;
+      d.total_context_tokens = context_of(inst.running);
       d.block_size = cfg.block_size;
       d.total_kv_blocks = cfg.kv_capacity_tokens > 0 ? cfg.kv_capacity_tokens / cfg.block_size : kUnlimitedBlocks;
       d.free_kv_blocks = cfg.kv_capacity_tokens > 0 ? (cfg.kv_capacity_tokens - inst.reserved) / cfg.block_size
