@@ -32,17 +32,12 @@ absl::StatusOr<std::unique_ptr<ColocatedEngine>> ColocatedEngine::Create(Model& 
     return absl::InvalidArgumentError(absl::StrCat("colocated engine: ", s.message()));
   }
   if (options.max_queue < 0) return absl::InvalidArgumentError("colocated engine: max_queue must be >= 0");
-  return std::unique_ptr<ColocatedEngine>(new ColocatedEngine(model, cache, options));
+  return std::unique_ptr<ColocatedEngine>(new ColocatedEngine(model, cache, options, batch));
 }
 
-ColocatedEngine::ColocatedEngine(Model& model, KvCache& cache, const ColocatedEngineOptions& options)
-    : model_(model),
-      cache_(cache),
-      options_(options),
-      batch_options_{.step_token_budget = options.step_token_budget,
-                     .max_batch = options.max_batch,
-                     .block_size = cache.spec().block_size},
-      paused_(options.start_paused) {
+ColocatedEngine::ColocatedEngine(Model& model, KvCache& cache, const ColocatedEngineOptions& options,
+                                 const batching::ColocatedBatchOptions& batch_options)
+    : model_(model), cache_(cache), options_(options), batch_options_(batch_options), paused_(options.start_paused) {
   thread_ = std::thread([this] { Loop(); });
 }
 

@@ -111,7 +111,8 @@ class ColocatedEngine {
 
  private:
   struct Sequence;
-  ColocatedEngine(Model& model, KvCache& cache, const ColocatedEngineOptions& options);
+  ColocatedEngine(Model& model, KvCache& cache, const ColocatedEngineOptions& options,
+                  const batching::ColocatedBatchOptions& batch_options);
   void Loop();
   void Finish(std::unique_ptr<Sequence> seq, absl::Status status);
   // After a token was appended: sets finish_reason on a stop token or max_tokens.
