@@ -16,8 +16,6 @@ absl::Status ColocatedBatchOptions::Validate() const {
   return absl::OkStatus();
 }
 
-int64_t BlocksFor(int64_t tokens, int64_t block_size) { return (tokens + block_size - 1) / block_size; }
-
 int64_t ColocatedStepPlan::prefill_tokens() const {
   int64_t sum = 0;
   for (int64_t c : chunks) sum += c;

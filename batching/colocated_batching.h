@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "batching/admission.h"
 
 namespace tandem::batching {
 
@@ -68,8 +69,6 @@ struct ColocatedStepPlan {
   // "decode 3, prefill [128 64], admit 1": for logs and tests.
   std::string DebugString() const;
 };
-
-int64_t BlocksFor(int64_t tokens, int64_t block_size);
 
 // The next step. `options` must be valid (Validate); `state` holds non-negative counts with
 // prefilled < prompt_len and prompt_len >= 1.

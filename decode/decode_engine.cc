@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "batching/admission.h"
 #include "common/logging.h"
 #include "model/generator.h"
 
@@ -225,24 +226,37 @@ void DecodeEngine::Loop() {
                    [&] { return stop_ || !ready_.empty() || !running.empty() || wake_ != seen_wake; });
       seen_wake = wake_;
       if (stop_) break;
-      // Admission, FCFS: reserve the worst case (prompt + max_tokens) or wait.
-      while (!waiting_.empty()) {
-        Sequence& head = *waiting_.front();
-        if (head.job.cancelled->load()) {
-          cancelled.push_back(std::move(waiting_.front()));
-          waiting_.pop_front();
+      // Cancelled requests leave the queue first; the rest are admitted FCFS by the policy the simulator
+      // runs too (batching/admission.h): each reserves its worst case (prompt + max_tokens) or waits.
+      std::vector<batching::SequenceSize> sizes;
+      for (auto it = waiting_.begin(); it != waiting_.end();) {
+        if ((*it)->job.cancelled->load()) {
+          cancelled.push_back(std::move(*it));
+          it = waiting_.erase(it);
           continue;
         }
+        sizes.push_back({static_cast<int64_t>((*it)->job.prompt.size()), (*it)->job.max_tokens});
+        ++it;
+      }
+      const batching::Admission admission =
+          batching::PlanDecodeAdmission(sizes, cache_.AdmissionPool());
+      for (int64_t i = 0; i < admission.count; ++i) {
+        Sequence& head = *waiting_.front();
         auto blocks = cache_.allocator().Allocate(
             BlocksForTokens(head.job.prompt.size() + head.job.max_tokens, block_size));
-        if (!blocks.ok()) break;
+        if (!blocks.ok()) {  // cannot happen: only this thread allocates
+          TANDEM_LOG(ERROR, "decode") << "planned blocks were not free: " << blocks.status();
+          break;
+        }
         head.blocks = std::move(*blocks);
         head.admitted = absl::Now();
         to_transfer_.push_back(std::move(waiting_.front()));
         waiting_.pop_front();
         transfer_cv_.notify_one();
       }
-      while (!ready_.empty() && static_cast<int32_t>(running.size()) < options_.max_batch) {
+      const int64_t joins = batching::DecodeJoins(static_cast<int64_t>(ready_.size()),
+                                                  static_cast<int64_t>(running.size()), options_.max_batch);
+      for (int64_t i = 0; i < joins; ++i) {
         ready_.front()->joined = absl::Now();
         running.push_back(std::move(ready_.front()));
         ready_.pop_front();

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "batching/admission.h"
 #include "common/status_macros.h"
 
 namespace tandem {
@@ -107,22 +108,28 @@ absl::StatusOr<std::vector<GenerationOutput>> Generator::Generate(
   };
 
   while (!waiting.empty() || !running.empty()) {
-    // Admit waiting prompts (FCFS) while the token budget, the batch size and free blocks allow.
+    // Admit waiting prompts (FCFS) while the token budget, the batch size and free blocks allow: the
+    // policy the simulator's colocated instance runs too (batching/admission.h).
+    std::vector<batching::SequenceSize> sizes;
+    for (int index : waiting) {
+      if (static_cast<int64_t>(running.size() + sizes.size()) >= options_.max_batch) break;
+      sizes.push_back({static_cast<int64_t>(requests[index].prompt.size()), requests[index].max_tokens});
+    }
+    const batching::Admission admission = batching::PlanPromptAdmission(
+        sizes, static_cast<int64_t>(running.size()),
+        {.max_batch = options_.max_batch, .max_prefill_tokens = options_.max_prefill_tokens},
+        cache_.AdmissionPool());
     std::vector<std::unique_ptr<Sequence>> admitted;
-    int64_t prefill_tokens = 0;
-    while (!waiting.empty() && running.size() + admitted.size() < static_cast<size_t>(options_.max_batch)) {
+    for (int64_t i = 0; i < admission.count; ++i) {
       const GenerationRequest& r = requests[waiting.front()];
-      const int64_t len = static_cast<int64_t>(r.prompt.size());
-      if (!admitted.empty() && prefill_tokens + len > options_.max_prefill_tokens) break;
-      auto blocks = allocator.Allocate(BlocksForTokens(len + r.max_tokens, block_size));
-      if (!blocks.ok()) break;  // wait for running sequences to free memory
+      auto blocks = allocator.Allocate(BlocksForTokens(r.prompt.size() + r.max_tokens, block_size));
+      if (!blocks.ok()) break;  // cannot happen: the plan counted free blocks
       auto seq = std::make_unique<Sequence>();
       seq->index = waiting.front();
       seq->request = &r;
       seq->blocks = std::move(*blocks);
       seq->tokens = r.prompt;
       seq->sampler = std::make_unique<Sampler>(r.sampling);
-      prefill_tokens += len;
       admitted.push_back(std::move(seq));
       waiting.pop_front();
     }
@@ -150,6 +157,10 @@ absl::StatusOr<std::vector<GenerationOutput>> Generator::Generate(
       for (auto& seq : admitted) allocator.Free(seq->blocks).IgnoreError();
       release_all();
       return sampled.status();
+    }
+    if (options_.on_step) {
+      const int64_t sequences = static_cast<int64_t>(batch.size());
+      options_.on_step(!admitted.empty(), sequences, admitted.empty() ? sequences : admission.tokens);
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       Sequence& seq = *batch[i];

@@ -50,6 +50,9 @@ using TokenCallback = std::function<bool(int request_index, int32_t token)>;
 struct GeneratorOptions {
   int64_t max_prefill_tokens = 2048;  // prompt tokens per prefill step (a longer prompt runs alone)
   int32_t max_batch = 256;            // sequences per step
+  // Optional observer, called after every step: a prefill step (`prefill`, the prompts it admitted and
+  // their tokens) or a decode step (the sequences it advanced, one token each). For parity tests.
+  std::function<void(bool prefill, int64_t sequences, int64_t tokens)> on_step = nullptr;
 };
 
 // InvalidArgument naming the field: empty prompt, max_tokens < 1, prompt + max_tokens over the model's

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "backend/backend.h"
+#include "batching/admission.h"
 
 namespace tandem {
 
@@ -73,6 +74,10 @@ class KvCache {
   const KvCacheSpec& spec() const { return spec_; }
   const LayerKv& layer(int i) const { return layers_[i]; }
   BlockAllocator& allocator() { return allocator_; }
+  // The pool as the admission policies see it (batching/admission.h): block size, total and free blocks now.
+  batching::KvPool AdmissionPool() const {
+    return {.block_size = spec_.block_size, .total_blocks = allocator_.num_total(), .free_blocks = allocator_.num_free()};
+  }
   // ResourceExhausted "<what> needs N KV blocks; this <worker> has M" when `num_tokens` tokens can never
   // fit the whole pool (admission would wait forever); OK otherwise.
   absl::Status CheckCanHold(int64_t num_tokens, absl::string_view what, absl::string_view worker);

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "batching/admission.h"
 #include "common/logging.h"
 #include "model/generator.h"
 
@@ -161,25 +162,37 @@ void PrefillEngine::Loop() {
       cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stop_ || !queue_.empty(); });
       if (stop_) return;
       ExpireLeases(absl::Now());
-      int64_t tokens = 0;
-      while (!queue_.empty() && static_cast<int32_t>(batch.size()) < options_.max_batch) {
-        Queued& head = queue_.front();
-        if (head.job.cancelled->load()) {
-          queued_tokens_ -= static_cast<int64_t>(head.job.prompt.size());
-          cancelled.push_back(std::move(head));
-          queue_.pop_front();
+      // Cancelled prompts leave the queue before the batch is planned; they are never batched.
+      std::vector<int64_t> lens;
+      for (auto it = queue_.begin(); it != queue_.end() && static_cast<int32_t>(lens.size()) < options_.max_batch;) {
+        if (it->job.cancelled->load()) {
+          queued_tokens_ -= static_cast<int64_t>(it->job.prompt.size());
+          cancelled.push_back(std::move(*it));
+          it = queue_.erase(it);
           continue;
         }
+        lens.push_back(static_cast<int64_t>(it->job.prompt.size()));
+        ++it;
+      }
+      // The batch policy the simulator runs too (batching/admission.h); short of blocks, the head waits
+      // for leases to be released or to expire.
+      const batching::Admission plan = batching::PlanPrefillBatch(
+          lens, {.max_batch = options_.max_batch, .max_batch_tokens = options_.max_batch_tokens},
+          cache_.AdmissionPool());
+      for (int64_t i = 0; i < plan.count; ++i) {
+        Queued& head = queue_.front();
         const int64_t len = static_cast<int64_t>(head.job.prompt.size());
-        if (!batch.empty() && tokens + len > options_.max_batch_tokens) break;
         auto got = cache_.allocator().Allocate(BlocksForTokens(len, block_size));
-        if (!got.ok()) break;  // wait for leases to be released or to expire
+        if (!got.ok()) {  // cannot happen: only this thread allocates, under mu_
+          TANDEM_LOG(ERROR, "prefill") << "planned blocks were not free: " << got.status();
+          break;
+        }
         blocks.push_back(std::move(*got));
-        tokens += len;
         queued_tokens_ -= len;
         batch.push_back(std::move(head));
         queue_.pop_front();
       }
+      const int64_t tokens = plan.tokens;
       running_requests_ = static_cast<int32_t>(batch.size());
       running_tokens_ = tokens;
     }

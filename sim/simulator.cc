@@ -33,6 +33,8 @@ struct Simulator::State {
   struct Req {
     int64_t generated = 0;  // tokens produced so far (the first comes from prefill)
     int64_t need = 0;       // KV tokens reserved on decode: prompt + output
+    int64_t blocks = 0;     // KV blocks reserved for `need` on decode or a colocated instance
+    int64_t held = 0;       // KV blocks its prompt holds on prefill until decode pulls them
     int64_t prefilled = 0;  // chunked colocated: prompt tokens in the cache
     // Times in ns, -1 = not yet.
     int64_t arrival = -1, prefill_start = -1, first_token = -1, kv_start = -1, kv_end = -1,
@@ -46,13 +48,13 @@ struct Simulator::State {
     int64_t busy_until = 0;
     std::vector<int64_t> batch;
     int64_t batch_tokens = 0;
-    int64_t held_tokens = 0;  // KV in the running batch plus finished prompts not yet pulled
+    int64_t held_blocks = 0;  // KV in the running batch plus finished prompts not yet pulled
   };
   struct Decode {
     std::deque<int64_t> pending;  // prefilled, waiting for a KV reservation
     std::deque<int64_t> ready;    // KV arrived, waiting to join the batch
     std::vector<int64_t> running;
-    int64_t reserved = 0;
+    int64_t reserved_blocks = 0;
     int64_t link_free_at = 0;
     int64_t in_flight = 0;
     bool busy = false;
@@ -63,13 +65,12 @@ struct Simulator::State {
     std::vector<int64_t> batch;  // the prefill batch when step_is_prefill
     int64_t queued_tokens = 0;
     double queued_predicted_ms = 0.0;
-    int64_t reserved = 0;
+    int64_t reserved_blocks = 0;
     bool busy = false;
     bool step_is_prefill = false;
     int64_t busy_until = 0;
     // Chunked (step_token_budget > 0): admitted prompts in admission order, and the running step.
     std::vector<int64_t> prefilling;
-    int64_t reserved_blocks = 0;
     std::vector<int64_t> step_decode;
     std::vector<std::pair<int64_t, int64_t>> step_chunks;  // (request, prompt tokens)
   };
@@ -161,6 +162,13 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
     }
   };
 
+  // KV pools as the admission policies see them (batching/admission.h): a capacity in tokens (0: no
+  // limit) in whole blocks, less what is held or reserved.
+  auto pool_of = [&](int64_t capacity_tokens, int64_t block_size, int64_t used_blocks) {
+    const int64_t total = capacity_tokens > 0 ? std::max<int64_t>(1, capacity_tokens / block_size) : kUnlimitedBlocks;
+    return batching::KvPool{.block_size = block_size, .total_blocks = total, .free_blocks = total - used_blocks};
+  };
+
   // ---- Disaggregated ----
   std::function<void(int)> try_start_prefill;
   std::function<void(int)> try_admit;
@@ -172,17 +180,25 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
     if (inst.busy || inst.queue.empty()) return;
     inst.batch.clear();
     inst.batch_tokens = 0;
+    // The prefill worker's own batch policy; with kv_buffer_tokens the batch waits for decode to pull
+    // (backpressure), as the worker waits for leases to be released.
+    const batching::KvPool pool = pool_of(cfg.kv_buffer_tokens, cfg.block_size, inst.held_blocks);
+    // Only as much of the queue as could be admitted (every prompt takes a token and a block; the first is
+    // exempt from the token budget): the queue can be long when the instance is overloaded.
+    const int64_t scan = std::min({batching::LimitOrNone(cfg.max_batch_size),
+                                   batching::LimitOrNone(cfg.max_batch_tokens) + 1, pool.free_blocks + 1});
+    std::vector<int64_t> lens;
+    for (int64_t r : inst.queue) {
+      if (static_cast<int64_t>(lens.size()) >= scan) break;
+      lens.push_back(requests[r].prompt_len);
+    }
+    const batching::Admission plan = batching::PlanPrefillBatch(
+        lens, {.max_batch = batching::LimitOrNone(cfg.max_batch_size), .max_batch_tokens = batching::LimitOrNone(cfg.max_batch_tokens)},
+        pool);
     double sum = 0, sum_sq = 0;
-    while (!inst.queue.empty()) {
+    for (int64_t i = 0; i < plan.count; ++i) {
       const int64_t r = inst.queue.front();
       const int64_t len = requests[r].prompt_len;
-      const bool first = inst.batch.empty();
-      if (!first && cfg.max_batch_size > 0 && static_cast<int64_t>(inst.batch.size()) >= cfg.max_batch_size) break;
-      if (!first && cfg.max_batch_tokens > 0 && inst.batch_tokens + len > cfg.max_batch_tokens) break;
-      if (cfg.kv_buffer_tokens > 0 && inst.held_tokens + inst.batch_tokens + len > cfg.kv_buffer_tokens &&
-          !(first && inst.held_tokens == 0)) {
-        break;  // backpressure: wait for decode to pull
-      }
       inst.queue.pop_front();
       inst.batch.push_back(r);
       inst.batch_tokens += len;
@@ -190,11 +206,15 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
       inst.queued_predicted_ms -= cfg.latency.PrefillMsFromSums(len, double(len) * len);
       sum += len;
       sum_sq += double(len) * len;
+      s.reqs[r].held = pool.BlocksFor(len);
       s.reqs[r].prefill_start = s.now;
     }
     if (inst.batch.empty()) return;
     if (inst.queue.empty()) inst.queued_predicted_ms = 0.0;  // no drift from float accumulation
-    inst.held_tokens += inst.batch_tokens;
+    inst.held_blocks += plan.blocks;
+    if (options_.on_step) {
+      options_.on_step({StepTrace::kPrefill, p, static_cast<int64_t>(inst.batch.size()), inst.batch_tokens});
+    }
     inst.busy = true;
     inst.busy_until = s.now + MsToNs(cfg.latency.PrefillMsFromSums(sum, sum_sq));
     s.events.Push(inst.busy_until, EventType::kPrefillDone, p, -1);
@@ -203,12 +223,19 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
   try_admit = [&](int d) {
     State::Decode& inst = s.decode[d];
     const DecodeInstanceConfig& cfg = config_.decode[d];
-    while (!inst.pending.empty()) {
+    // The decode worker's own admission: FCFS, each reserving prompt + output in whole blocks.
+    const batching::KvPool pool = pool_of(cfg.kv_capacity_tokens, cfg.block_size, inst.reserved_blocks);
+    std::vector<batching::SequenceSize> sizes;
+    for (int64_t r : inst.pending) {
+      if (static_cast<int64_t>(sizes.size()) > pool.free_blocks) break;  // each takes a block at least
+      sizes.push_back({requests[r].prompt_len, requests[r].output_len});
+    }
+    const batching::Admission admission = batching::PlanDecodeAdmission(sizes, pool);
+    for (int64_t i = 0; i < admission.count; ++i) {
       const int64_t r = inst.pending.front();
-      const int64_t need = s.reqs[r].need;
-      if (cfg.kv_capacity_tokens > 0 && inst.reserved + need > cfg.kv_capacity_tokens && inst.reserved > 0) break;
       inst.pending.pop_front();
-      inst.reserved += need;
+      s.reqs[r].blocks = pool.BlocksFor(s.reqs[r].need);
+      inst.reserved_blocks += s.reqs[r].blocks;
       const int p = s.records[r].prefill_instance;
       const double bytes = config_.kv_bytes_per_token * static_cast<double>(requests[r].prompt_len);
       const int64_t start = std::max(s.now, inst.link_free_at);
@@ -225,8 +252,10 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
     State::Decode& inst = s.decode[d];
     const DecodeInstanceConfig& cfg = config_.decode[d];
     if (inst.busy) return;
-    while (!inst.ready.empty() &&
-           (cfg.max_batch_size <= 0 || static_cast<int64_t>(inst.running.size()) < cfg.max_batch_size)) {
+    const int64_t joins = batching::DecodeJoins(static_cast<int64_t>(inst.ready.size()),
+                                                static_cast<int64_t>(inst.running.size()),
+                                                batching::LimitOrNone(cfg.max_batch_size));
+    for (int64_t i = 0; i < joins; ++i) {
       const int64_t r = inst.ready.front();
       inst.ready.pop_front();
       s.reqs[r].decode_start = s.now;
@@ -234,17 +263,19 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
     }
     if (inst.running.empty()) return;
     inst.busy = true;
-    const double ms = cfg.latency.DecodeStepMs(static_cast<int64_t>(inst.running.size()), context_of(inst.running));
+    const int64_t batch = static_cast<int64_t>(inst.running.size());
+    if (options_.on_step) options_.on_step({StepTrace::kDecode, d, batch, batch});
+    const double ms = cfg.latency.DecodeStepMs(batch, context_of(inst.running));
     s.events.Push(s.now + MsToNs(ms), EventType::kDecodeStepDone, d, -1);
   };
 
-  // Advances every running request by one token; finished ones leave `running` and free `reserved`.
-  auto decode_step_done = [&](std::vector<int64_t>* running, int64_t* reserved) {
+  // Advances every running request by one token; finished ones leave `running` and free their blocks.
+  auto decode_step_done = [&](std::vector<int64_t>* running, int64_t* reserved_blocks) {
     size_t kept = 0;
     for (int64_t r : *running) {
       if (++s.reqs[r].generated >= requests[r].output_len) {
         finish(r);
-        *reserved -= s.reqs[r].need;
+        *reserved_blocks -= s.reqs[r].blocks;
       } else {
         (*running)[kept++] = r;
       }
@@ -258,8 +289,9 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
                                            .max_batch = cfg.max_batch_size > 0 ? cfg.max_batch_size : kUnlimitedBlocks,
                                            .block_size = cfg.block_size};
   };
-  auto total_blocks = [&](const ColocatedInstanceConfig& cfg) {
-    return cfg.kv_capacity_tokens > 0 ? cfg.kv_capacity_tokens / cfg.block_size : kUnlimitedBlocks;
+  auto colocated_pool = [&](int c) {
+    const ColocatedInstanceConfig& cfg = config_.colocated[c];
+    return pool_of(cfg.kv_capacity_tokens, cfg.block_size, s.colocated[c].reserved_blocks);
   };
   auto try_start_chunked = [&](int c) {
     State::Colocated& inst = s.colocated[c];
@@ -273,13 +305,14 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
       if (static_cast<int64_t>(state.waiting.size()) >= options.max_batch) break;
       state.waiting.push_back({requests[r].prompt_len, requests[r].output_len});
     }
-    state.free_blocks = total_blocks(cfg) - inst.reserved_blocks;
+    state.free_blocks = colocated_pool(c).free_blocks;
     const batching::ColocatedStepPlan plan = batching::PlanColocatedStep(state, options);
     for (int64_t i = 0; i < plan.admit; ++i) {
       const int64_t r = inst.waiting.front();
       inst.waiting.pop_front();
       inst.queued_tokens -= requests[r].prompt_len;
-      inst.reserved_blocks += batching::BlocksFor(s.reqs[r].need, cfg.block_size);
+      s.reqs[r].blocks = batching::BlocksFor(s.reqs[r].need, cfg.block_size);
+      inst.reserved_blocks += s.reqs[r].blocks;
       s.reqs[r].prefill_start = s.now;
       inst.prefilling.push_back(r);
     }
@@ -305,7 +338,6 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
   };
   auto chunked_step_done = [&](int c) {
     State::Colocated& inst = s.colocated[c];
-    const ColocatedInstanceConfig& cfg = config_.colocated[c];
     std::vector<int64_t> finished;
     for (int64_t r : inst.step_decode) {
       if (++s.reqs[r].generated >= requests[r].output_len) finished.push_back(r);
@@ -321,7 +353,7 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
     }
     for (int64_t r : finished) {
       finish(r);
-      inst.reserved_blocks -= batching::BlocksFor(s.reqs[r].need, cfg.block_size);
+      inst.reserved_blocks -= s.reqs[r].blocks;
     }
     const auto is_finished = [&](int64_t r) { return s.reqs[r].finish >= 0; };
     inst.running.erase(std::remove_if(inst.running.begin(), inst.running.end(), is_finished), inst.running.end());
@@ -342,38 +374,50 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
     const ColocatedInstanceConfig& cfg = config_.colocated[c];
     if (inst.busy) return;
     inst.batch.clear();
-    int64_t tokens = 0;
+    // The offline generator's own admission (vLLM v0): a prefill step admits FCFS under the batch cap,
+    // the prefill token budget and the KV reservation of prompt + output in whole blocks.
+    const batching::KvPool pool = colocated_pool(c);
+    const batching::PromptAdmissionOptions admission_options{.max_batch = batching::LimitOrNone(cfg.max_batch_size),
+                                                             .max_prefill_tokens = batching::LimitOrNone(cfg.max_batch_tokens)};
+    std::vector<batching::SequenceSize> sizes;
+    for (int64_t r : inst.waiting) {
+      if (static_cast<int64_t>(inst.running.size() + sizes.size()) >= admission_options.max_batch ||
+          static_cast<int64_t>(sizes.size()) > pool.free_blocks) {
+        break;  // no more could be admitted (each takes a batch slot and a block at least)
+      }
+      sizes.push_back({requests[r].prompt_len, requests[r].output_len});
+    }
+    const batching::Admission admission =
+        batching::PlanPromptAdmission(sizes, static_cast<int64_t>(inst.running.size()), admission_options, pool);
     double sum_sq = 0;
-    while (!inst.waiting.empty()) {
+    for (int64_t i = 0; i < admission.count; ++i) {
       const int64_t r = inst.waiting.front();
       const int64_t len = requests[r].prompt_len;
-      const bool first = inst.batch.empty();
-      if (cfg.max_batch_size > 0 &&
-          static_cast<int64_t>(inst.running.size() + inst.batch.size()) >= cfg.max_batch_size) break;
-      if (!first && cfg.max_batch_tokens > 0 && tokens + len > cfg.max_batch_tokens) break;
-      if (cfg.kv_capacity_tokens > 0 && inst.reserved + s.reqs[r].need > cfg.kv_capacity_tokens &&
-          inst.reserved > 0) {
-        break;
-      }
       inst.waiting.pop_front();
       inst.batch.push_back(r);
-      inst.reserved += s.reqs[r].need;
+      s.reqs[r].blocks = pool.BlocksFor(s.reqs[r].need);
+      inst.reserved_blocks += s.reqs[r].blocks;
       inst.queued_tokens -= len;
       inst.queued_predicted_ms -= cfg.latency.PrefillMsFromSums(len, double(len) * len);
-      tokens += len;
       sum_sq += double(len) * len;
       s.reqs[r].prefill_start = s.now;
     }
+    const int64_t tokens = admission.tokens;
     if (inst.waiting.empty()) inst.queued_predicted_ms = 0.0;
     double ms;
     if (!inst.batch.empty()) {
       inst.step_is_prefill = true;
       ms = cfg.latency.PrefillMsFromSums(static_cast<double>(tokens), sum_sq);
+      if (options_.on_step) {
+        options_.on_step({StepTrace::kColocatedPrefill, c, static_cast<int64_t>(inst.batch.size()), tokens});
+      }
     } else if (!inst.running.empty()) {
       inst.step_is_prefill = false;
       const int64_t context = context_of(inst.running);
       mark_decode_start(inst.running);
-      ms = cfg.latency.DecodeStepMs(static_cast<int64_t>(inst.running.size()), context);
+      const int64_t batch = static_cast<int64_t>(inst.running.size());
+      ms = cfg.latency.DecodeStepMs(batch, context);
+      if (options_.on_step) options_.on_step({StepTrace::kColocatedDecode, c, batch, batch});
     } else {
       return;
     }
@@ -394,8 +438,8 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
         w.prefilling_requests = static_cast<int64_t>(inst.prefilling.size());
         w.running_batch_size = static_cast<int64_t>(inst.running.size());
         w.total_context_tokens = context_of(inst.running);
-        w.total_kv_blocks = total_blocks(cfg);
-        w.free_kv_blocks = w.total_kv_blocks - inst.reserved_blocks;
+        w.total_kv_blocks = colocated_pool(static_cast<int>(c)).total_blocks;
+        w.free_kv_blocks = colocated_pool(static_cast<int>(c)).free_blocks;
         w.block_size = cfg.block_size;
         w.step_token_budget = cfg.step_token_budget;
       }
@@ -414,9 +458,8 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
         policy::DecodeWorkerState& d = s.snapshot.decode[c];
         d.running_batch_size = static_cast<int64_t>(inst.running.size());
         d.block_size = cfg.block_size;
-        d.total_kv_blocks = cfg.kv_capacity_tokens > 0 ? cfg.kv_capacity_tokens / cfg.block_size : kUnlimitedBlocks;
-        d.free_kv_blocks = cfg.kv_capacity_tokens > 0 ? (cfg.kv_capacity_tokens - inst.reserved) / cfg.block_size
-                                                      : kUnlimitedBlocks;
+        d.total_kv_blocks = colocated_pool(static_cast<int>(c)).total_blocks;
+        d.free_kv_blocks = colocated_pool(static_cast<int>(c)).free_blocks;
         d.queued_requests = static_cast<int64_t>(inst.waiting.size());
         d.total_context_tokens = context_of(inst.running);
       }
@@ -438,9 +481,9 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
       d.running_batch_size = static_cast<int64_t>(inst.running.size());
       d.total_context_tokens = context_of(inst.running);
       d.block_size = cfg.block_size;
-      d.total_kv_blocks = cfg.kv_capacity_tokens > 0 ? cfg.kv_capacity_tokens / cfg.block_size : kUnlimitedBlocks;
-      d.free_kv_blocks = cfg.kv_capacity_tokens > 0 ? (cfg.kv_capacity_tokens - inst.reserved) / cfg.block_size
-                                                    : kUnlimitedBlocks;
+      const batching::KvPool pool = pool_of(cfg.kv_capacity_tokens, cfg.block_size, inst.reserved_blocks);
+      d.total_kv_blocks = pool.total_blocks;
+      d.free_kv_blocks = pool.free_blocks;
       d.queued_requests =
           static_cast<int64_t>(inst.pending.size() + inst.ready.size()) + inst.in_flight;
     }
@@ -523,7 +566,7 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
           s.reqs[r].generated = 1;
           if (requests[r].output_len <= 1) {
             finish(r);
-            inst.held_tokens -= requests[r].prompt_len;
+            inst.held_blocks -= s.reqs[r].held;
             continue;
           }
           const int d = s.records[r].decode_instance;
@@ -538,7 +581,7 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
       case EventType::kTransferDone: {
         const int64_t r = e.payload;
         const int p = s.records[r].prefill_instance;
-        s.prefill[p].held_tokens -= requests[r].prompt_len;
+        s.prefill[p].held_blocks -= s.reqs[r].held;
         State::Decode& inst = s.decode[e.instance];
         --inst.in_flight;
         inst.ready.push_back(r);
@@ -549,7 +592,7 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
       case EventType::kDecodeStepDone: {
         State::Decode& inst = s.decode[e.instance];
         inst.busy = false;
-        decode_step_done(&inst.running, &inst.reserved);
+        decode_step_done(&inst.running, &inst.reserved_blocks);
         try_admit(e.instance);
         try_start_decode(e.instance);
         break;
@@ -565,14 +608,14 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
             s.reqs[r].generated = 1;
             if (requests[r].output_len <= 1) {
               finish(r);
-              inst.reserved -= s.reqs[r].need;
+              inst.reserved_blocks -= s.reqs[r].blocks;
             } else {
               inst.running.push_back(r);
             }
           }
           inst.batch.clear();
         } else {
-          decode_step_done(&inst.running, &inst.reserved);
+          decode_step_done(&inst.running, &inst.reserved_blocks);
         }
         try_start_colocated(e.instance);
         break;

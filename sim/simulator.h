@@ -41,6 +41,7 @@ struct PrefillInstanceConfig {
   int64_t max_batch_tokens = 0;  // prompt tokens per batch; 0 = no limit (a longer prompt runs alone)
   int64_t max_batch_size = 0;    // requests per batch; 0 = no limit
   int64_t kv_buffer_tokens = 0;  // KV tokens held until decode pulls them; 0 = no limit
+  int64_t block_size = 16;       // tokens per KV block (the buffer holds kv_buffer_tokens / block_size)
 };
 
 struct DecodeInstanceConfig {
@@ -48,7 +49,7 @@ struct DecodeInstanceConfig {
   int num_gpus = 1;
   int64_t max_batch_size = 0;      // 0 = no limit
   int64_t kv_capacity_tokens = 0;  // reserve_full admission limit; 0 = no limit
-  int64_t block_size = 16;         // tokens per KV block (snapshot only)
+  int64_t block_size = 16;         // tokens per KV block: admission reserves whole blocks, as the engine does
 };
 
 struct ColocatedInstanceConfig {
@@ -72,6 +73,14 @@ struct ClusterConfig {
   int NumGpus() const;
 };
 
+struct StepTrace {
+  enum Kind { kPrefill, kDecode, kColocatedPrefill, kColocatedDecode };
+  Kind kind = kPrefill;
+  int instance = 0;
+  int64_t sequences = 0;  // prompts in a prefill step; sequences advanced by a decode step
+  int64_t tokens = 0;     // prompt tokens of a prefill step; one per sequence in a decode step
+};
+
 struct SimOptions {
   double horizon_s = 0.0;  // > 0: stop at this simulated time; unfinished requests are misses
   // What every placement request carries, as a client's request to the router does (0: no SLO).
@@ -81,6 +90,10 @@ struct SimOptions {
   // Chunked colocated instances: called with each step as it starts (instance, plan). Parity tests
   // compare the steps with the engine's.
   std::function<void(int instance, const batching::ColocatedStepPlan& plan)> on_colocated_step = nullptr;
+  // Every other step as it starts: prefill batches and decode steps of prefill/decode instances, and the
+  // prefill and decode steps of unchunked (vLLM v0) colocated instances. Parity tests compare them with
+  // the prefill engine's batches and the offline generator's steps.
+  std::function<void(const StepTrace& step)> on_step = nullptr;
 };
 
 // One request's life. Times are seconds from the start of the run; -1 where the stage never happened.

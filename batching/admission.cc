@@ -1,0 +1,61 @@
+#include "batching/admission.h"
+
+#include <algorithm>
+
+namespace tandem::batching {
+
+int64_t BlocksFor(int64_t tokens, int64_t block_size) { return (tokens + block_size - 1) / block_size; }
+
+int64_t KvPool::BlocksFor(int64_t tokens) const {
+  return std::min(batching::BlocksFor(tokens, block_size), total_blocks);
+}
+
+Admission AdmitFcfs(std::span<const Candidate> queue, const AdmissionLimits& limits) {
+  Admission admitted;
+  for (const Candidate& head : queue) {
+    if (admitted.count >= limits.max_requests) break;
+    if (admitted.count > 0 && admitted.tokens + head.tokens > limits.max_tokens) break;
+    if (admitted.blocks + head.blocks > limits.free_blocks) break;
+    ++admitted.count;
+    admitted.tokens += head.tokens;
+    admitted.blocks += head.blocks;
+  }
+  return admitted;
+}
+
+Admission PlanPrefillBatch(std::span<const int64_t> prompt_lens, const PrefillBatchOptions& options, const KvPool& pool) {
+  std::vector<Candidate> queue;
+  for (int64_t len : prompt_lens) {
+    if (static_cast<int64_t>(queue.size()) >= options.max_batch) break;
+    queue.push_back({len, pool.BlocksFor(len)});
+  }
+  return AdmitFcfs(queue, {.max_requests = options.max_batch,
+                           .max_tokens = options.max_batch_tokens,
+                           .free_blocks = pool.free_blocks});
+}
+
+Admission PlanDecodeAdmission(std::span<const SequenceSize> waiting, const KvPool& pool) {
+  std::vector<Candidate> queue;
+  queue.reserve(waiting.size());
+  for (const SequenceSize& s : waiting) queue.push_back({0, pool.BlocksFor(s.prompt_len + s.max_tokens)});
+  return AdmitFcfs(queue, {.free_blocks = pool.free_blocks});
+}
+
+int64_t DecodeJoins(int64_t ready, int64_t running, int64_t max_batch) {
+  return std::clamp<int64_t>(max_batch - running, 0, ready);
+}
+
+Admission PlanPromptAdmission(std::span<const SequenceSize> waiting, int64_t running,
+                              const PromptAdmissionOptions& options, const KvPool& pool) {
+  const int64_t slots = std::max<int64_t>(options.max_batch - running, 0);
+  std::vector<Candidate> queue;
+  for (const SequenceSize& s : waiting) {
+    if (static_cast<int64_t>(queue.size()) >= slots) break;
+    queue.push_back({s.prompt_len, pool.BlocksFor(s.prompt_len + s.max_tokens)});
+  }
+  return AdmitFcfs(queue, {.max_requests = slots,
+                           .max_tokens = options.max_prefill_tokens,
+                           .free_blocks = pool.free_blocks});
+}
+
+}  // namespace tandem::batching
