@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "sim/simulator.h"
+#include "sim/request_record.h"
 
 namespace tandem::sim {
 
@@ -72,6 +72,14 @@ struct Summary {
   // Mean of each stage over completed requests (ms): prefill queue, prefill compute, KV transfer,
   // decode queue (waiting for KV memory and for a batch slot), decode compute.
   double stage_ms[5] = {0, 0, 0, 0, 0};
+  // Per class of a mixed workload (records with slo_class >= 0), in class order: each against its own SLO.
+  struct ClassAttainment {
+    std::string name;
+    int64_t num_requests = 0;
+    double attainment = 0;  // joint
+    double ttft_slo_ms = 0, tpot_slo_ms = 0;
+  };
+  std::vector<ClassAttainment> classes;
 };
 
 // Numpy-style linear-interpolation percentile of unsorted values; q in [0, 100]. 0 for no values.
@@ -81,10 +89,13 @@ LatencyStats ComputeLatencyStats(std::vector<double> values, std::span<const dou
 
 double TtftMs(const RequestRecord& r);
 double TpotMs(const RequestRecord& r, TpotDefinition definition);
+// Against the request's own SLO where it has one (RequestRecord::ttft_slo_ms, tpot_slo_ms), else `slo`'s.
 bool MetTtft(const RequestRecord& r, const SloSpec& slo);
 bool MetTpot(const RequestRecord& r, const SloSpec& slo);
 
-Summary Summarize(std::span<const RequestRecord> records, const SloSpec& slo);
+// `class_names`: the workload's classes (Workload::class_names), for Summary::classes.
+Summary Summarize(std::span<const RequestRecord> records, const SloSpec& slo,
+                  std::span<const std::string> class_names = {});
 
 // One JSON object per line: ids, lengths, timestamps, ttft/tpot (both definitions)/e2e, the five-stage
 // breakdown, instances and met_ttft / met_tpot / met_all.

@@ -68,5 +68,32 @@ TEST(MetricsTest, SeparatePercentileModeIsStrict) {
   EXPECT_FALSE(Summarize(records, slo).meets_target);
 }
 
+// A request with an SLO of its own (a class of a mixed workload) is judged by it, not by the run's.
+TEST(MetricsTest, ARequestsOwnSloOverridesTheRunsAndClassesAreSummarised) {
+  const SloSpec slo{.ttft_ms = 200, .tpot_ms = 100};
+  RequestRecord tight = Done(0, 0.15, 1.15, 11);  // ttft 150, tpot 100
+  tight.ttft_slo_ms = 100;
+  tight.slo_class = 0;
+  RequestRecord loose = Done(0, 0.5, 3.5, 11);  // ttft 500, tpot 300
+  loose.ttft_slo_ms = 1000;
+  loose.tpot_slo_ms = 500;
+  loose.slo_class = 1;
+  EXPECT_FALSE(MetTtft(tight, slo));  // 150 > its own 100, though under the run's 200
+  EXPECT_TRUE(MetTpot(tight, slo));   // no TPOT of its own: the run's 100
+  EXPECT_TRUE(MetTtft(loose, slo));
+  EXPECT_TRUE(MetTpot(loose, slo));
+  const std::vector<std::string> names = {"chat", "batch"};
+  const Summary s = Summarize(std::vector<RequestRecord>{tight, loose}, slo, names);
+  EXPECT_DOUBLE_EQ(s.attainment, 0.5);
+  ASSERT_EQ(s.classes.size(), 2u);
+  EXPECT_EQ(s.classes[0].name, "chat");
+  EXPECT_EQ(s.classes[0].num_requests, 1);
+  EXPECT_DOUBLE_EQ(s.classes[0].attainment, 0.0);
+  EXPECT_DOUBLE_EQ(s.classes[1].attainment, 1.0);
+  const std::string text = FormatSummary(s, slo, 1.0, 0);
+  EXPECT_NE(text.find("chat, 1 req, TTFT<=100 TPOT<=0"), std::string::npos) << text;
+  EXPECT_NE(text.find("own SLO"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace tandem::sim

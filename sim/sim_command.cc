@@ -63,6 +63,9 @@ constexpr FlagInfo kFlags[] = {
                                          "this budget (tandem colocated --step-token-budget); 0: vLLM v0"},
     {"colocated_tp", "1", "tensor-parallel degree of each colocated instance"},
     {"workload", "sharegpt", "length distribution: sharegpt, humaneval, longbench, azure_conv, azure_code"},
+    {"classes", "", "a mixed workload instead of --workload: comma-separated NAME:LENGTHS:WEIGHT:TTFT_MS:TPOT_MS, e.g. "
+                    "chat:sharegpt:0.8:200:50,summarize:longbench:0.2:2000:100; every request is placed and "
+                    "judged against its own class's SLO"},
     {"trace", "", "trace file instead of --workload (JSONL timestamp/input_length/output_length, CSV "
                   "arrival_s/prompt_len/output_len, or Azure CSV)"},
     {"trace_max_total_tokens", "0", "shrink trace requests to at most this many prompt+output tokens"},
@@ -318,6 +321,20 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
     TANDEM_ASSIGN_OR_RETURN(Workload trace, LoadTrace(flags.Str("trace"), trace_options));
     native_rate = trace.source_rate;
     seeds.push_back(std::move(trace));
+  } else if (!flags.Str("classes").empty()) {
+    if (flags.WasSet("workload")) return absl::InvalidArgumentError("--classes and --workload are exclusive");
+    std::vector<WorkloadClass> classes;
+    for (absl::string_view item : absl::StrSplit(flags.Str("classes"), ',')) {
+      TANDEM_ASSIGN_OR_RETURN(WorkloadClass c, ParseWorkloadClass(std::string_view(item.data(), item.size())));
+      classes.push_back(std::move(c));
+    }
+    ArrivalSpec arrival{.type = flags.Str("arrival")};
+    TANDEM_ASSIGN_OR_RETURN(arrival.cv, flags.Double("cv"));
+    for (int64_t i = 0; i < num_seeds; ++i) {
+      TANDEM_ASSIGN_OR_RETURN(Workload w, MakeMixedWorkload(classes, arrival, num_requests,
+                                                           static_cast<uint64_t>(first_seed + i)));
+      seeds.push_back(std::move(w));
+    }
   } else {
     TANDEM_ASSIGN_OR_RETURN(LengthSpec lengths, BuiltinLengthSpec(flags.Str("workload")));
     ArrivalSpec arrival{.type = flags.Str("arrival")};
@@ -400,7 +417,7 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
       pooled.insert(pooled.end(), records.begin(), records.end());
       if (seeds.size() > 1) break;  // records/console describe the first seed; goodput uses all
     }
-    const Summary summary = Summarize(pooled, setup.slo);
+    const Summary summary = Summarize(pooled, setup.slo, seeds[0].class_names);
     out << "Placement: " << placement.Label() << "\n";
     out << FormatSummary(summary, setup.slo, rate, cluster.NumGpus());
     if (!flags.Str("output_records").empty()) {

@@ -103,5 +103,47 @@ TEST(SimPolicyTest, PolicyWithoutSlosPlacesEverything) {
   EXPECT_TRUE(rejects.empty());
 }
 
+// Per-class SLOs: chat requests (TPOT 20 ms) and batch requests (TPOT 100 ms) in one workload, the run's
+// own SLO loose (1 s). Held to its own SLO, no chat request goes to the 40 ms decode instance, every batch
+// request finds a place, and each class is judged by its own SLO.
+TEST(SimPolicyTest, GoodputPolicyHonoursEachRequestsOwnSlo) {
+  Workload workload = Poisson(300, 4.0, 7);
+  workload.class_names = {"chat", "batch"};
+  for (SimRequest& r : workload.requests) {
+    const bool chat = r.id % 2 == 0;
+    r.slo_class = chat ? 0 : 1;
+    r.ttft_slo_ms = chat ? 1000 : 5000;
+    r.tpot_slo_ms = chat ? 20 : 100;
+  }
+  SimOptions options{.ttft_slo_ms = 1000, .tpot_slo_ms = 1000, .best_effort = false};
+  std::vector<std::pair<std::string, int64_t>> rejects;
+  const std::vector<RequestRecord> records = RunWith("goodput", UnequalDecodes(), options, workload, &rejects);
+  int chat_on_slow = 0, batch_placed = 0;
+  for (const RequestRecord& r : records) {
+    EXPECT_EQ(r.tpot_slo_ms, r.slo_class == 0 ? 20 : 100);
+    if (r.slo_class == 0 && !r.rejected) chat_on_slow += r.decode_instance == 0;
+    if (r.slo_class == 1) batch_placed += r.rejected ? 0 : 1;
+  }
+  EXPECT_EQ(chat_on_slow, 0);
+  EXPECT_EQ(batch_placed, 150);
+  const Summary summary = Summarize(records, {.ttft_ms = 1000, .tpot_ms = 1000}, workload.class_names);
+  ASSERT_EQ(summary.classes.size(), 2u);
+  EXPECT_GT(summary.classes[0].attainment, 0.9);
+  EXPECT_GT(summary.classes[1].attainment, 0.9);
+
+  // The policy reads each request's own TTFT too: with chat's TTFT at 10 ms (a 200-token prefill takes
+  // 25 ms) every chat request is refused, while batch requests (5 s) are all placed.
+  for (SimRequest& r : workload.requests) {
+    if (r.slo_class == 0) r.ttft_slo_ms = 10;
+  }
+  int chat_placed = 0;
+  batch_placed = 0;
+  for (const RequestRecord& r : RunWith("goodput", UnequalDecodes(), options, workload, nullptr)) {
+    (r.slo_class == 0 ? chat_placed : batch_placed) += r.rejected ? 0 : 1;
+  }
+  EXPECT_EQ(chat_placed, 0);
+  EXPECT_EQ(batch_placed, 150);
+}
+
 }  // namespace
 }  // namespace tandem::sim

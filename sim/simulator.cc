@@ -91,6 +91,583 @@ Simulator::Simulator(ClusterConfig config, policy::PlacementPolicy* policy, SimO
 
 Simulator::~Simulator() = default;
 
+// One Run(): the simulated cluster's state, one method per decision (start a prefill batch, admit onto a
+// decode instance, start a decode or colocated step, place an arrival) and one per event it handles.
+class Simulator::Runner {
+ public:
+  Runner(const Simulator& sim, const Workload& workload, bool colocated_mode, bool chunked,
+         std::vector<std::pair<std::string, int64_t>>& reject_reasons)
+      : config_(sim.config_),
+        options_(sim.options_),
+        policy_(sim.policy_),
+        reject_reasons_(reject_reasons),
+        workload_(workload),
+        requests_(workload.requests),
+        colocated_mode_(colocated_mode),
+        chunked_(chunked) {}
+
+  std::vector<RequestRecord> Run() {
+    Init();
+    const int64_t horizon_ns = options_.horizon_s > 0 ? std::llround(options_.horizon_s * 1e9)
+                                                      : std::numeric_limits<int64_t>::max();
+    while (!state_.events.empty()) {
+      if (state_.events.top().time_ns > horizon_ns) break;
+      const Event e = state_.events.Pop();
+      state_.now = e.time_ns;
+      switch (e.type) {
+        case EventType::kArrival: OnArrival(e.payload); break;
+        case EventType::kPrefillDone: OnPrefillDone(e); break;
+        case EventType::kTransferDone: OnTransferDone(e); break;
+        case EventType::kDecodeStepDone: OnDecodeStepDone(e); break;
+        case EventType::kColocatedStepDone: OnColocatedStepDone(e); break;
+      }
+    }
+    return Records(horizon_ns);
+  }
+
+ private:
+  // Requests, instances and the snapshot's workers; every arrival becomes an event.
+  void Init() {
+    state_.workload = &workload_;
+    const size_t n = workload_.requests.size();
+    state_.reqs.assign(n, {});
+    state_.records.assign(n, {});
+    state_.prefill.assign(config_.prefill.size(), {});
+    state_.decode.assign(config_.decode.size(), {});
+    state_.colocated.assign(config_.colocated.size(), {});
+    // Snapshot vectors are sized once; ids never change.
+    num_p_ = chunked_ ? 0 : colocated_mode_ ? config_.colocated.size() : config_.prefill.size();
+    num_d_ = chunked_ ? 0 : colocated_mode_ ? config_.colocated.size() : config_.decode.size();
+    if (chunked_) {
+      for (size_t i = 0; i < config_.colocated.size(); ++i) {
+        state_.snapshot.colocated.push_back({.id = absl::StrCat("colocated-", i)});
+      }
+    }
+    for (size_t i = 0; i < num_p_; ++i) {
+      state_.snapshot.prefill.push_back({.id = absl::StrCat(colocated_mode_ ? "colocated-" : "prefill-", i)});
+    }
+    for (size_t i = 0; i < num_d_; ++i) {
+      state_.snapshot.decode.push_back({.id = absl::StrCat(colocated_mode_ ? "colocated-" : "decode-", i)});
+    }
+
+    for (size_t i = 0; i < n; ++i) {
+      const SimRequest& r = workload_.requests[i];
+      RequestRecord& rec = state_.records[i];
+      rec.id = r.id;
+      rec.prompt_len = r.prompt_len;
+      rec.output_len = r.output_len;
+      rec.ttft_slo_ms = r.ttft_slo_ms;
+      rec.tpot_slo_ms = r.tpot_slo_ms;
+      rec.slo_class = r.slo_class;
+      state_.reqs[i].need = r.prompt_len + r.output_len;
+      const int64_t t = std::llround(r.arrival_s * 1e9);
+      state_.reqs[i].arrival = t;
+      state_.events.Push(t, EventType::kArrival, -1, static_cast<int64_t>(i));
+    }
+  }
+
+  // The records, with stages past the horizon unset.
+  std::vector<RequestRecord> Records(int64_t horizon_ns) {
+    for (size_t i = 0; i < state_.reqs.size(); ++i) {
+      const State::Req& q = state_.reqs[i];
+      RequestRecord& rec = state_.records[i];
+      rec.arrival_s = NsToS(q.arrival);
+      rec.prefill_start_s = NsToS(q.prefill_start);
+      rec.first_token_s = NsToS(q.first_token > horizon_ns ? -1 : q.first_token);
+      rec.kv_start_s = NsToS(q.kv_start > horizon_ns ? -1 : q.kv_start);
+      rec.kv_end_s = NsToS(q.kv_end > horizon_ns ? -1 : q.kv_end);
+      rec.decode_start_s = NsToS(q.decode_start);
+      rec.finish_s = NsToS(q.finish);
+      rec.finished = q.finish >= 0;
+    }
+    return std::move(state_.records);
+  }
+
+  void Finish(int64_t r) { state_.reqs[r].finish = state_.now; }
+  // Context tokens (prompt + generated so far) of the requests `rs`.
+  int64_t ContextOf(const std::vector<int64_t>& rs) const {
+    int64_t context = 0;
+    for (int64_t r : rs) context += requests_[r].prompt_len + state_.reqs[r].generated;
+    return context;
+  }
+  // The tightest TPOT SLO of its own among the requests `rs` (mixed workloads); 0: none has one.
+  double TightestTpotSlo(const std::vector<int64_t>& rs) const {
+    double tightest = 0;
+    for (int64_t r : rs) {
+      const double own = requests_[r].tpot_slo_ms;
+      if (own > 0 && (tightest == 0 || own < tightest)) tightest = own;
+    }
+    return tightest;
+  }
+  // The first decode step that includes each of `rs` starts now.
+  void MarkDecodeStart(const std::vector<int64_t>& rs) {
+    for (int64_t r : rs) {
+      if (state_.reqs[r].decode_start < 0) state_.reqs[r].decode_start = state_.now;
+    }
+  }
+
+  // KV pools as the admission policies see them (batching/admission.h): a capacity in tokens (0: no
+  // limit) in whole blocks, less what is held or reserved.
+  static batching::KvPool PoolOf(int64_t capacity_tokens, int64_t block_size, int64_t used_blocks) {
+    const int64_t total = capacity_tokens > 0 ? std::max<int64_t>(1, capacity_tokens / block_size) : kUnlimitedBlocks;
+    return batching::KvPool{.block_size = block_size, .total_blocks = total, .free_blocks = total - used_blocks};
+  }
+
+  // ---- Disaggregated ----
+
+  void TryStartPrefill(int p) {
+    State::Prefill& inst = state_.prefill[p];
+    const PrefillInstanceConfig& cfg = config_.prefill[p];
+    if (inst.busy || inst.queue.empty()) return;
+    inst.batch.clear();
+    inst.batch_tokens = 0;
+    // The prefill worker's own batch policy; with kv_buffer_tokens the batch waits for decode to pull
+    // (backpressure), as the worker waits for leases to be released.
+    const batching::KvPool pool = PoolOf(cfg.kv_buffer_tokens, cfg.block_size, inst.held_blocks);
+    // Only as much of the queue as could be admitted (every prompt takes a token and a block; the first is
+    // exempt from the token budget): the queue can be long when the instance is overloaded.
+    const int64_t scan = std::min({batching::LimitOrNone(cfg.max_batch_size),
+                                   batching::LimitOrNone(cfg.max_batch_tokens) + 1, pool.free_blocks + 1});
+    std::vector<int64_t> lens;
+    for (int64_t r : inst.queue) {
+      if (static_cast<int64_t>(lens.size()) >= scan) break;
+      lens.push_back(requests_[r].prompt_len);
+    }
+    const batching::Admission plan = batching::PlanPrefillBatch(
+        lens, {.max_batch = batching::LimitOrNone(cfg.max_batch_size), .max_batch_tokens = batching::LimitOrNone(cfg.max_batch_tokens)},
+        pool);
+    double sum = 0, sum_sq = 0;
+    for (int64_t i = 0; i < plan.count; ++i) {
+      const int64_t r = inst.queue.front();
+      const int64_t len = requests_[r].prompt_len;
+      inst.queue.pop_front();
+      inst.batch.push_back(r);
+      inst.batch_tokens += len;
+      inst.queued_tokens -= len;
+      inst.queued_predicted_ms -= cfg.latency.PrefillMsFromSums(len, double(len) * len);
+      sum += len;
+      sum_sq += double(len) * len;
+      state_.reqs[r].held = pool.BlocksFor(len);
+      state_.reqs[r].prefill_start = state_.now;
+    }
+    if (inst.batch.empty()) return;
+    if (inst.queue.empty()) inst.queued_predicted_ms = 0.0;  // no drift from float accumulation
+    inst.held_blocks += plan.blocks;
+    if (options_.on_step) {
+      options_.on_step({StepTrace::kPrefill, p, static_cast<int64_t>(inst.batch.size()), inst.batch_tokens});
+    }
+    inst.busy = true;
+    inst.busy_until = state_.now + MsToNs(cfg.latency.PrefillMsFromSums(sum, sum_sq));
+    state_.events.Push(inst.busy_until, EventType::kPrefillDone, p, -1);
+  }
+
+  void TryAdmitDecode(int d) {
+    State::Decode& inst = state_.decode[d];
+    const DecodeInstanceConfig& cfg = config_.decode[d];
+    // The decode worker's own admission: FCFS, each reserving prompt + output in whole blocks.
+    const batching::KvPool pool = PoolOf(cfg.kv_capacity_tokens, cfg.block_size, inst.reserved_blocks);
+    std::vector<batching::SequenceSize> sizes;
+    for (int64_t r : inst.pending) {
+      if (static_cast<int64_t>(sizes.size()) > pool.free_blocks) break;  // each takes a block at least
+      sizes.push_back({requests_[r].prompt_len, requests_[r].output_len});
+    }
+    const batching::Admission admission = batching::PlanDecodeAdmission(sizes, pool);
+    for (int64_t i = 0; i < admission.count; ++i) {
+      const int64_t r = inst.pending.front();
+      inst.pending.pop_front();
+      state_.reqs[r].blocks = pool.BlocksFor(state_.reqs[r].need);
+      inst.reserved_blocks += state_.reqs[r].blocks;
+      const int p = state_.records[r].prefill_instance;
+      const double bytes = config_.kv_bytes_per_token * static_cast<double>(requests_[r].prompt_len);
+      const int64_t start = std::max(state_.now, inst.link_free_at);
+      const int64_t end = start + MsToNs(config_.prefill[p].latency.KvTransferMs(bytes));
+      inst.link_free_at = end;
+      state_.reqs[r].kv_start = start;
+      state_.reqs[r].kv_end = end;
+      ++inst.in_flight;
+      state_.events.Push(end, EventType::kTransferDone, d, r);
+    }
+  }
+
+  void TryStartDecode(int d) {
+    State::Decode& inst = state_.decode[d];
+    const DecodeInstanceConfig& cfg = config_.decode[d];
+    if (inst.busy) return;
+    const int64_t joins = batching::DecodeJoins(static_cast<int64_t>(inst.ready.size()),
+                                                static_cast<int64_t>(inst.running.size()),
+                                                batching::LimitOrNone(cfg.max_batch_size));
+    for (int64_t i = 0; i < joins; ++i) {
+      const int64_t r = inst.ready.front();
+      inst.ready.pop_front();
+      state_.reqs[r].decode_start = state_.now;
+      inst.running.push_back(r);
+    }
+    if (inst.running.empty()) return;
+    inst.busy = true;
+    const int64_t batch = static_cast<int64_t>(inst.running.size());
+    if (options_.on_step) options_.on_step({StepTrace::kDecode, d, batch, batch});
+    const double ms = cfg.latency.DecodeStepMs(batch, ContextOf(inst.running));
+    state_.events.Push(state_.now + MsToNs(ms), EventType::kDecodeStepDone, d, -1);
+  }
+
+  // Advances every running request by one token; finished ones leave `running` and free their blocks.
+  void AdvanceDecodes(std::vector<int64_t>* running, int64_t* reserved_blocks) {
+    size_t kept = 0;
+    for (int64_t r : *running) {
+      if (++state_.reqs[r].generated >= requests_[r].output_len) {
+        Finish(r);
+        *reserved_blocks -= state_.reqs[r].blocks;
+      } else {
+        (*running)[kept++] = r;
+      }
+    }
+    running->resize(kept);
+  }
+
+  // ---- Colocated, chunked: the colocated engine's own step policy ----
+  static batching::ColocatedBatchOptions ChunkedBatchOptions(const ColocatedInstanceConfig& cfg) {
+    return batching::ColocatedBatchOptions{.step_token_budget = cfg.step_token_budget,
+                                           .max_batch = cfg.max_batch_size > 0 ? cfg.max_batch_size : kUnlimitedBlocks,
+                                           .block_size = cfg.block_size};
+  }
+  batching::KvPool ColocatedPool(int c) const {
+    const ColocatedInstanceConfig& cfg = config_.colocated[c];
+    return PoolOf(cfg.kv_capacity_tokens, cfg.block_size, state_.colocated[c].reserved_blocks);
+  }
+  void TryStartChunked(int c) {
+    State::Colocated& inst = state_.colocated[c];
+    const ColocatedInstanceConfig& cfg = config_.colocated[c];
+    if (inst.busy) return;
+    const batching::ColocatedBatchOptions options = ChunkedBatchOptions(cfg);
+    batching::ColocatedBatchState state;
+    state.decoding = static_cast<int64_t>(inst.running.size());
+    for (int64_t r : inst.prefilling) state.prefilling.push_back({requests_[r].prompt_len, state_.reqs[r].prefilled});
+    for (int64_t r : inst.waiting) {
+      if (static_cast<int64_t>(state.waiting.size()) >= options.max_batch) break;
+      state.waiting.push_back({requests_[r].prompt_len, requests_[r].output_len});
+    }
+    state.free_blocks = ColocatedPool(c).free_blocks;
+    const batching::ColocatedStepPlan plan = batching::PlanColocatedStep(state, options);
+    for (int64_t i = 0; i < plan.admit; ++i) {
+      const int64_t r = inst.waiting.front();
+      inst.waiting.pop_front();
+      inst.queued_tokens -= requests_[r].prompt_len;
+      state_.reqs[r].blocks = batching::BlocksFor(state_.reqs[r].need, cfg.block_size);
+      inst.reserved_blocks += state_.reqs[r].blocks;
+      state_.reqs[r].prefill_start = state_.now;
+      inst.prefilling.push_back(r);
+    }
+    if (plan.tokens() == 0) return;
+    if (options_.on_colocated_step) options_.on_colocated_step(c, plan);
+    inst.step_decode.assign(inst.running.begin(), inst.running.begin() + plan.decode);
+    inst.step_chunks.clear();
+    const int64_t context = ContextOf(inst.step_decode);
+    MarkDecodeStart(inst.step_decode);
+    double sum = 0, sum_sq = 0;
+    for (size_t i = 0; i < inst.prefilling.size(); ++i) {
+      if (plan.chunks[i] == 0) continue;
+      inst.step_chunks.push_back({inst.prefilling[i], plan.chunks[i]});
+      sum += static_cast<double>(plan.chunks[i]);
+      sum_sq += static_cast<double>(plan.chunks[i]) * static_cast<double>(plan.chunks[i]);
+    }
+    double ms = 0;
+    if (plan.decode > 0) ms += cfg.latency.DecodeStepMs(plan.decode, context);
+    if (sum > 0) ms += cfg.latency.PrefillMsFromSums(sum, sum_sq);
+    inst.busy = true;
+    inst.busy_until = state_.now + MsToNs(ms);
+    state_.events.Push(inst.busy_until, EventType::kColocatedStepDone, c, -1);
+  }
+  void ChunkedStepDone(int c) {
+    State::Colocated& inst = state_.colocated[c];
+    std::vector<int64_t> finished;
+    for (int64_t r : inst.step_decode) {
+      if (++state_.reqs[r].generated >= requests_[r].output_len) finished.push_back(r);
+    }
+    std::vector<int64_t> started;  // prompts whose first token this step sampled, in admission order
+    for (const auto& [r, tokens] : inst.step_chunks) {
+      state_.reqs[r].prefilled += tokens;
+      if (state_.reqs[r].prefilled < requests_[r].prompt_len) continue;
+      state_.reqs[r].first_token = state_.now;
+      state_.reqs[r].generated = 1;
+      started.push_back(r);
+      if (requests_[r].output_len <= 1) finished.push_back(r);
+    }
+    for (int64_t r : finished) {
+      Finish(r);
+      inst.reserved_blocks -= state_.reqs[r].blocks;
+    }
+    const auto is_finished = [&](int64_t r) { return state_.reqs[r].finish >= 0; };
+    inst.running.erase(std::remove_if(inst.running.begin(), inst.running.end(), is_finished), inst.running.end());
+    for (int64_t r : started) {
+      if (!is_finished(r)) inst.running.push_back(r);
+    }
+    inst.prefilling.erase(std::remove_if(inst.prefilling.begin(), inst.prefilling.end(),
+                                         [&](int64_t r) { return state_.reqs[r].generated > 0; }),
+                          inst.prefilling.end());
+    inst.step_decode.clear();
+    inst.step_chunks.clear();
+  }
+
+  // ---- Colocated, vLLM v0 ----
+  void TryStartColocated(int c) {
+    if (chunked_) return TryStartChunked(c);
+    State::Colocated& inst = state_.colocated[c];
+    const ColocatedInstanceConfig& cfg = config_.colocated[c];
+    if (inst.busy) return;
+    inst.batch.clear();
+    // The offline generator's own admission (vLLM v0): a prefill step admits FCFS under the batch cap,
+    // the prefill token budget and the KV reservation of prompt + output in whole blocks.
+    const batching::KvPool pool = ColocatedPool(c);
+    const batching::PromptAdmissionOptions admission_options{.max_batch = batching::LimitOrNone(cfg.max_batch_size),
+                                                             .max_prefill_tokens = batching::LimitOrNone(cfg.max_batch_tokens)};
+    std::vector<batching::SequenceSize> sizes;
+    for (int64_t r : inst.waiting) {
+      if (static_cast<int64_t>(inst.running.size() + sizes.size()) >= admission_options.max_batch ||
+          static_cast<int64_t>(sizes.size()) > pool.free_blocks) {
+        break;  // no more could be admitted (each takes a batch slot and a block at least)
+      }
+      sizes.push_back({requests_[r].prompt_len, requests_[r].output_len});
+    }
+    const batching::Admission admission =
+        batching::PlanPromptAdmission(sizes, static_cast<int64_t>(inst.running.size()), admission_options, pool);
+    double sum_sq = 0;
+    for (int64_t i = 0; i < admission.count; ++i) {
+      const int64_t r = inst.waiting.front();
+      const int64_t len = requests_[r].prompt_len;
+      inst.waiting.pop_front();
+      inst.batch.push_back(r);
+      state_.reqs[r].blocks = pool.BlocksFor(state_.reqs[r].need);
+      inst.reserved_blocks += state_.reqs[r].blocks;
+      inst.queued_tokens -= len;
+      inst.queued_predicted_ms -= cfg.latency.PrefillMsFromSums(len, double(len) * len);
+      sum_sq += double(len) * len;
+      state_.reqs[r].prefill_start = state_.now;
+    }
+    const int64_t tokens = admission.tokens;
+    if (inst.waiting.empty()) inst.queued_predicted_ms = 0.0;
+    double ms;
+    if (!inst.batch.empty()) {
+      inst.step_is_prefill = true;
+      ms = cfg.latency.PrefillMsFromSums(static_cast<double>(tokens), sum_sq);
+      if (options_.on_step) {
+        options_.on_step({StepTrace::kColocatedPrefill, c, static_cast<int64_t>(inst.batch.size()), tokens});
+      }
+    } else if (!inst.running.empty()) {
+      inst.step_is_prefill = false;
+      const int64_t context = ContextOf(inst.running);
+      MarkDecodeStart(inst.running);
+      const int64_t batch = static_cast<int64_t>(inst.running.size());
+      ms = cfg.latency.DecodeStepMs(batch, context);
+      if (options_.on_step) options_.on_step({StepTrace::kColocatedDecode, c, batch, batch});
+    } else {
+      return;
+    }
+    inst.busy = true;
+    inst.busy_until = state_.now + MsToNs(ms);
+    state_.events.Push(inst.busy_until, EventType::kColocatedStepDone, c, -1);
+  }
+
+  void FillSnapshot() {
+    if (chunked_) {
+      for (size_t c = 0; c < state_.colocated.size(); ++c) {
+        const State::Colocated& inst = state_.colocated[c];
+        const ColocatedInstanceConfig& cfg = config_.colocated[c];
+        policy::ColocatedWorkerState& w = state_.snapshot.colocated[c];
+        w.queued_requests = static_cast<int64_t>(inst.waiting.size());
+        w.queued_prompt_tokens = inst.queued_tokens;
+        for (int64_t r : inst.prefilling) w.queued_prompt_tokens += requests_[r].prompt_len - state_.reqs[r].prefilled;
+        w.prefilling_requests = static_cast<int64_t>(inst.prefilling.size());
+        w.running_batch_size = static_cast<int64_t>(inst.running.size());
+        w.total_context_tokens = ContextOf(inst.running);
+        w.total_kv_blocks = ColocatedPool(static_cast<int>(c)).total_blocks;
+        w.free_kv_blocks = ColocatedPool(static_cast<int>(c)).free_blocks;
+        w.block_size = cfg.block_size;
+        w.step_token_budget = cfg.step_token_budget;
+      }
+      return;
+    }
+    if (colocated_mode_) {
+      for (size_t c = 0; c < state_.colocated.size(); ++c) {
+        const State::Colocated& inst = state_.colocated[c];
+        const ColocatedInstanceConfig& cfg = config_.colocated[c];
+        policy::PrefillWorkerState& p = state_.snapshot.prefill[c];
+        p.queued_requests = static_cast<int64_t>(inst.waiting.size());
+        p.queued_prompt_tokens = inst.queued_tokens;
+        p.running_tokens = 0;
+        p.predicted_free_ms =
+            (inst.busy ? (inst.busy_until - state_.now) * 1e-6 : 0.0) + std::max(0.0, inst.queued_predicted_ms);
+        policy::DecodeWorkerState& d = state_.snapshot.decode[c];
+        d.running_batch_size = static_cast<int64_t>(inst.running.size());
+        d.min_running_tpot_slo_ms = TightestTpotSlo(inst.running);
+        d.block_size = cfg.block_size;
+        d.total_kv_blocks = ColocatedPool(static_cast<int>(c)).total_blocks;
+        d.free_kv_blocks = ColocatedPool(static_cast<int>(c)).free_blocks;
+        d.queued_requests = static_cast<int64_t>(inst.waiting.size());
+        d.total_context_tokens = ContextOf(inst.running);
+      }
+      return;
+    }
+    for (size_t i = 0; i < state_.prefill.size(); ++i) {
+      const State::Prefill& inst = state_.prefill[i];
+      policy::PrefillWorkerState& p = state_.snapshot.prefill[i];
+      p.queued_requests = static_cast<int64_t>(inst.queue.size());
+      p.queued_prompt_tokens = inst.queued_tokens;
+      p.running_tokens = inst.busy ? inst.batch_tokens : 0;
+      p.predicted_free_ms =
+          (inst.busy ? (inst.busy_until - state_.now) * 1e-6 : 0.0) + std::max(0.0, inst.queued_predicted_ms);
+    }
+    for (size_t i = 0; i < state_.decode.size(); ++i) {
+      const State::Decode& inst = state_.decode[i];
+      const DecodeInstanceConfig& cfg = config_.decode[i];
+      policy::DecodeWorkerState& d = state_.snapshot.decode[i];
+      d.running_batch_size = static_cast<int64_t>(inst.running.size());
+      d.min_running_tpot_slo_ms = TightestTpotSlo(inst.running);
+      d.total_context_tokens = ContextOf(inst.running);
+      d.block_size = cfg.block_size;
+      const batching::KvPool pool = PoolOf(cfg.kv_capacity_tokens, cfg.block_size, inst.reserved_blocks);
+      d.total_kv_blocks = pool.total_blocks;
+      d.free_kv_blocks = pool.free_blocks;
+      d.queued_requests =
+          static_cast<int64_t>(inst.pending.size() + inst.ready.size()) + inst.in_flight;
+    }
+  }
+
+  void OnArrival(int64_t r) {
+    const SimRequest& req = requests_[r];
+    FillSnapshot();
+    policy::PlacementRequest placement{.prompt_len = req.prompt_len,
+                                       .max_output_len = req.output_len,
+                                       .expected_output_len = req.output_len,
+                                       .ttft_slo_ms = req.ttft_slo_ms > 0 ? req.ttft_slo_ms : options_.ttft_slo_ms,
+                                       .tpot_slo_ms = req.tpot_slo_ms > 0 ? req.tpot_slo_ms : options_.tpot_slo_ms,
+                                       .best_effort = options_.best_effort};
+    const policy::PlacementDecision decision = policy_->Place(placement, state_.snapshot);
+    RequestRecord& rec = state_.records[r];
+    const bool in_range =
+        chunked_ ? decision.colocated_index >= 0 && decision.colocated_index < static_cast<int>(state_.colocated.size())
+                : decision.colocated_index < 0 && decision.prefill_index >= 0 &&
+                      decision.prefill_index < static_cast<int>(num_p_) && decision.decode_index >= 0 &&
+                      decision.decode_index < static_cast<int>(num_d_);
+    if (!decision.accepted || !in_range) {
+      rec.rejected = true;
+      const std::string reason = decision.accepted ? "policy returned an index out of range" : decision.reject_reason;
+      auto it = std::find_if(reject_reasons_.begin(), reject_reasons_.end(),
+                             [&](const auto& entry) { return entry.first == reason; });
+      if (it == reject_reasons_.end()) {
+        reject_reasons_.push_back({reason, 1});
+      } else {
+        ++it->second;
+      }
+      return;
+    }
+    if (chunked_) {
+      const int c = decision.colocated_index;
+      rec.prefill_instance = c;
+      rec.decode_instance = c;
+      State::Colocated& inst = state_.colocated[c];
+      inst.waiting.push_back(r);
+      inst.queued_tokens += req.prompt_len;
+      TryStartColocated(c);
+      return;
+    }
+    rec.prefill_instance = decision.prefill_index;
+    if (colocated_mode_) {
+      rec.decode_instance = decision.prefill_index;
+      State::Colocated& inst = state_.colocated[decision.prefill_index];
+      inst.waiting.push_back(r);
+      inst.queued_tokens += req.prompt_len;
+      inst.queued_predicted_ms += config_.colocated[decision.prefill_index].latency.PrefillMsFromSums(
+          req.prompt_len, double(req.prompt_len) * req.prompt_len);
+      TryStartColocated(decision.prefill_index);
+      return;
+    }
+    rec.decode_instance = decision.decode_index;
+    State::Prefill& inst = state_.prefill[decision.prefill_index];
+    inst.queue.push_back(r);
+    inst.queued_tokens += req.prompt_len;
+    inst.queued_predicted_ms += config_.prefill[decision.prefill_index].latency.PrefillMsFromSums(
+        req.prompt_len, double(req.prompt_len) * req.prompt_len);
+    TryStartPrefill(decision.prefill_index);
+  }
+
+
+  // A prefill batch finished: first tokens out, each prompt waits for its decode instance's reservation.
+  void OnPrefillDone(const Event& e) {
+    State::Prefill& inst = state_.prefill[e.instance];
+    inst.busy = false;
+    std::vector<int> touched;
+    for (int64_t r : inst.batch) {
+      state_.reqs[r].first_token = state_.now;
+      state_.reqs[r].generated = 1;
+      if (requests_[r].output_len <= 1) {
+        Finish(r);
+        inst.held_blocks -= state_.reqs[r].held;
+        continue;
+      }
+      const int d = state_.records[r].decode_instance;
+      state_.decode[d].pending.push_back(r);
+      if (std::find(touched.begin(), touched.end(), d) == touched.end()) touched.push_back(d);
+    }
+    inst.batch.clear();
+    for (int d : touched) TryAdmitDecode(d);
+    TryStartPrefill(e.instance);
+  }
+
+  // A prompt's KV arrived on its decode instance: the prefill instance's blocks come back.
+  void OnTransferDone(const Event& e) {
+    const int64_t r = e.payload;
+    const int p = state_.records[r].prefill_instance;
+    state_.prefill[p].held_blocks -= state_.reqs[r].held;
+    State::Decode& inst = state_.decode[e.instance];
+    --inst.in_flight;
+    inst.ready.push_back(r);
+    TryStartPrefill(p);
+    TryStartDecode(e.instance);
+  }
+
+  void OnDecodeStepDone(const Event& e) {
+    State::Decode& inst = state_.decode[e.instance];
+    inst.busy = false;
+    AdvanceDecodes(&inst.running, &inst.reserved_blocks);
+    TryAdmitDecode(e.instance);
+    TryStartDecode(e.instance);
+  }
+
+  void OnColocatedStepDone(const Event& e) {
+    State::Colocated& inst = state_.colocated[e.instance];
+    inst.busy = false;
+    if (chunked_) {
+      ChunkedStepDone(e.instance);
+    } else if (inst.step_is_prefill) {
+      for (int64_t r : inst.batch) {
+        state_.reqs[r].first_token = state_.now;
+        state_.reqs[r].generated = 1;
+        if (requests_[r].output_len <= 1) {
+          Finish(r);
+          inst.reserved_blocks -= state_.reqs[r].blocks;
+        } else {
+          inst.running.push_back(r);
+        }
+      }
+      inst.batch.clear();
+    } else {
+      AdvanceDecodes(&inst.running, &inst.reserved_blocks);
+    }
+    TryStartColocated(e.instance);
+  }
+
+  const ClusterConfig& config_;
+  const SimOptions& options_;
+  policy::PlacementPolicy* policy_;
+  std::vector<std::pair<std::string, int64_t>>& reject_reasons_;
+  const Workload& workload_;
+  const std::vector<SimRequest>& requests_;
+  const bool colocated_mode_;
+  const bool chunked_;
+  size_t num_p_ = 0, num_d_ = 0;  // snapshot sizes
+  State state_;
+};
+
 absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& workload) {
   const bool colocated_mode = !config_.colocated.empty();
   if (colocated_mode && (!config_.prefill.empty() || !config_.decode.empty())) {
@@ -110,532 +687,8 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
     if (chunked && c.block_size < 1) return absl::InvalidArgumentError("cluster: colocated block_size must be >= 1");
   }
   reject_reasons_.clear();
-
-  State s;
-  s.workload = &workload;
-  const size_t n = workload.requests.size();
-  s.reqs.assign(n, {});
-  s.records.assign(n, {});
-  s.prefill.assign(config_.prefill.size(), {});
-  s.decode.assign(config_.decode.size(), {});
-  s.colocated.assign(config_.colocated.size(), {});
-  // Snapshot vectors are sized once; ids never change.
-  const size_t num_p = chunked ? 0 : colocated_mode ? config_.colocated.size() : config_.prefill.size();
-  const size_t num_d = chunked ? 0 : colocated_mode ? config_.colocated.size() : config_.decode.size();
-  if (chunked) {
-    for (size_t i = 0; i < config_.colocated.size(); ++i) {
-      s.snapshot.colocated.push_back({.id = absl::StrCat("colocated-", i)});
-    }
-  }
-  for (size_t i = 0; i < num_p; ++i) {
-    s.snapshot.prefill.push_back({.id = absl::StrCat(colocated_mode ? "colocated-" : "prefill-", i)});
-  }
-  for (size_t i = 0; i < num_d; ++i) {
-    s.snapshot.decode.push_back({.id = absl::StrCat(colocated_mode ? "colocated-" : "decode-", i)});
-  }
-
-  for (size_t i = 0; i < n; ++i) {
-    const SimRequest& r = workload.requests[i];
-    RequestRecord& rec = s.records[i];
-    rec.id = r.id;
-    rec.prompt_len = r.prompt_len;
-    rec.output_len = r.output_len;
-    s.reqs[i].need = r.prompt_len + r.output_len;
-    const int64_t t = std::llround(r.arrival_s * 1e9);
-    s.reqs[i].arrival = t;
-    s.events.Push(t, EventType::kArrival, -1, static_cast<int64_t>(i));
-  }
-
-  const auto& requests = workload.requests;
-
-  auto finish = [&](int64_t r) { s.reqs[r].finish = s.now; };
-  // Context tokens (prompt + generated so far) of the requests `rs`.
-  auto context_of = [&](const std::vector<int64_t>& rs) {
-    int64_t context = 0;
-    for (int64_t r : rs) context += requests[r].prompt_len + s.reqs[r].generated;
-    return context;
-  };
-  // The first decode step that includes each of `rs` starts now.
-  auto mark_decode_start = [&](const std::vector<int64_t>& rs) {
-    for (int64_t r : rs) {
-      if (s.reqs[r].decode_start < 0) s.reqs[r].decode_start = s.now;
-    }
-  };
-
-  // KV pools as the admission policies see them (batching/admission.h): a capacity in tokens (0: no
-  // limit) in whole blocks, less what is held or reserved.
-  auto pool_of = [&](int64_t capacity_tokens, int64_t block_size, int64_t used_blocks) {
-    const int64_t total = capacity_tokens > 0 ? std::max<int64_t>(1, capacity_tokens / block_size) : kUnlimitedBlocks;
-    return batching::KvPool{.block_size = block_size, .total_blocks = total, .free_blocks = total - used_blocks};
-  };
-
-  // ---- Disaggregated ----
-  std::function<void(int)> try_start_prefill;
-  std::function<void(int)> try_admit;
-  std::function<void(int)> try_start_decode;
-
-  try_start_prefill = [&](int p) {
-    State::Prefill& inst = s.prefill[p];
-    const PrefillInstanceConfig& cfg = config_.prefill[p];
-    if (inst.busy || inst.queue.empty()) return;
-    inst.batch.clear();
-    inst.batch_tokens = 0;
-    // The prefill worker's own batch policy; with kv_buffer_tokens the batch waits for decode to pull
-    // (backpressure), as the worker waits for leases to be released.
-    const batching::KvPool pool = pool_of(cfg.kv_buffer_tokens, cfg.block_size, inst.held_blocks);
-    // Only as much of the queue as could be admitted (every prompt takes a token and a block; the first is
-    // exempt from the token budget): the queue can be long when the instance is overloaded.
-    const int64_t scan = std::min({batching::LimitOrNone(cfg.max_batch_size),
-                                   batching::LimitOrNone(cfg.max_batch_tokens) + 1, pool.free_blocks + 1});
-    std::vector<int64_t> lens;
-    for (int64_t r : inst.queue) {
-      if (static_cast<int64_t>(lens.size()) >= scan) break;
-      lens.push_back(requests[r].prompt_len);
-    }
-    const batching::Admission plan = batching::PlanPrefillBatch(
-        lens, {.max_batch = batching::LimitOrNone(cfg.max_batch_size), .max_batch_tokens = batching::LimitOrNone(cfg.max_batch_tokens)},
-        pool);
-    double sum = 0, sum_sq = 0;
-    for (int64_t i = 0; i < plan.count; ++i) {
-      const int64_t r = inst.queue.front();
-      const int64_t len = requests[r].prompt_len;
-      inst.queue.pop_front();
-      inst.batch.push_back(r);
-      inst.batch_tokens += len;
-      inst.queued_tokens -= len;
-      inst.queued_predicted_ms -= cfg.latency.PrefillMsFromSums(len, double(len) * len);
-      sum += len;
-      sum_sq += double(len) * len;
-      s.reqs[r].held = pool.BlocksFor(len);
-      s.reqs[r].prefill_start = s.now;
-    }
-    if (inst.batch.empty()) return;
-    if (inst.queue.empty()) inst.queued_predicted_ms = 0.0;  // no drift from float accumulation
-    inst.held_blocks += plan.blocks;
-    if (options_.on_step) {
-      options_.on_step({StepTrace::kPrefill, p, static_cast<int64_t>(inst.batch.size()), inst.batch_tokens});
-    }
-    inst.busy = true;
-    inst.busy_until = s.now + MsToNs(cfg.latency.PrefillMsFromSums(sum, sum_sq));
-    s.events.Push(inst.busy_until, EventType::kPrefillDone, p, -1);
-  };
-
-  try_admit = [&](int d) {
-    State::Decode& inst = s.decode[d];
-    const DecodeInstanceConfig& cfg = config_.decode[d];
-    // The decode worker's own admission: FCFS, each reserving prompt + output in whole blocks.
-    const batching::KvPool pool = pool_of(cfg.kv_capacity_tokens, cfg.block_size, inst.reserved_blocks);
-    std::vector<batching::SequenceSize> sizes;
-    for (int64_t r : inst.pending) {
-      if (static_cast<int64_t>(sizes.size()) > pool.free_blocks) break;  // each takes a block at least
-      sizes.push_back({requests[r].prompt_len, requests[r].output_len});
-    }
-    const batching::Admission admission = batching::PlanDecodeAdmission(sizes, pool);
-    for (int64_t i = 0; i < admission.count; ++i) {
-      const int64_t r = inst.pending.front();
-      inst.pending.pop_front();
-      s.reqs[r].blocks = pool.BlocksFor(s.reqs[r].need);
-      inst.reserved_blocks += s.reqs[r].blocks;
-      const int p = s.records[r].prefill_instance;
-      const double bytes = config_.kv_bytes_per_token * static_cast<double>(requests[r].prompt_len);
-      const int64_t start = std::max(s.now, inst.link_free_at);
-      const int64_t end = start + MsToNs(config_.prefill[p].latency.KvTransferMs(bytes));
-      inst.link_free_at = end;
-      s.reqs[r].kv_start = start;
-      s.reqs[r].kv_end = end;
-      ++inst.in_flight;
-      s.events.Push(end, EventType::kTransferDone, d, r);
-    }
-  };
-
-  try_start_decode = [&](int d) {
-    State::Decode& inst = s.decode[d];
-    const DecodeInstanceConfig& cfg = config_.decode[d];
-    if (inst.busy) return;
-    const int64_t joins = batching::DecodeJoins(static_cast<int64_t>(inst.ready.size()),
-                                                static_cast<int64_t>(inst.running.size()),
-                                                batching::LimitOrNone(cfg.max_batch_size));
-    for (int64_t i = 0; i < joins; ++i) {
-      const int64_t r = inst.ready.front();
-      inst.ready.pop_front();
-      s.reqs[r].decode_start = s.now;
-      inst.running.push_back(r);
-    }
-    if (inst.running.empty()) return;
-    inst.busy = true;
-    const int64_t batch = static_cast<int64_t>(inst.running.size());
-    if (options_.on_step) options_.on_step({StepTrace::kDecode, d, batch, batch});
-    const double ms = cfg.latency.DecodeStepMs(batch, context_of(inst.running));
-    s.events.Push(s.now + MsToNs(ms), EventType::kDecodeStepDone, d, -1);
-  };
-
-  // Advances every running request by one token; finished ones leave `running` and free their blocks.
-  auto decode_step_done = [&](std::vector<int64_t>* running, int64_t* reserved_blocks) {
-    size_t kept = 0;
-    for (int64_t r : *running) {
-      if (++s.reqs[r].generated >= requests[r].output_len) {
-        finish(r);
-        *reserved_blocks -= s.reqs[r].blocks;
-      } else {
-        (*running)[kept++] = r;
-      }
-    }
-    running->resize(kept);
-  };
-
-  // ---- Colocated, chunked: the colocated engine's own step policy ----
-  auto batch_options = [&](const ColocatedInstanceConfig& cfg) {
-    return batching::ColocatedBatchOptions{.step_token_budget = cfg.step_token_budget,
-                                           .max_batch = cfg.max_batch_size > 0 ? cfg.max_batch_size : kUnlimitedBlocks,
-                                           .block_size = cfg.block_size};
-  };
-  auto colocated_pool = [&](int c) {
-    const ColocatedInstanceConfig& cfg = config_.colocated[c];
-    return pool_of(cfg.kv_capacity_tokens, cfg.block_size, s.colocated[c].reserved_blocks);
-  };
-  auto try_start_chunked = [&](int c) {
-    State::Colocated& inst = s.colocated[c];
-    const ColocatedInstanceConfig& cfg = config_.colocated[c];
-    if (inst.busy) return;
-    const batching::ColocatedBatchOptions options = batch_options(cfg);
-    batching::ColocatedBatchState state;
-    state.decoding = static_cast<int64_t>(inst.running.size());
-    for (int64_t r : inst.prefilling) state.prefilling.push_back({requests[r].prompt_len, s.reqs[r].prefilled});
-    for (int64_t r : inst.waiting) {
-      if (static_cast<int64_t>(state.waiting.size()) >= options.max_batch) break;
-      state.waiting.push_back({requests[r].prompt_len, requests[r].output_len});
-    }
-    state.free_blocks = colocated_pool(c).free_blocks;
-    const batching::ColocatedStepPlan plan = batching::PlanColocatedStep(state, options);
-    for (int64_t i = 0; i < plan.admit; ++i) {
-      const int64_t r = inst.waiting.front();
-      inst.waiting.pop_front();
-      inst.queued_tokens -= requests[r].prompt_len;
-      s.reqs[r].blocks = batching::BlocksFor(s.reqs[r].need, cfg.block_size);
-      inst.reserved_blocks += s.reqs[r].blocks;
-      s.reqs[r].prefill_start = s.now;
-      inst.prefilling.push_back(r);
-    }
-    if (plan.tokens() == 0) return;
-    if (options_.on_colocated_step) options_.on_colocated_step(c, plan);
-    inst.step_decode.assign(inst.running.begin(), inst.running.begin() + plan.decode);
-    inst.step_chunks.clear();
-    const int64_t context = context_of(inst.step_decode);
-    mark_decode_start(inst.step_decode);
-    double sum = 0, sum_sq = 0;
-    for (size_t i = 0; i < inst.prefilling.size(); ++i) {
-      if (plan.chunks[i] == 0) continue;
-      inst.step_chunks.push_back({inst.prefilling[i], plan.chunks[i]});
-      sum += static_cast<double>(plan.chunks[i]);
-      sum_sq += static_cast<double>(plan.chunks[i]) * static_cast<double>(plan.chunks[i]);
-    }
-    double ms = 0;
-    if (plan.decode > 0) ms += cfg.latency.DecodeStepMs(plan.decode, context);
-    if (sum > 0) ms += cfg.latency.PrefillMsFromSums(sum, sum_sq);
-    inst.busy = true;
-    inst.busy_until = s.now + MsToNs(ms);
-    s.events.Push(inst.busy_until, EventType::kColocatedStepDone, c, -1);
-  };
-  auto chunked_step_done = [&](int c) {
-    State::Colocated& inst = s.colocated[c];
-    std::vector<int64_t> finished;
-    for (int64_t r : inst.step_decode) {
-      if (++s.reqs[r].generated >= requests[r].output_len) finished.push_back(r);
-    }
-    std::vector<int64_t> started;  // prompts whose first token this step sampled, in admission order
-    for (const auto& [r, tokens] : inst.step_chunks) {
-      s.reqs[r].prefilled += tokens;
-      if (s.reqs[r].prefilled < requests[r].prompt_len) continue;
-      s.reqs[r].first_token = s.now;
-      s.reqs[r].generated = 1;
-      started.push_back(r);
-      if (requests[r].output_len <= 1) finished.push_back(r);
-    }
-    for (int64_t r : finished) {
-      finish(r);
-      inst.reserved_blocks -= s.reqs[r].blocks;
-    }
-    const auto is_finished = [&](int64_t r) { return s.reqs[r].finish >= 0; };
-    inst.running.erase(std::remove_if(inst.running.begin(), inst.running.end(), is_finished), inst.running.end());
-    for (int64_t r : started) {
-      if (!is_finished(r)) inst.running.push_back(r);
-    }
-    inst.prefilling.erase(std::remove_if(inst.prefilling.begin(), inst.prefilling.end(),
-                                         [&](int64_t r) { return s.reqs[r].generated > 0; }),
-                          inst.prefilling.end());
-    inst.step_decode.clear();
-    inst.step_chunks.clear();
-  };
-
-  // ---- Colocated, vLLM v0 ----
-  auto try_start_colocated = [&](int c) {
-    if (chunked) return try_start_chunked(c);
-    State::Colocated& inst = s.colocated[c];
-    const ColocatedInstanceConfig& cfg = config_.colocated[c];
-    if (inst.busy) return;
-    inst.batch.clear();
-    // The offline generator's own admission (vLLM v0): a prefill step admits FCFS under the batch cap,
-    // the prefill token budget and the KV reservation of prompt + output in whole blocks.
-    const batching::KvPool pool = colocated_pool(c);
-    const batching::PromptAdmissionOptions admission_options{.max_batch = batching::LimitOrNone(cfg.max_batch_size),
-                                                             .max_prefill_tokens = batching::LimitOrNone(cfg.max_batch_tokens)};
-    std::vector<batching::SequenceSize> sizes;
-    for (int64_t r : inst.waiting) {
-      if (static_cast<int64_t>(inst.running.size() + sizes.size()) >= admission_options.max_batch ||
-          static_cast<int64_t>(sizes.size()) > pool.free_blocks) {
-        break;  // no more could be admitted (each takes a batch slot and a block at least)
-      }
-      sizes.push_back({requests[r].prompt_len, requests[r].output_len});
-    }
-    const batching::Admission admission =
-        batching::PlanPromptAdmission(sizes, static_cast<int64_t>(inst.running.size()), admission_options, pool);
-    double sum_sq = 0;
-    for (int64_t i = 0; i < admission.count; ++i) {
-      const int64_t r = inst.waiting.front();
-      const int64_t len = requests[r].prompt_len;
-      inst.waiting.pop_front();
-      inst.batch.push_back(r);
-      s.reqs[r].blocks = pool.BlocksFor(s.reqs[r].need);
-      inst.reserved_blocks += s.reqs[r].blocks;
-      inst.queued_tokens -= len;
-      inst.queued_predicted_ms -= cfg.latency.PrefillMsFromSums(len, double(len) * len);
-      sum_sq += double(len) * len;
-      s.reqs[r].prefill_start = s.now;
-    }
-    const int64_t tokens = admission.tokens;
-    if (inst.waiting.empty()) inst.queued_predicted_ms = 0.0;
-    double ms;
-    if (!inst.batch.empty()) {
-      inst.step_is_prefill = true;
-      ms = cfg.latency.PrefillMsFromSums(static_cast<double>(tokens), sum_sq);
-      if (options_.on_step) {
-        options_.on_step({StepTrace::kColocatedPrefill, c, static_cast<int64_t>(inst.batch.size()), tokens});
-      }
-    } else if (!inst.running.empty()) {
-      inst.step_is_prefill = false;
-      const int64_t context = context_of(inst.running);
-      mark_decode_start(inst.running);
-      const int64_t batch = static_cast<int64_t>(inst.running.size());
-      ms = cfg.latency.DecodeStepMs(batch, context);
-      if (options_.on_step) options_.on_step({StepTrace::kColocatedDecode, c, batch, batch});
-    } else {
-      return;
-    }
-    inst.busy = true;
-    inst.busy_until = s.now + MsToNs(ms);
-    s.events.Push(inst.busy_until, EventType::kColocatedStepDone, c, -1);
-  };
-
-  auto fill_snapshot = [&]() {
-    if (chunked) {
-      for (size_t c = 0; c < s.colocated.size(); ++c) {
-        const State::Colocated& inst = s.colocated[c];
-        const ColocatedInstanceConfig& cfg = config_.colocated[c];
-        policy::ColocatedWorkerState& w = s.snapshot.colocated[c];
-        w.queued_requests = static_cast<int64_t>(inst.waiting.size());
-        w.queued_prompt_tokens = inst.queued_tokens;
-        for (int64_t r : inst.prefilling) w.queued_prompt_tokens += requests[r].prompt_len - s.reqs[r].prefilled;
-        w.prefilling_requests = static_cast<int64_t>(inst.prefilling.size());
-        w.running_batch_size = static_cast<int64_t>(inst.running.size());
-        w.total_context_tokens = context_of(inst.running);
-        w.total_kv_blocks = colocated_pool(static_cast<int>(c)).total_blocks;
-        w.free_kv_blocks = colocated_pool(static_cast<int>(c)).free_blocks;
-        w.block_size = cfg.block_size;
-        w.step_token_budget = cfg.step_token_budget;
-      }
-      return;
-    }
-    if (colocated_mode) {
-      for (size_t c = 0; c < s.colocated.size(); ++c) {
-        const State::Colocated& inst = s.colocated[c];
-        const ColocatedInstanceConfig& cfg = config_.colocated[c];
-        policy::PrefillWorkerState& p = s.snapshot.prefill[c];
-        p.queued_requests = static_cast<int64_t>(inst.waiting.size());
-        p.queued_prompt_tokens = inst.queued_tokens;
-        p.running_tokens = 0;
-        p.predicted_free_ms =
-            (inst.busy ? (inst.busy_until - s.now) * 1e-6 : 0.0) + std::max(0.0, inst.queued_predicted_ms);
-        policy::DecodeWorkerState& d = s.snapshot.decode[c];
-        d.running_batch_size = static_cast<int64_t>(inst.running.size());
-        d.block_size = cfg.block_size;
-        d.total_kv_blocks = colocated_pool(static_cast<int>(c)).total_blocks;
-        d.free_kv_blocks = colocated_pool(static_cast<int>(c)).free_blocks;
-        d.queued_requests = static_cast<int64_t>(inst.waiting.size());
-        d.total_context_tokens = context_of(inst.running);
-      }
-      return;
-    }
-    for (size_t i = 0; i < s.prefill.size(); ++i) {
-      const State::Prefill& inst = s.prefill[i];
-      policy::PrefillWorkerState& p = s.snapshot.prefill[i];
-      p.queued_requests = static_cast<int64_t>(inst.queue.size());
-      p.queued_prompt_tokens = inst.queued_tokens;
-      p.running_tokens = inst.busy ? inst.batch_tokens : 0;
-      p.predicted_free_ms =
-          (inst.busy ? (inst.busy_until - s.now) * 1e-6 : 0.0) + std::max(0.0, inst.queued_predicted_ms);
-    }
-    for (size_t i = 0; i < s.decode.size(); ++i) {
-      const State::Decode& inst = s.decode[i];
-      const DecodeInstanceConfig& cfg = config_.decode[i];
-      policy::DecodeWorkerState& d = s.snapshot.decode[i];
-      d.running_batch_size = static_cast<int64_t>(inst.running.size());
-      d.total_context_tokens = context_of(inst.running);
-      d.block_size = cfg.block_size;
-      const batching::KvPool pool = pool_of(cfg.kv_capacity_tokens, cfg.block_size, inst.reserved_blocks);
-      d.total_kv_blocks = pool.total_blocks;
-      d.free_kv_blocks = pool.free_blocks;
-      d.queued_requests =
-          static_cast<int64_t>(inst.pending.size() + inst.ready.size()) + inst.in_flight;
-    }
-  };
-
-  auto on_arrival = [&](int64_t r) {
-    const SimRequest& req = requests[r];
-    fill_snapshot();
-    policy::PlacementRequest placement{.prompt_len = req.prompt_len,
-                                       .max_output_len = req.output_len,
-                                       .expected_output_len = req.output_len,
-                                       .ttft_slo_ms = options_.ttft_slo_ms,
-                                       .tpot_slo_ms = options_.tpot_slo_ms,
-                                       .best_effort = options_.best_effort};
-    const policy::PlacementDecision decision = policy_->Place(placement, s.snapshot);
-    RequestRecord& rec = s.records[r];
-    const bool in_range =
-        chunked ? decision.colocated_index >= 0 && decision.colocated_index < static_cast<int>(s.colocated.size())
-                : decision.colocated_index < 0 && decision.prefill_index >= 0 &&
-                      decision.prefill_index < static_cast<int>(num_p) && decision.decode_index >= 0 &&
-                      decision.decode_index < static_cast<int>(num_d);
-    if (!decision.accepted || !in_range) {
-      rec.rejected = true;
-      const std::string reason = decision.accepted ? "policy returned an index out of range" : decision.reject_reason;
-      auto it = std::find_if(reject_reasons_.begin(), reject_reasons_.end(),
-                             [&](const auto& entry) { return entry.first == reason; });
-      if (it == reject_reasons_.end()) {
-        reject_reasons_.push_back({reason, 1});
-      } else {
-        ++it->second;
-      }
-      return;
-    }
-    if (chunked) {
-      const int c = decision.colocated_index;
-      rec.prefill_instance = c;
-      rec.decode_instance = c;
-      State::Colocated& inst = s.colocated[c];
-      inst.waiting.push_back(r);
-      inst.queued_tokens += req.prompt_len;
-      try_start_colocated(c);
-      return;
-    }
-    rec.prefill_instance = decision.prefill_index;
-    if (colocated_mode) {
-      rec.decode_instance = decision.prefill_index;
-      State::Colocated& inst = s.colocated[decision.prefill_index];
-      inst.waiting.push_back(r);
-      inst.queued_tokens += req.prompt_len;
-      inst.queued_predicted_ms += config_.colocated[decision.prefill_index].latency.PrefillMsFromSums(
-          req.prompt_len, double(req.prompt_len) * req.prompt_len);
-      try_start_colocated(decision.prefill_index);
-      return;
-    }
-    rec.decode_instance = decision.decode_index;
-    State::Prefill& inst = s.prefill[decision.prefill_index];
-    inst.queue.push_back(r);
-    inst.queued_tokens += req.prompt_len;
-    inst.queued_predicted_ms += config_.prefill[decision.prefill_index].latency.PrefillMsFromSums(
-        req.prompt_len, double(req.prompt_len) * req.prompt_len);
-    try_start_prefill(decision.prefill_index);
-  };
-
-  const int64_t horizon_ns = options_.horizon_s > 0 ? std::llround(options_.horizon_s * 1e9)
-                                                    : std::numeric_limits<int64_t>::max();
-  while (!s.events.empty()) {
-    if (s.events.top().time_ns > horizon_ns) break;
-    const Event e = s.events.Pop();
-    s.now = e.time_ns;
-    switch (e.type) {
-      case EventType::kArrival:
-        on_arrival(e.payload);
-        break;
-      case EventType::kPrefillDone: {
-        State::Prefill& inst = s.prefill[e.instance];
-        inst.busy = false;
-        std::vector<int> touched;
-        for (int64_t r : inst.batch) {
-          s.reqs[r].first_token = s.now;
-          s.reqs[r].generated = 1;
-          if (requests[r].output_len <= 1) {
-            finish(r);
-            inst.held_blocks -= s.reqs[r].held;
-            continue;
-          }
-          const int d = s.records[r].decode_instance;
-          s.decode[d].pending.push_back(r);
-          if (std::find(touched.begin(), touched.end(), d) == touched.end()) touched.push_back(d);
-        }
-        inst.batch.clear();
-        for (int d : touched) try_admit(d);
-        try_start_prefill(e.instance);
-        break;
-      }
-      case EventType::kTransferDone: {
-        const int64_t r = e.payload;
-        const int p = s.records[r].prefill_instance;
-        s.prefill[p].held_blocks -= s.reqs[r].held;
-        State::Decode& inst = s.decode[e.instance];
-        --inst.in_flight;
-        inst.ready.push_back(r);
-        try_start_prefill(p);
-        try_start_decode(e.instance);
-        break;
-      }
-      case EventType::kDecodeStepDone: {
-        State::Decode& inst = s.decode[e.instance];
-        inst.busy = false;
-        decode_step_done(&inst.running, &inst.reserved_blocks);
-        try_admit(e.instance);
-        try_start_decode(e.instance);
-        break;
-      }
-      case EventType::kColocatedStepDone: {
-        State::Colocated& inst = s.colocated[e.instance];
-        inst.busy = false;
-        if (chunked) {
-          chunked_step_done(e.instance);
-        } else if (inst.step_is_prefill) {
-          for (int64_t r : inst.batch) {
-            s.reqs[r].first_token = s.now;
-            s.reqs[r].generated = 1;
-            if (requests[r].output_len <= 1) {
-              finish(r);
-              inst.reserved_blocks -= s.reqs[r].blocks;
-            } else {
-              inst.running.push_back(r);
-            }
-          }
-          inst.batch.clear();
-        } else {
-          decode_step_done(&inst.running, &inst.reserved_blocks);
-        }
-        try_start_colocated(e.instance);
-        break;
-      }
-    }
-  }
-
-  for (size_t i = 0; i < n; ++i) {
-    const State::Req& q = s.reqs[i];
-    RequestRecord& rec = s.records[i];
-    rec.arrival_s = NsToS(q.arrival);
-    rec.prefill_start_s = NsToS(q.prefill_start);
-    rec.first_token_s = NsToS(q.first_token > horizon_ns ? -1 : q.first_token);
-    rec.kv_start_s = NsToS(q.kv_start > horizon_ns ? -1 : q.kv_start);
-    rec.kv_end_s = NsToS(q.kv_end > horizon_ns ? -1 : q.kv_end);
-    rec.decode_start_s = NsToS(q.decode_start);
-    rec.finish_s = NsToS(q.finish);
-    rec.finished = q.finish >= 0;
-  }
-  return std::move(s.records);
+  Runner runner(*this, workload, colocated_mode, chunked, reject_reasons_);
+  return runner.Run();
 }
 
 }  // namespace tandem::sim

@@ -31,6 +31,7 @@
 #include "batching/colocated_batching.h"
 #include "router/policy/latency_model.h"
 #include "router/policy/placement_policy.h"
+#include "sim/request_record.h"
 #include "sim/workload.h"
 
 namespace tandem::sim {
@@ -96,24 +97,6 @@ struct SimOptions {
   std::function<void(const StepTrace& step)> on_step = nullptr;
 };
 
-// One request's life. Times are seconds from the start of the run; -1 where the stage never happened.
-struct RequestRecord {
-  int64_t id = 0;
-  int64_t prompt_len = 0;
-  int64_t output_len = 0;
-  int prefill_instance = -1;  // colocated mode: the colocated instance
-  int decode_instance = -1;   // colocated mode: the same instance
-  bool rejected = false;      // the policy rejected it (reason in Simulator::reject_reasons)
-  bool finished = false;
-  double arrival_s = -1;
-  double prefill_start_s = -1;
-  double first_token_s = -1;  // end of prefill
-  double kv_start_s = -1;     // transfer start (disaggregated)
-  double kv_end_s = -1;
-  double decode_start_s = -1;  // first decode step that included it
-  double finish_s = -1;
-};
-
 class Simulator {
  public:
   // `policy` is borrowed and must outlive Run(); it is called once per arrival.
@@ -129,6 +112,7 @@ class Simulator {
 
  private:
   struct State;
+  class Runner;  // one Run(): its state, decisions and event handlers (simulator.cc)
   ClusterConfig config_;
   policy::PlacementPolicy* policy_;
   SimOptions options_;

@@ -193,6 +193,69 @@ absl::StatusOr<Workload> MakeSyntheticWorkload(const LengthSpec& lengths, const 
   return workload;
 }
 
+absl::StatusOr<WorkloadClass> ParseWorkloadClass(std::string_view text) {
+  const std::string where = absl::StrCat("--classes item \"", absl::string_view(text.data(), text.size()), "\"");
+  const std::vector<std::string> parts = absl::StrSplit(absl::string_view(text.data(), text.size()), ':');
+  if (parts.size() != 5) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": expected NAME:LENGTHS:WEIGHT:TTFT_MS:TPOT_MS, e.g. chat:sharegpt:0.8:200:50"));
+  }
+  WorkloadClass c;
+  c.name = parts[0];
+  if (c.name.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": empty class name"));
+  absl::StatusOr<LengthSpec> lengths = BuiltinLengthSpec(parts[1]);
+  if (!lengths.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": unknown length distribution \"", parts[1],
+                                                   "\" (known: ", absl::StrJoin(LengthSpecNames(), ", "), ")"));
+  }
+  c.lengths = *std::move(lengths);
+  const std::pair<const char*, double*> numbers[] = {
+      {"weight", &c.weight}, {"TTFT SLO", &c.ttft_slo_ms}, {"TPOT SLO", &c.tpot_slo_ms}};
+  for (int i = 0; i < 3; ++i) {
+    if (!absl::SimpleAtod(parts[2 + i], numbers[i].second) || !(*numbers[i].second > 0) ||
+        !std::isfinite(*numbers[i].second)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": ", numbers[i].first, " \"", parts[2 + i], "\" must be a number > 0"));
+    }
+  }
+  return c;
+}
+
+absl::StatusOr<Workload> MakeMixedWorkload(const std::vector<WorkloadClass>& classes, const ArrivalSpec& arrival,
+                                           int64_t num_requests, uint64_t seed) {
+  if (classes.empty()) return absl::InvalidArgumentError("mixed workload: no classes");
+  double total_weight = 0;
+  for (const WorkloadClass& c : classes) {
+    if (!(c.weight > 0)) return absl::InvalidArgumentError(absl::StrCat("class ", c.name, ": weight must be > 0"));
+    total_weight += c.weight;
+  }
+  // Each class's lengths as that class alone would draw them (its own length stream), the arrivals of
+  // the first (the same for every class: stream 2 of `seed`).
+  std::vector<Workload> drawn;
+  for (size_t k = 0; k < classes.size(); ++k) {
+    absl::StatusOr<Workload> w = MakeSyntheticWorkload(classes[k].lengths, arrival, num_requests, seed + 7919 * k);
+    if (!w.ok()) return w.status();
+    drawn.push_back(*std::move(w));
+  }
+  absl::StatusOr<Workload> arrivals = MakeSyntheticWorkload(classes[0].lengths, arrival, num_requests, seed);
+  if (!arrivals.ok()) return arrivals.status();
+  Workload workload = *std::move(arrivals);
+  Rng class_rng(seed, /*stream=*/3);
+  for (int64_t i = 0; i < num_requests; ++i) {
+    double u = class_rng.Uniform() * total_weight;
+    size_t k = 0;
+    while (k + 1 < classes.size() && u >= classes[k].weight) u -= classes[k++].weight;
+    SimRequest& r = workload.requests[i];
+    r.prompt_len = drawn[k].requests[i].prompt_len;
+    r.output_len = drawn[k].requests[i].output_len;
+    r.ttft_slo_ms = classes[k].ttft_slo_ms;
+    r.tpot_slo_ms = classes[k].tpot_slo_ms;
+    r.slo_class = static_cast<int32_t>(k);
+  }
+  for (const WorkloadClass& c : classes) workload.class_names.push_back(c.name);
+  return workload;
+}
+
 Workload ScaleToRate(const Workload& workload, double rate) {
   Workload scaled = workload;
   const double factor = workload.native_rate / rate;

@@ -22,12 +22,18 @@ struct SimRequest {
   double arrival_s = 0.0;   // seconds from the start of the run
   int64_t prompt_len = 1;   // tokens, >= 1
   int64_t output_len = 1;   // tokens generated including the first (from prefill), >= 1
+  // A request class's own SLO (MakeMixedWorkload); 0: the run's SLO. The placement policy is given it,
+  // as the router is given a client's, and attainment holds the request to it.
+  double ttft_slo_ms = 0.0;
+  double tpot_slo_ms = 0.0;
+  int32_t slo_class = -1;  // index into Workload::class_names; -1: no class
 };
 
 struct Workload {
   std::vector<SimRequest> requests;  // sorted by arrival_s
   double native_rate = 1.0;          // requests per second of the arrivals as stored
   double source_rate = 1.0;          // a trace's own rate before normalization (synthetic: 1)
+  std::vector<std::string> class_names;  // MakeMixedWorkload's classes, in the order given
 };
 
 // Piecewise-linear inverse CDF in log space over (probability, value) knots.
@@ -62,6 +68,25 @@ struct ArrivalSpec {
 // the seed and arrivals stream 2, so changing one never perturbs the other.
 absl::StatusOr<Workload> MakeSyntheticWorkload(const LengthSpec& lengths, const ArrivalSpec& arrival,
                                                int64_t num_requests, uint64_t seed);
+
+// A request class of a mixed workload: its share of the requests, its lengths and its SLO (e.g. chat
+// with a tight TTFT beside summarization with a loose one).
+struct WorkloadClass {
+  std::string name;
+  LengthSpec lengths;
+  double weight = 1.0;       // relative share, > 0
+  double ttft_slo_ms = 0.0;  // > 0
+  double tpot_slo_ms = 0.0;  // > 0
+};
+
+// "NAME:LENGTHS:WEIGHT:TTFT_MS:TPOT_MS", LENGTHS one of LengthSpecNames() (tandem sim --class).
+absl::StatusOr<WorkloadClass> ParseWorkloadClass(std::string_view text);
+
+// n requests at unit rate as MakeSyntheticWorkload draws them (the same arrivals for the same seed),
+// each of a class drawn by weight (stream 3 of the seed) with lengths from that class's distribution
+// and the class's SLO attached.
+absl::StatusOr<Workload> MakeMixedWorkload(const std::vector<WorkloadClass>& classes, const ArrivalSpec& arrival,
+                                           int64_t num_requests, uint64_t seed);
 
 // A copy with arrival times divided by rate / native_rate: the result arrives at `rate` req/s.
 Workload ScaleToRate(const Workload& workload, double rate);

@@ -117,3 +117,54 @@ TEST(TraceTest, NativeCsvAndErrors) {
 
 }  // namespace
 }  // namespace tandem::sim
+
+namespace tandem::sim {
+namespace {
+
+TEST(MixedWorkloadTest, ClassesTakeTheirShareTheirLengthsAndTheirSlo) {
+  absl::StatusOr<WorkloadClass> chat = ParseWorkloadClass("chat:sharegpt:0.8:200:50");
+  absl::StatusOr<WorkloadClass> summarize = ParseWorkloadClass("summarize:longbench:0.2:2000:100");
+  ASSERT_TRUE(chat.ok()) << chat.status();
+  ASSERT_TRUE(summarize.ok()) << summarize.status();
+  const ArrivalSpec arrival;
+  absl::StatusOr<Workload> mixed = MakeMixedWorkload({*chat, *summarize}, arrival, 4000, 11);
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_EQ(mixed->class_names, (std::vector<std::string>{"chat", "summarize"}));
+  // The same arrivals as the first class alone.
+  absl::StatusOr<Workload> alone = MakeSyntheticWorkload(chat->lengths, arrival, 4000, 11);
+  ASSERT_TRUE(alone.ok());
+  int counts[2] = {0, 0};
+  for (size_t i = 0; i < mixed->requests.size(); ++i) {
+    const SimRequest& r = mixed->requests[i];
+    EXPECT_DOUBLE_EQ(r.arrival_s, alone->requests[i].arrival_s);
+    ASSERT_TRUE(r.slo_class == 0 || r.slo_class == 1) << r.slo_class;
+    ++counts[r.slo_class];
+    if (r.slo_class == 0) {
+      EXPECT_EQ(r.ttft_slo_ms, 200);
+      EXPECT_EQ(r.tpot_slo_ms, 50);
+    } else {
+      EXPECT_EQ(r.ttft_slo_ms, 2000);
+      EXPECT_EQ(r.tpot_slo_ms, 100);
+      // DistServe's LongBench rule: prompt = min(2040 - output, U[1900, 2048]) with output <= 1024.
+      EXPECT_GE(r.prompt_len, 2040 - 1024);
+      EXPECT_LE(r.prompt_len + r.output_len, 2040);
+    }
+  }
+  // 4000 draws at 0.8 / 0.2: within 3 standard deviations (sqrt(4000 * 0.16) = 25).
+  EXPECT_NEAR(counts[0], 3200, 75);
+  EXPECT_NEAR(counts[1], 800, 75);
+}
+
+TEST(MixedWorkloadTest, BadClassesNameWhatIsWrong) {
+  EXPECT_NE(ParseWorkloadClass("chat:sharegpt:0.8:200").status().message().find("NAME:LENGTHS"), std::string::npos);
+  EXPECT_NE(ParseWorkloadClass("chat:nope:0.8:200:50").status().message().find("unknown length distribution"),
+            std::string::npos);
+  EXPECT_NE(ParseWorkloadClass("chat:sharegpt:0:200:50").status().message().find("weight"), std::string::npos);
+  EXPECT_NE(ParseWorkloadClass("chat:sharegpt:1:x:50").status().message().find("TTFT SLO"), std::string::npos);
+  EXPECT_NE(ParseWorkloadClass("chat:sharegpt:1:200:-5").status().message().find("TPOT SLO"), std::string::npos);
+  EXPECT_NE(ParseWorkloadClass(":sharegpt:1:200:5").status().message().find("empty class name"), std::string::npos);
+  EXPECT_FALSE(MakeMixedWorkload({}, ArrivalSpec{}, 10, 1).ok());
+}
+
+}  // namespace
+}  // namespace tandem::sim
