@@ -33,6 +33,7 @@ struct CommonFlags {
   int64_t max_context = 0;
   double shutdown_grace_s = 10;
   int64_t shutdown_delay_ms = 1500;
+  int64_t stall_timeout_ms = 60000;
   std::string cluster_secret_file;
   std::string log_level = "info";
 
@@ -55,12 +56,17 @@ struct CommonFlags {
              "routers stop placing here before the port closes");
     p.AddDouble("shutdown-grace-s", &shutdown_grace_s,
                 "then in-flight calls get this long to finish");
+    p.AddInt("stall-timeout-ms", &stall_timeout_ms,
+             "progress watchdog: when the engine has not moved (no step finished, no idle loop pass) for this "
+             "long, answer health checks NOT_SERVING and tell the router, which resumes this worker's streams "
+             "elsewhere; longer than the longest step (a full prefill batch on a CPU can take a minute); 0 is off");
     p.AddString("cluster-secret-file", &cluster_secret_file, "file holding the secret shared by the router and its workers (16+ printable characters); every call between them carries it and workers refuse calls without it. Empty: no check (loopback only)");
     p.AddString("log-level", &log_level, "debug, info, warning or error");
   }
   bool CheckShutdown(const char* name) const {
-    if (shutdown_grace_s >= 0 && shutdown_delay_ms >= 0) return true;
-    std::fprintf(stderr, "tandem %s: --shutdown-grace-s and --shutdown-delay-ms must be >= 0\n", name);
+    if (shutdown_grace_s >= 0 && shutdown_delay_ms >= 0 && stall_timeout_ms >= 0) return true;
+    std::fprintf(stderr, "tandem %s: --shutdown-grace-s, --shutdown-delay-ms and --stall-timeout-ms must be >= 0\n",
+                 name);
     return false;
   }
   // Reads --cluster-secret-file into the process's cluster secret; false (message printed) on error.
@@ -83,6 +89,7 @@ struct CommonFlags {
     options.metrics_port = static_cast<int>(metrics_port);
     options.worker_id = id.empty() ? name : id;
     options.model = Model();
+    options.stall_timeout = absl::Milliseconds(stall_timeout_ms);
     return options;
   }
   WorkerModelOptions Model() const {
@@ -174,6 +181,10 @@ int DecodeCommand(const std::vector<std::string>& args) {
   parser.AddString("kv-sources", &kv_sources,
                    "the prefill workers whose KV this worker may pull: comma-separated host:port or dns:NAME:PORT (every address NAME resolves to); empty: any");
   parser.AddInt("kv-transfer-timeout-ms", &transfer_timeout_ms, "give up on a KV pull after this long");
+  int64_t fault_hang_after_steps = 0;
+  parser.AddInt("fault-hang-after-steps", &fault_hang_after_steps,
+                "testing only: the engine thread stops after this many decode steps (a hung kernel) while the "
+                "process keeps answering; 0 is off");
   int exit_code = 0;
   if (!ParseOrExit(parser, args, "decode", common.log_level, &exit_code)) return exit_code;
   if (!common.CheckShutdown("decode")) return 2;
@@ -181,6 +192,7 @@ int DecodeCommand(const std::vector<std::string>& args) {
   auto options = common.ServerOptions<DecodeServerOptions>("decode");
   options.engine.max_batch = static_cast<int32_t>(max_batch);
   options.engine.transfer_timeout = absl::Milliseconds(transfer_timeout_ms);
+  options.fault_hang_after_steps = fault_hang_after_steps;
   options.kv_transport = kv_transport;
   for (absl::string_view source : absl::StrSplit(kv_sources, ',', absl::SkipEmpty())) {
     options.kv_sources.emplace_back(source);

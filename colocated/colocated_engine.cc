@@ -171,6 +171,7 @@ void ColocatedEngine::Loop() {
       cv_.wait_for(lock, std::chrono::milliseconds(50), [&] {
         return stop_ || (!paused_ && (!waiting_.empty() || !prefilling.empty() || !decoding.empty()));
       });
+      heartbeat_.Beat();
       if (stop_) break;
       if (paused_) continue;
       for (auto it = waiting_.begin(); it != waiting_.end();) {
@@ -254,6 +255,7 @@ void ColocatedEngine::Loop() {
 
     const absl::Time start = absl::Now();
     absl::StatusOr<StepResult> sampled = model_.Step(steps, cache_, rows, logprobs);
+    heartbeat_.Beat();
     const absl::Duration elapsed = absl::Now() - start;
     {
       std::lock_guard<std::mutex> lock(mu_);

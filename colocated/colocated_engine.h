@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "worker/heartbeat.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "batching/colocated_batching.h"
@@ -105,11 +106,14 @@ class ColocatedEngine {
   // fit this worker's cache; Unavailable while shutting down.
   absl::Status Submit(ColocatedJob job);
   ColocatedLoad Load() const;
+  // When the engine thread last came around its loop or finished a step (worker/heartbeat.h).
+  absl::Time last_heartbeat() const { return heartbeat_.last(); }
   void Resume();  // after start_paused
   // Stops the engine; unfinished jobs end with UNAVAILABLE and free their blocks.
   void Shutdown();
 
  private:
+  Heartbeat heartbeat_;
   struct Sequence;
   ColocatedEngine(Model& model, KvCache& cache, const ColocatedEngineOptions& options,
                   const batching::ColocatedBatchOptions& batch_options);

@@ -46,6 +46,7 @@ absl::StatusOr<std::unique_ptr<ColocatedServer>> ColocatedServer::Start(const Co
   TANDEM_ASSIGN_OR_RETURN(state->server,
                           DaemonServer::Start({options.host, options.port, options.metrics_port},
                                               {state->service.get()}, &state->metrics));
+  WatchEngine(*state->server, *state->engine, *state->service, options.stall_timeout, "colocated");
   TANDEM_LOG(INFO, "colocated") << "serving " << options.model.model_dir << " on " << state->server->address()
                                 << " (" << w.cache->spec().num_blocks << " KV blocks of "
                                 << w.cache->spec().block_size << " tokens, backend " << w.backend->name()

@@ -23,6 +23,9 @@ struct ColocatedServerOptions {
   std::string worker_id;
   WorkerModelOptions model;
   ColocatedEngineOptions engine;
+  // No engine step or loop pass for this long: health NOT_SERVING, load reports say "engine stalled"
+  // (RELIABILITY.md F8). Zero: no watchdog.
+  absl::Duration stall_timeout = absl::ZeroDuration();
 };
 
 class ColocatedServer {

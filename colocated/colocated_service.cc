@@ -58,6 +58,12 @@ grpc::ServerUnaryReactor* ColocatedService::GetLoad(grpc::CallbackServerContext*
                                                     const worker::v1::LoadRequest* request,
                                                     worker::v1::LoadReport* response) {
   if (grpc::Status auth = CheckClusterSecret(*context); !auth.ok()) return FinishedUnaryReactor(context, auth);
+  if (stall_probe_ && stall_probe_()) {  // the engine may hold its lock: do not ask it
+    response->set_worker_id(worker_id_);
+    response->set_role("colocated");
+    response->set_engine_stalled(true);
+    return FinishedUnaryReactor(context, grpc::Status::OK);
+  }
   const ColocatedLoad load = engine_.Load();
   response->set_worker_id(worker_id_);
   response->set_role("colocated");

@@ -2,6 +2,7 @@
 #ifndef TANDEM_COLOCATED_COLOCATED_SERVICE_H_
 #define TANDEM_COLOCATED_COLOCATED_SERVICE_H_
 
+#include <functional>
 #include <cstdint>
 #include <string>
 
@@ -21,7 +22,12 @@ class ColocatedService final : public worker::v1::ColocatedWorker::CallbackServi
   grpc::ServerUnaryReactor* GetLoad(grpc::CallbackServerContext* context, const worker::v1::LoadRequest* request,
                                     worker::v1::LoadReport* response) override;
 
+  // True while the worker's progress watchdog finds the engine stalled (DaemonServer::stalled): load
+  // reports then say only that (LoadReport.engine_stalled).
+  void set_stall_probe(std::function<bool()> probe) { stall_probe_ = std::move(probe); }
+
  private:
+  std::function<bool()> stall_probe_;
   ColocatedEngine& engine_;
   const KvLayout layout_;
   const std::string worker_id_;

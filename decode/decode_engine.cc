@@ -225,6 +225,7 @@ void DecodeEngine::Loop() {
       cv_.wait_for(lock, std::chrono::milliseconds(50),
                    [&] { return stop_ || !ready_.empty() || !running.empty() || wake_ != seen_wake; });
       seen_wake = wake_;
+      heartbeat_.Beat();
       if (stop_) break;
       // Cancelled requests leave the queue first; the rest are admitted FCFS by the policy the simulator
       // runs too (batching/admission.h): each reserves its worst case (prompt + max_tokens) or waits.
@@ -309,6 +310,7 @@ void DecodeEngine::Loop() {
       logprobs = logprobs || seq->job.logprobs;
     }
     absl::StatusOr<StepResult> sampled = model_.Step(steps, cache_, rows, logprobs);
+    heartbeat_.Beat();
     const double step_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "worker/heartbeat.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "kvtransfer/kv_transport.h"
@@ -93,10 +94,13 @@ class DecodeEngine {
   // the queue is full or the request can never fit this worker's cache.
   absl::Status Submit(DecodeJob job);
   DecodeLoad Load() const;
+  // When the engine thread last came around its loop or finished a step (worker/heartbeat.h).
+  absl::Time last_heartbeat() const { return heartbeat_.last(); }
   // Stops the engine; unfinished jobs end with UNAVAILABLE and free their blocks.
   void Shutdown();
 
  private:
+  Heartbeat heartbeat_;
   struct Sequence;
 
   void Loop();

@@ -54,6 +54,7 @@ struct DecodeServer::State {
   std::unique_ptr<DecodeService> service;
   std::unique_ptr<DaemonServer> server;
   bool stopped = false;
+  std::atomic<bool> release_hang{false};  // fault_hang_after_steps: set at shutdown
 };
 
 DecodeServer::DecodeServer(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -75,6 +76,15 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(const DecodeSe
   State* raw = state.get();
   DecodeEngineOptions engine_options = options.engine;
   TANDEM_RETURN_IF_ERROR(AddDecodeStepMetrics(state->metrics, engine_options));
+  if (options.fault_hang_after_steps > 0) {
+    engine_options.on_step = [raw, observe = engine_options.on_step, hang_at = options.fault_hang_after_steps,
+                              steps = std::make_shared<std::atomic<int64_t>>(0)](absl::Duration step, int32_t batch) {
+      if (observe) observe(step, batch);
+      if (++*steps != hang_at) return;
+      TANDEM_LOG(WARNING, "decode") << "--fault-hang-after-steps " << hang_at << ": the engine thread stops here";
+      while (!raw->release_hang.load()) absl::SleepFor(absl::Milliseconds(10));
+    };
+  }
   state->engine = std::make_unique<DecodeEngine>(
       *w.model, *w.cache, w.layout, *transport, [raw](const KvHandle& handle) { raw->releaser.Release(handle); },
       engine_options);
@@ -87,6 +97,7 @@ absl::StatusOr<std::unique_ptr<DecodeServer>> DecodeServer::Start(const DecodeSe
   TANDEM_ASSIGN_OR_RETURN(state->server,
                           DaemonServer::Start({options.host, options.port, options.metrics_port},
                                               {state->service.get()}, &state->metrics));
+  WatchEngine(*state->server, *state->engine, *state->service, options.stall_timeout, "decode");
   TANDEM_LOG(INFO, "decode") << "serving " << options.model.model_dir << " on " << state->server->address() << " ("
                              << w.cache->spec().num_blocks << " KV blocks of " << w.cache->spec().block_size
                              << " tokens, backend " << w.backend->name() << ", KV transport " << transport->name()
@@ -110,6 +121,7 @@ void DecodeServer::Shutdown(absl::Duration grace) {
   if (state_->stopped) return;
   state_->stopped = true;
   state_->server->Shutdown(grace);
+  state_->release_hang.store(true);
   state_->engine->Shutdown();
   state_->server->StopMetrics();
 }

@@ -23,6 +23,12 @@ struct DecodeServerOptions {
   std::string worker_id;
   WorkerModelOptions model;
   DecodeEngineOptions engine;
+  // No engine step or loop pass for this long: health NOT_SERVING, load reports say "engine stalled"
+  // (RELIABILITY.md F8). Zero: no watchdog.
+  absl::Duration stall_timeout = absl::ZeroDuration();
+  // Fault injection for tests (tandem decode --fault-hang-after-steps): after this many steps the engine
+  // thread stops, as a hung kernel would, while the process and its health service keep answering.
+  int64_t fault_hang_after_steps = 0;
   std::string kv_transport = "grpc";
   // Prefill workers (host:port) this worker may pull KV from; empty: any (decode_service.h).
   std::vector<std::string> kv_sources;

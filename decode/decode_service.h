@@ -3,6 +3,7 @@
 #ifndef TANDEM_DECODE_DECODE_SERVICE_H_
 #define TANDEM_DECODE_DECODE_SERVICE_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,12 @@ class DecodeService final : public worker::v1::DecodeWorker::CallbackService {
   grpc::ServerUnaryReactor* GetLoad(grpc::CallbackServerContext* context, const worker::v1::LoadRequest* request,
                                     worker::v1::LoadReport* response) override;
 
+  // True while the worker's progress watchdog finds the engine stalled (DaemonServer::stalled): load
+  // reports then say only that (LoadReport.engine_stalled).
+  void set_stall_probe(std::function<bool()> probe) { stall_probe_ = std::move(probe); }
+
  private:
+  std::function<bool()> stall_probe_;
   DecodeEngine& engine_;
   const KvLayout layout_;
   const std::string worker_id_;

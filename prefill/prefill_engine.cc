@@ -160,6 +160,7 @@ void PrefillEngine::Loop() {
       std::unique_lock<std::mutex> lock(mu_);
       // Wake at least every 100 ms to expire leases.
       cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stop_ || !queue_.empty(); });
+      heartbeat_.Beat();
       if (stop_) return;
       ExpireLeases(absl::Now());
       // Cancelled prompts leave the queue before the batch is planned; they are never batched.
@@ -209,6 +210,7 @@ void PrefillEngine::Loop() {
       logprobs = logprobs || q.job.logprobs;
     }
     absl::StatusOr<StepResult> sampled = model_.Step(steps, cache_, rows, logprobs);
+    heartbeat_.Beat();
     const absl::Time end = absl::Now();
     const double compute_ms = MillisSince(start, end);
     if (options_.on_step && sampled.ok()) {

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "worker/heartbeat.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "kvtransfer/kv_transport.h"
@@ -88,6 +89,8 @@ class PrefillEngine : public KvSource {
   // Frees a lease's blocks. False when the lease is unknown (released or expired before).
   bool Release(const std::string& lease_id);
   PrefillLoad Load() const;
+  // When the engine thread last came around its loop or finished a step (worker/heartbeat.h).
+  absl::Time last_heartbeat() const { return heartbeat_.last(); }
   // Stops the engine thread; queued jobs complete with UNAVAILABLE, leases are freed.
   void Shutdown();
 
@@ -98,6 +101,7 @@ class PrefillEngine : public KvSource {
                           int32_t num_tokens, void* k_out, void* v_out) override;
 
  private:
+  Heartbeat heartbeat_;
   struct Queued {
     PrefillJob job;
     absl::Time enqueued;

@@ -38,6 +38,7 @@ absl::StatusOr<std::unique_ptr<PrefillServer>> PrefillServer::Start(const Prefil
                           DaemonServer::Start({options.host, options.port, options.metrics_port},
                                               {state->service.get()}, &state->metrics));
   state->service->set_address(state->server->address());
+  WatchEngine(*state->server, *state->engine, *state->service, options.stall_timeout, "prefill");
   TANDEM_LOG(INFO, "prefill") << "serving " << options.model.model_dir << " on " << state->server->address() << " ("
                               << w.cache->spec().num_blocks << " KV blocks of " << w.cache->spec().block_size
                               << " tokens, backend " << w.backend->name() << ")"

@@ -23,6 +23,9 @@ struct PrefillServerOptions {
   std::string worker_id;  // for logs and load reports
   WorkerModelOptions model;
   PrefillEngineOptions engine;
+  // No engine step or loop pass for this long: health NOT_SERVING, load reports say "engine stalled"
+  // (RELIABILITY.md F8). Zero: no watchdog.
+  absl::Duration stall_timeout = absl::ZeroDuration();
 };
 
 class PrefillServer {

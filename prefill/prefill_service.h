@@ -35,7 +35,12 @@ class PrefillService final : public worker::v1::PrefillWorker::CallbackService {
   grpc::ServerUnaryReactor* GetLoad(grpc::CallbackServerContext* context, const worker::v1::LoadRequest* request,
                                     worker::v1::LoadReport* response) override;
 
+  // True while the worker's progress watchdog finds the engine stalled (DaemonServer::stalled): load
+  // reports then say only that (LoadReport.engine_stalled).
+  void set_stall_probe(std::function<bool()> probe) { stall_probe_ = std::move(probe); }
+
  private:
+  std::function<bool()> stall_probe_;
   PrefillEngine& engine_;
   const std::string worker_id_;
   mutable std::mutex mu_;

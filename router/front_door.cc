@@ -55,7 +55,7 @@ const char* OpenAiFinishReason(FinishKind kind) { return kind == FinishKind::kLe
 
 struct FrontDoorSession::PrefillCall {
   int worker_index = -1;
-  bool abandoned = false;  // the worker stopped answering health checks; ends as UNAVAILABLE
+  bool abandoned = false;  // the worker went unresponsive (health checks, stalled engine); ends UNAVAILABLE
   grpc::ClientContext context;
   wv1::PrefillRequest request;
   wv1::PrefillResponse response;
@@ -97,7 +97,7 @@ class FrontDoorSession::DecodeCall final : public grpc::ClientReadReactor<wv1::D
   bool colocated() const { return colocated_; }
   WorkerRole role() const { return colocated_ ? WorkerRole::kColocated : WorkerRole::kDecode; }
   grpc::ClientContext& context() { return context_; }
-  bool abandoned = false;  // the worker stopped answering health checks; ends as UNAVAILABLE
+  bool abandoned = false;  // the worker went unresponsive (health checks, stalled engine); ends UNAVAILABLE
   wv1::DecodeRequest& request() { return request_; }
   wv1::ColocatedRequest& colocated_request() { return colocated_request_; }
   const wv1::DecodeResponse& response() const { return response_; }
@@ -445,7 +445,7 @@ void FrontDoorSession::AbandonWorker(WorkerRole role, int index) {
     if (actions.cancel_prefill != nullptr || actions.cancel_decode != nullptr) {
       TANDEM_LOG_REQ(WARNING, "router", request_id_)
           << RoleName(role) << " worker "
-          << state_.registry().address(role, index) << " stopped answering health checks; abandoning its call";
+          << state_.registry().address(role, index) << " is unresponsive (failed health checks or a stalled engine); abandoning its call";
     }
   }
   Execute(actions);
@@ -455,7 +455,7 @@ void FrontDoorSession::OnPrefillDone(PrefillCall* call, const grpc::Status& orig
   // A call cancelled because its worker hung is a worker failure, not a client's cancel.
   const grpc::Status grpc_status =
       call->abandoned && !original_status.ok()
-          ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the worker stopped answering health checks")
+          ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the worker is unresponsive (failed health checks or a stalled engine)")
           : original_status;
   Actions actions;
   {
@@ -603,7 +603,7 @@ bool FrontDoorSession::OnDecodeResponse(DecodeCall* call) {
 void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& original_status) {
   const grpc::Status grpc_status =
       call->abandoned && !original_status.ok()
-          ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the worker stopped answering health checks")
+          ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "the worker is unresponsive (failed health checks or a stalled engine)")
           : original_status;
   Actions actions;
   {

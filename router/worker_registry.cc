@@ -371,9 +371,19 @@ void WorkerRegistry::PollLoadNow() {
       auto* call = new LoadCall;
       call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.load_timeout));
       auto done = [this, worker, call, &pending](grpc::Status status) {
+        bool abandon = false;
         {
           absl::MutexLock lock(&mu_);
-          if (status.ok()) {
+          if (status.ok() && call->report.engine_stalled()) {
+            // Its engine stopped moving while the process still answers (its progress watchdog): out of
+            // the pool, and its calls are abandoned so that their streams resume elsewhere.
+            if (worker->healthy) {
+              worker->healthy = false;
+              abandon = true;
+              TANDEM_LOG(WARNING, "router") << RoleName(worker->role) << " worker " << worker->address
+                                            << " reports its engine stalled; abandoning its calls";
+            }
+          } else if (status.ok()) {
             CheckModelLocked(*worker, call->report);
             worker->load = std::move(call->report);
             worker->have_load = true;
@@ -389,6 +399,7 @@ void WorkerRegistry::PollLoadNow() {
             MarkUnavailable(*worker, FromGrpcStatus(status));
           }
         }
+        if (abandon && options_.on_unresponsive) options_.on_unresponsive(worker->role, worker->index);
         delete call;
         pending.DecrementCount();
       };

@@ -1,6 +1,7 @@
 #include "server/daemon_server.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "grpcpp/health_check_service_interface.h"
 
@@ -42,15 +43,53 @@ std::string DaemonServer::metrics_address() const {
 }
 
 void DaemonServer::SetServing(bool serving) {
-  if (built_.server == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lock(serving_mu_);
+    serving_ = serving;
+  }
+  ApplyServing();
+}
+
+void DaemonServer::ApplyServing() {
+  std::lock_guard<std::mutex> lock(serving_mu_);
+  if (built_.server == nullptr || shut_down_) return;
   if (grpc::HealthCheckServiceInterface* health = built_.server->GetHealthCheckService()) {
-    health->SetServingStatus(serving);
+    health->SetServingStatus(serving_ && !stalled_.load());
   }
 }
 
+void DaemonServer::WatchProgress(std::function<absl::Time()> heartbeat, absl::Duration stall_timeout,
+                                 std::string name) {
+  if (stall_timeout <= absl::ZeroDuration() || watchdog_.joinable()) return;
+  const absl::Duration interval = std::min(stall_timeout / 4, absl::Milliseconds(250));
+  watchdog_ = std::thread([this, heartbeat = std::move(heartbeat), stall_timeout, interval, name = std::move(name)] {
+    while (!stop_watchdog_.load()) {
+      const absl::Duration idle = absl::Now() - heartbeat();
+      const bool stalled = idle > stall_timeout;
+      if (stalled != stalled_.load()) {
+        stalled_.store(stalled);
+        if (stalled) {
+          TANDEM_LOG(ERROR, name.c_str()) << "the engine has not moved for " << absl::FormatDuration(idle)
+                                  << " (stall timeout " << absl::FormatDuration(stall_timeout)
+                                  << "): health NOT_SERVING until it does";
+        } else {
+          TANDEM_LOG(WARNING, name.c_str()) << "the engine moves again; health back to what it was";
+        }
+        ApplyServing();
+      }
+      absl::SleepFor(interval);
+    }
+  });
+}
+
 void DaemonServer::Shutdown(absl::Duration grace) {
-  if (shut_down_ || built_.server == nullptr) return;
-  shut_down_ = true;
+  stop_watchdog_.store(true);
+  if (watchdog_.joinable()) watchdog_.join();
+  {
+    std::lock_guard<std::mutex> lock(serving_mu_);
+    if (shut_down_ || built_.server == nullptr) return;
+    shut_down_ = true;
+  }
   StopServer(*built_.server, grace);
 }
 

@@ -11,8 +11,12 @@
 #ifndef TANDEM_SERVER_DAEMON_SERVER_H_
 #define TANDEM_SERVER_DAEMON_SERVER_H_
 
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -45,17 +49,43 @@ class DaemonServer {
   // host:port of GET /metrics; empty without one.
   std::string metrics_address() const;
   grpc::Server& grpc_server() { return *built_.server; }
+  // Health SERVING or NOT_SERVING (drain). While the progress watchdog finds the engine stalled the
+  // health status is NOT_SERVING whatever was asked; it returns to what was asked when the engine moves.
   void SetServing(bool serving);
+  // The progress watchdog (RELIABILITY.md F8): a thread reading `heartbeat` (when the engine thread last
+  // moved; worker/heartbeat.h) every quarter of `stall_timeout` (at most 250 ms). A heartbeat older than
+  // `stall_timeout` makes the worker stalled: health NOT_SERVING, an ERROR log, stalled() true (load
+  // reports carry it, so that the router abandons the worker's calls and resumes them elsewhere). A zero
+  // timeout watches nothing. Call once, after Start.
+  void WatchProgress(std::function<absl::Time()> heartbeat, absl::Duration stall_timeout, std::string name);
+  bool stalled() const { return stalled_.load(); }
   // Idempotent.
   void Shutdown(absl::Duration grace);
   void StopMetrics();
 
  private:
   DaemonServer() = default;
+  void ApplyServing();
+
   BuiltServer built_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   bool shut_down_ = false;
+  std::mutex serving_mu_;
+  bool serving_ = true;  // what SetServing asked for
+  std::atomic<bool> stalled_{false};
+  std::atomic<bool> stop_watchdog_{false};
+  std::thread watchdog_;
 };
+
+// A worker daemon's watchdog over its engine: DaemonServer::WatchProgress on the engine's heartbeat,
+// and the service's load reports told when it is stalled. `server`, `engine` and `service` must
+// outlive the server's Shutdown.
+template <typename Engine, typename Service>
+void WatchEngine(DaemonServer& server, const Engine& engine, Service& service, absl::Duration stall_timeout,
+                 const char* name) {
+  server.WatchProgress([&engine] { return engine.last_heartbeat(); }, stall_timeout, name);
+  service.set_stall_probe([&server] { return server.stalled(); });
+}
 
 }  // namespace tandem
 

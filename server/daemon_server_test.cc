@@ -1,7 +1,11 @@
 #include "server/daemon_server.h"
 
+#include <atomic>
+
+#include "grpcpp/create_channel.h"
 #include "gtest/gtest.h"
 #include "proto/tandem.grpc.pb.h"
+#include "router/health_client.h"
 
 namespace tandem {
 namespace {
@@ -42,6 +46,54 @@ TEST(DaemonServerTest, PortsOutOfRangeAreRefusedNamingTheFlag) {
   MetricsRegistry metrics;
   auto bad_metrics = DaemonServer::Start({"127.0.0.1", 0, -2}, {}, &metrics);
   EXPECT_NE(bad_metrics.status().message().find("--metrics-port"), std::string::npos);
+}
+
+// RELIABILITY.md F8: an engine that stops moving while the process and its health service still answer
+// turns the worker NOT_SERVING within the stall timeout, and SERVING again once it moves; a drain
+// (SetServing(false)) is not undone by the engine moving.
+TEST(DaemonServerTest, ProgressWatchdogTurnsAStalledEngineNotServingAndBack) {
+  auto server = DaemonServer::Start({"127.0.0.1", 0, -1}, {AnyService()}, nullptr);
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::atomic<int64_t> beat_ns{absl::ToUnixNanos(absl::Now())};
+  std::atomic<bool> beating{true}, quit{false};
+  std::thread engine([&] {  // a live engine beats every 20 ms
+    while (!quit.load()) {
+      if (beating.load()) beat_ns.store(absl::ToUnixNanos(absl::Now()));
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+  (*server)->WatchProgress([&] { return absl::FromUnixNanos(beat_ns.load()); }, absl::Milliseconds(400), "test");
+  router::HealthClient health(grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()),
+                              (*server)->address());
+  auto wait_for = [&](bool serving) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (absl::Now() < deadline) {
+      if (health.CheckNow("", absl::Seconds(1)).ok() == serving) return true;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return false;
+  };
+  absl::SleepFor(absl::Milliseconds(600));
+  EXPECT_FALSE((*server)->stalled());
+  EXPECT_TRUE(health.CheckNow("", absl::Seconds(1)).ok());
+
+  beating.store(false);  // the engine hangs
+  const absl::Time hung = absl::Now();
+  ASSERT_TRUE(wait_for(false));
+  EXPECT_TRUE((*server)->stalled());
+  EXPECT_GE(absl::Now() - hung, absl::Milliseconds(400));
+  EXPECT_TRUE(router::IsNotServing(health.CheckNow("", absl::Seconds(1))));
+
+  beating.store(true);  // it moves again
+  ASSERT_TRUE(wait_for(true));
+  EXPECT_FALSE((*server)->stalled());
+
+  (*server)->SetServing(false);  // drain: stays NOT_SERVING while the engine moves
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_TRUE(router::IsNotServing(health.CheckNow("", absl::Seconds(1))));
+  quit.store(true);
+  engine.join();
+  (*server)->Shutdown(absl::ZeroDuration());
 }
 
 }  // namespace

@@ -53,6 +53,7 @@ class ClusterProcessTest : public ::testing::Test {
       std::vector<std::string> args = {prefill ? "prefill" : "decode", "--port", "0", "--id",
                                        absl::StrCat(prefill ? "prefill-" : "decode-", i % 2)};
       args.insert(args.end(), worker_flags.begin(), worker_flags.end());
+      if (i == 2) args.insert(args.end(), decode0_flags_.begin(), decode0_flags_.end());
       auto child = SpawnProcess(args[4], TandemBinary(), args);
       ASSERT_TRUE(child.ok()) << child.status();
       workers_.push_back(std::move(*child));
@@ -111,10 +112,11 @@ class ClusterProcessTest : public ::testing::Test {
   }
 
   // Every live worker's KV pool back to full and no lease held, within `timeout`.
-  void ExpectAllKvFree(absl::Duration timeout = absl::Seconds(5)) {
+  // `skip`: a worker left out (one whose engine is hung on purpose).
+  void ExpectAllKvFree(absl::Duration timeout = absl::Seconds(5), int skip = -1) {
     const absl::Time deadline = absl::Now() + timeout;
     for (size_t i = 0; i < workers_.size(); ++i) {
-      if (CheckExited(workers_[i])) continue;
+      if (CheckExited(workers_[i]) || static_cast<int>(i) == skip) continue;
       worker::v1::LoadReport report;
       do {
         report = Load(workers_[i].address, i < 2);
@@ -133,6 +135,7 @@ class ClusterProcessTest : public ::testing::Test {
   }
 
   static std::string* model_;
+  std::vector<std::string> decode0_flags_;  // extra flags for decode-0 (set in a derived fixture)
   std::vector<Subprocess> workers_, router_;
   std::unique_ptr<v1::Tandem::Stub> stub_;
 };
@@ -296,6 +299,36 @@ TEST_F(ClusterProcessTest, FrozenDecodeWorkerMidStreamLosesNoStream) {
   // Three missed checks (1 s apart, 0.8 s timeout each), then a resume: well under the 120 s deadline.
   EXPECT_LT(took, absl::Seconds(30));
   ExpectAllKvFree(absl::Seconds(10));
+}
+
+// RELIABILITY.md F8: decode-0's engine thread hangs after 30 steps (--fault-hang-after-steps, as a hung
+// kernel would) while its process and health service keep answering. Its progress watchdog
+// (--stall-timeout-ms 1500) turns it NOT_SERVING and its load reports say "engine stalled"; the router
+// abandons its calls and resumes their streams on decode-1: every stream ends with `tandem run`'s ids.
+class HungEngineTest : public ClusterProcessTest {
+ protected:
+  HungEngineTest() { decode0_flags_ = {"--fault-hang-after-steps", "30", "--stall-timeout-ms", "1500"}; }
+};
+
+TEST_F(HungEngineTest, HungDecodeEngineMidStreamLosesNoStream) {
+  constexpr int kStreams = 8;
+  std::vector<Result> results(kStreams);
+  std::vector<std::thread> clients;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kStreams; ++i) {
+    clients.emplace_back([&, i] { results[i] = Generate(Prompt(10 + i, 500 + i), 200); });
+  }
+  for (auto& t : clients) t.join();
+  const absl::Duration took = absl::Now() - start;
+  // Round robin placed half of them on decode-0 as they arrived together; every one ends on decode-1.
+  for (int i = 0; i < kStreams; ++i) {
+    ASSERT_TRUE(results[i].status.ok()) << "stream " << i << ": " << results[i].status.error_message();
+    EXPECT_EQ(results[i].tokens, TandemRunIds(*model_, Prompt(10 + i, 500 + i), 200)) << "stream " << i;
+    EXPECT_EQ(results[i].final.decode_worker(), workers_[3].address) << "stream " << i;
+  }
+  EXPECT_LT(took, absl::Seconds(60));
+  EXPECT_FALSE(CheckExited(workers_[2]));  // still alive: hung, not dead
+  ExpectAllKvFree(absl::Seconds(10), /*skip=*/2);
 }
 
 // The deployment shape (deploy/compose.yaml, deploy/k8s): workers listening on 0.0.0.0, the router
