@@ -57,9 +57,9 @@ struct CommonFlags {
     p.AddDouble("shutdown-grace-s", &shutdown_grace_s,
                 "then in-flight calls get this long to finish");
     p.AddInt("stall-timeout-ms", &stall_timeout_ms,
-             "progress watchdog: when the engine has not moved (no step finished, no idle loop pass) for this "
-             "long, answer health checks NOT_SERVING and tell the router, which resumes this worker's streams "
-             "elsewhere; longer than the longest step (a full prefill batch on a CPU can take a minute); 0 is off");
+             "progress watchdog: when the engine has not moved (no layer of a step issued, no step finished, no "
+             "idle loop pass) for this long, answer health checks NOT_SERVING and tell the router, which resumes "
+             "this worker's streams elsewhere; 0 is off");
     p.AddString("cluster-secret-file", &cluster_secret_file, "file holding the secret shared by the router and its workers (16+ printable characters); every call between them carries it and workers refuse calls without it. Empty: no check (loopback only)");
     p.AddString("log-level", &log_level, "debug, info, warning or error");
   }

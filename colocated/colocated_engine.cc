@@ -38,6 +38,7 @@ absl::StatusOr<std::unique_ptr<ColocatedEngine>> ColocatedEngine::Create(Model& 
 ColocatedEngine::ColocatedEngine(Model& model, KvCache& cache, const ColocatedEngineOptions& options,
                                  const batching::ColocatedBatchOptions& batch_options)
     : model_(model), cache_(cache), options_(options), batch_options_(batch_options), paused_(options.start_paused) {
+  model_.set_progress_hook([this] { heartbeat_.Beat(); });  // a long prompt step still beats, per layer
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -104,6 +105,7 @@ void ColocatedEngine::Shutdown() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  model_.set_progress_hook(nullptr);
   std::deque<std::unique_ptr<Sequence>> left;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -58,6 +58,7 @@ DecodeEngine::DecodeEngine(Model& model, KvCache& cache, KvLayout layout, KvTran
       transport_(transport),
       release_(std::move(release)),
       options_(options) {
+  model_.set_progress_hook([this] { heartbeat_.Beat(); });  // a long prompt step still beats, per layer
   thread_ = std::thread([this] { Loop(); });
   for (int i = 0; i < std::max(1, options_.transfer_threads); ++i) {
     transfer_threads_.emplace_back([this] { TransferLoop(); });
@@ -126,6 +127,7 @@ void DecodeEngine::Shutdown() {
   cv_.notify_all();
   transfer_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  model_.set_progress_hook(nullptr);
   for (auto& t : transfer_threads_) {
     if (t.joinable()) t.join();
   }

@@ -174,6 +174,7 @@ absl::Status Model::RunLayers(const BatchLayout& layout, const Tensor& token_ids
     TANDEM_RETURN_IF_ERROR(backend_.Linear(normed, layer.gate_up, nullptr, gate_up));
     TANDEM_RETURN_IF_ERROR(backend_.SiluMul(gate_up, mlp));
     TANDEM_RETURN_IF_ERROR(backend_.Linear(mlp, layer.down, nullptr, delta));
+    if (progress_hook_) progress_hook_();
   }
   TANDEM_RETURN_IF_ERROR(backend_.AddRmsNorm(residual, delta, final_norm_, eps, normed));
   TANDEM_RETURN_IF_ERROR(backend_.GatherRows(normed, layout.last_token_rows, last));

@@ -23,6 +23,7 @@
 #ifndef TANDEM_MODEL_MODEL_H_
 #define TANDEM_MODEL_MODEL_H_
 
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -105,7 +106,14 @@ class Model {
   // Returns logits [steps.size(), vocab] as host floats.
   absl::StatusOr<std::vector<float>> Forward(const std::vector<SequenceStep>& steps, KvCache& cache);
 
+  // Called on the stepping thread after each layer is issued (not from a replayed graph), so that an
+  // engine's progress watchdog sees a long prompt step move (worker/heartbeat.h). Set it before stepping
+  // and clear it (nullptr) before its target goes away; not thread-safe against a running step.
+  void set_progress_hook(std::function<void()> hook) { progress_hook_ = std::move(hook); }
+
  private:
+  std::function<void()> progress_hook_;
+
   struct Layer {
     Tensor input_norm;   // [hidden]
     Tensor qkv;          // [q_size + 2 kv_size, hidden]

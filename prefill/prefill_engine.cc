@@ -28,6 +28,7 @@ std::string NewLeaseId() {
 
 PrefillEngine::PrefillEngine(Model& model, KvCache& cache, KvLayout layout, const PrefillEngineOptions& options)
     : model_(model), cache_(cache), layout_(std::move(layout)), options_(options) {
+  model_.set_progress_hook([this] { heartbeat_.Beat(); });  // a long prompt step still beats, per layer
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -40,6 +41,7 @@ void PrefillEngine::Shutdown() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  model_.set_progress_hook(nullptr);
   std::deque<Queued> orphans;
   {
     std::lock_guard<std::mutex> lock(mu_);

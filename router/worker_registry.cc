@@ -41,6 +41,9 @@ struct WorkerRegistry::Worker {
   int64_t last_batch_requests = 0;
   int64_t last_batch_tokens = 0;
   int64_t report_seq = 0;  // load reports received
+  // Its load reports say its engine is stalled and its calls were abandoned for it (once per stall: a
+  // NOT_SERVING health check may have taken it out of the pool first, which abandons nothing).
+  bool stall_abandoned = false;
 };
 
 namespace {
@@ -377,13 +380,15 @@ void WorkerRegistry::PollLoadNow() {
           if (status.ok() && call->report.engine_stalled()) {
             // Its engine stopped moving while the process still answers (its progress watchdog): out of
             // the pool, and its calls are abandoned so that their streams resume elsewhere.
-            if (worker->healthy) {
-              worker->healthy = false;
+            worker->healthy = false;
+            if (!worker->stall_abandoned) {
+              worker->stall_abandoned = true;
               abandon = true;
               TANDEM_LOG(WARNING, "router") << RoleName(worker->role) << " worker " << worker->address
                                             << " reports its engine stalled; abandoning its calls";
             }
           } else if (status.ok()) {
+            worker->stall_abandoned = false;
             CheckModelLocked(*worker, call->report);
             worker->load = std::move(call->report);
             worker->have_load = true;

@@ -307,5 +307,21 @@ TEST_F(GeneratorTest, LoadRefusesAShapeMismatchNamingTheTensor) {
   EXPECT_NE(model.status().message().find("config wants [184,64]"), std::string::npos) << model.status();
 }
 
+// The progress hook (an engine's heartbeat during a step) runs once per layer of every forward pass, so
+// a long prompt step keeps beating; cleared, it runs no more.
+TEST_F(GeneratorTest, ProgressHookRunsOncePerLayer) {
+  std::unique_ptr<KvCache> cache = MakeCache(16);
+  int calls = 0;
+  model_->set_progress_hook([&calls] { ++calls; });
+  std::vector<int32_t> blocks = *cache->allocator().Allocate(4);
+  const std::vector<int32_t> prompt = Prompt(40, 1);
+  ASSERT_TRUE(model_->Forward({{prompt, 0, blocks}}, *cache).ok());
+  EXPECT_EQ(calls, model_->config().num_hidden_layers);
+  model_->set_progress_hook(nullptr);
+  const std::vector<int32_t> next = {7};
+  ASSERT_TRUE(model_->Forward({{next, 40, blocks}}, *cache).ok());
+  EXPECT_EQ(calls, model_->config().num_hidden_layers);
+}
+
 }  // namespace
 }  // namespace tandem
