@@ -196,6 +196,10 @@ absl::StatusOr<DecodeFit> FitDecode(std::span<const DecodeSample> samples, doubl
     const double b0 = static_cast<double>(threshold - 1), b1 = static_cast<double>(threshold);
     const double c = static_cast<double>(max_context);
     if (Decode(*large, b1, 0) < Decode(*small, b0, 0) || Decode(*large, b1, c) < Decode(*small, b0, c)) continue;
+    // And past the measured contexts, when every sequence brings the same context x: b1 sequences' step
+    // must grow with x at least as fast as b0 sequences' (large.b * b1 >= small.b * b0), or a long enough
+    // context makes one more sequence cheaper (seen: batch 2 at 10,000 tokens each below batch 1).
+    if (large->b * b1 < small->b * b0) continue;
     DecodeFit candidate{*small, *large, threshold, true, {}};
     candidate.quality = DecodeQuality(samples, candidate);
     // Relative and absolute: a split of an already exact fit is noise, not a second regime.
