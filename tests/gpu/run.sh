@@ -35,11 +35,12 @@ if [[ ${1:-} == --prepare ]]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_WITH_CUDA=ON \
     -DTANDEM_BUILD_TESTS=ON -DTANDEM_BUILD_BENCH=ON >/dev/null
   cmake --build "$build" -j "$(nproc)" --target tandem cuda_conformance_test cuda_model_test \
-    backend_registry_test cluster_process_test gpu_bench
+    backend_registry_test cluster_process_test colocated_cluster_test gpu_bench
   rm -rf .gpu/bundle .gpu/bundle.tar.xz
   mkdir -p .gpu/bundle/bin .gpu/bundle/testdata
   bins=("$build/cli/tandem" "$build/tests/cuda_conformance_test" "$build/tests/cuda_model_test"
-        "$build/backend/backend_registry_test" "$build/tests/cluster_process_test" "$build/bench/gpu_bench")
+        "$build/backend/backend_registry_test" "$build/tests/cluster_process_test"
+        "$build/tests/colocated_cluster_test" "$build/bench/gpu_bench")
   for b in "${bins[@]}"; do strip -o ".gpu/bundle/bin/$(basename "$b")" "$b"; done
   bash ../shared/tools/gpu-carry.sh .gpu/bundle/lib "${bins[@]}" >/dev/null
   rm -f .gpu/bundle/lib.tar.xz
@@ -141,7 +142,10 @@ step_memcheck() {
 
 step_cluster() {
   TANDEM_TEST_BACKEND_FLAGS="--backend cuda --dtype float32" "$bin/cluster_process_test" --gtest_brief=1 \
-    --gtest_filter='*ThirtyTwoConcurrent*:*ClientCancel*' || return 1
+    --gtest_filter='*ThirtyTwoConcurrent*:*ClientCancel*:HungEngine*' || return 1
+  # Colocated workers (chunked prefill in one continuous batch) on the device, exact against tandem run.
+  TANDEM_TEST_BACKEND_FLAGS="--backend cuda --dtype float32" "$bin/colocated_cluster_test" --gtest_brief=1 \
+    --gtest_filter='*Concurrent*:*Cancel*' || return 1
   # The `tandem up` path: 1 prefill + 1 decode CUDA worker on one device, a few real requests.
   "$tandem" mkmodel --preset small --out "$work/small" >/dev/null || return 1
   "$tandem" up --model "$work/small" --backend cuda --prefill 1 --decode 1 --port 18731 --http-port -1 --log-level warning \
