@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <set>
@@ -321,27 +322,29 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
     TANDEM_ASSIGN_OR_RETURN(Workload trace, LoadTrace(flags.Str("trace"), trace_options));
     native_rate = trace.source_rate;
     seeds.push_back(std::move(trace));
-  } else if (!flags.Str("classes").empty()) {
-    if (flags.WasSet("workload")) return absl::InvalidArgumentError("--classes and --workload are exclusive");
-    std::vector<WorkloadClass> classes;
-    for (absl::string_view item : absl::StrSplit(flags.Str("classes"), ',')) {
-      TANDEM_ASSIGN_OR_RETURN(WorkloadClass c, ParseWorkloadClass(std::string_view(item.data(), item.size())));
-      classes.push_back(std::move(c));
-    }
-    ArrivalSpec arrival{.type = flags.Str("arrival")};
-    TANDEM_ASSIGN_OR_RETURN(arrival.cv, flags.Double("cv"));
-    for (int64_t i = 0; i < num_seeds; ++i) {
-      TANDEM_ASSIGN_OR_RETURN(Workload w, MakeMixedWorkload(classes, arrival, num_requests,
-                                                           static_cast<uint64_t>(first_seed + i)));
-      seeds.push_back(std::move(w));
-    }
   } else {
-    TANDEM_ASSIGN_OR_RETURN(LengthSpec lengths, BuiltinLengthSpec(flags.Str("workload")));
+    // Synthetic: one length distribution (--workload), or a mix of classes each with its SLO (--classes).
     ArrivalSpec arrival{.type = flags.Str("arrival")};
     TANDEM_ASSIGN_OR_RETURN(arrival.cv, flags.Double("cv"));
+    std::function<absl::StatusOr<Workload>(uint64_t)> make;
+    if (!flags.Str("classes").empty()) {
+      if (flags.WasSet("workload")) return absl::InvalidArgumentError("--classes and --workload are exclusive");
+      std::vector<WorkloadClass> classes;
+      for (absl::string_view item : absl::StrSplit(flags.Str("classes"), ',')) {
+        TANDEM_ASSIGN_OR_RETURN(WorkloadClass c, ParseWorkloadClass(std::string_view(item.data(), item.size())));
+        classes.push_back(std::move(c));
+      }
+      make = [classes, arrival, num_requests](uint64_t seed) {
+        return MakeMixedWorkload(classes, arrival, num_requests, seed);
+      };
+    } else {
+      TANDEM_ASSIGN_OR_RETURN(LengthSpec lengths, BuiltinLengthSpec(flags.Str("workload")));
+      make = [lengths, arrival, num_requests](uint64_t seed) {
+        return MakeSyntheticWorkload(lengths, arrival, num_requests, seed);
+      };
+    }
     for (int64_t i = 0; i < num_seeds; ++i) {
-      TANDEM_ASSIGN_OR_RETURN(Workload w, MakeSyntheticWorkload(lengths, arrival, num_requests,
-                                                               static_cast<uint64_t>(first_seed + i)));
+      TANDEM_ASSIGN_OR_RETURN(Workload w, make(static_cast<uint64_t>(first_seed + i)));
       seeds.push_back(std::move(w));
     }
   }

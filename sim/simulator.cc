@@ -184,6 +184,14 @@ class Simulator::Runner {
   }
 
   void Finish(int64_t r) { state_.reqs[r].finish = state_.now; }
+  // `r`'s prompt is done and its first token out now; true when that token was its last (then finished).
+  bool FirstTokenOut(int64_t r) {
+    state_.reqs[r].first_token = state_.now;
+    state_.reqs[r].generated = 1;
+    if (requests_[r].output_len > 1) return false;
+    Finish(r);
+    return true;
+  }
   // Context tokens (prompt + generated so far) of the requests `rs`.
   int64_t ContextOf(const std::vector<int64_t>& rs) const {
     int64_t context = 0;
@@ -597,10 +605,7 @@ class Simulator::Runner {
     inst.busy = false;
     std::vector<int> touched;
     for (int64_t r : inst.batch) {
-      state_.reqs[r].first_token = state_.now;
-      state_.reqs[r].generated = 1;
-      if (requests_[r].output_len <= 1) {
-        Finish(r);
+      if (FirstTokenOut(r)) {
         inst.held_blocks -= state_.reqs[r].held;
         continue;
       }
@@ -640,10 +645,7 @@ class Simulator::Runner {
       ChunkedStepDone(e.instance);
     } else if (inst.step_is_prefill) {
       for (int64_t r : inst.batch) {
-        state_.reqs[r].first_token = state_.now;
-        state_.reqs[r].generated = 1;
-        if (requests_[r].output_len <= 1) {
-          Finish(r);
+        if (FirstTokenOut(r)) {
           inst.reserved_blocks -= state_.reqs[r].blocks;
         } else {
           inst.running.push_back(r);
