@@ -301,6 +301,71 @@ TEST_F(ClusterProcessTest, FrozenDecodeWorkerMidStreamLosesNoStream) {
   ExpectAllKvFree(absl::Seconds(10));
 }
 
+// RELIABILITY.md F10: the router is SIGKILLed with 8 streams in flight. The clients see those streams fail
+// (UNAVAILABLE), the workers notice their calls are gone and free every KV block and lease, and a new
+// router on the same port, knowing nothing but the worker addresses, serves exact outputs again within
+// 20 s of its start (it rebuilds the pool from health checks and load reports).
+TEST_F(ClusterProcessTest, RouterKilledAndRestartedRecoversWithinTwentySeconds) {
+  constexpr int kStreams = 8;
+  std::vector<Result> results(kStreams);
+  std::atomic<int> streaming{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kStreams; ++i) {
+    clients.emplace_back([&, i] {
+      bool counted = false;
+      results[i] = Generate(Prompt(12 + i, 700 + i), 400, nullptr, [&](int tokens) {
+        if (!counted && tokens >= 2) {
+          counted = true;
+          ++streaming;
+        }
+      });
+    });
+  }
+  while (streaming.load() < kStreams) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const std::string address = router_[0].address;
+  ASSERT_EQ(kill(router_[0].pid, SIGKILL), 0);
+  for (auto& t : clients) t.join();
+  for (int i = 0; i < kStreams; ++i) {
+    EXPECT_EQ(results[i].status.error_code(), grpc::StatusCode::UNAVAILABLE) << "stream " << i;
+    EXPECT_LT(results[i].tokens.size(), 400u) << "stream " << i;
+  }
+  StopProcesses(router_, absl::Seconds(5));  // reaps the killed one
+  router_.clear();
+  // Nothing of the dead router's calls stays on the workers.
+  ExpectAllKvFree(absl::Seconds(10));
+
+  const absl::Time restart = absl::Now();
+  auto router = SpawnProcess(
+      "router", TandemBinary(),
+      {"router", "--model", *model_, "--port", address.substr(address.rfind(':') + 1), "--prefill",
+       absl::StrCat(workers_[0].address, ",", workers_[1].address), "--decode",
+       absl::StrCat(workers_[2].address, ",", workers_[3].address), "--policy", "round_robin", "--log-level",
+       "warning"});
+  ASSERT_TRUE(router.ok()) << router.status();
+  router_.push_back(std::move(*router));
+  ASSERT_TRUE(AwaitListening(router_[0], absl::Seconds(20)).ok());
+  ASSERT_EQ(router_[0].address, address);
+  stub_ = v1::Tandem::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  Result first;
+  while (absl::Now() - restart < absl::Seconds(20)) {
+    first = Generate(Prompt(9, 1), 16);
+    if (first.status.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const absl::Duration recovered = absl::Now() - restart;
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  EXPECT_LT(recovered, absl::Seconds(20));
+  std::printf("router restart to first good answer: %s\n", absl::FormatDuration(recovered).c_str());
+  EXPECT_EQ(first.tokens, TandemRunIds(*model_, Prompt(9, 1), 16));
+  // Both pairs back in the pool.
+  for (int i = 0; i < 4; ++i) {
+    Result r = Generate(Prompt(20 + i, 40 + i), 8);
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    EXPECT_EQ(r.tokens, TandemRunIds(*model_, Prompt(20 + i, 40 + i), 8));
+  }
+  ExpectAllKvFree();
+}
+
 // RELIABILITY.md F8: decode-0's engine thread hangs after 30 steps (--fault-hang-after-steps, as a hung
 // kernel would) while its process and health service keep answering. Its progress watchdog
 // (--stall-timeout-ms 1500) turns it NOT_SERVING and its load reports say "engine stalled"; the router
