@@ -96,5 +96,38 @@ TEST(DaemonServerTest, ProgressWatchdogTurnsAStalledEngineNotServingAndBack) {
   (*server)->Shutdown(absl::ZeroDuration());
 }
 
+// RELIABILITY.md V9: a message over the 64 MiB receive limit is refused with RESOURCE_EXHAUSTED before
+// any handler sees it; one under the limit reaches the service (here: UNIMPLEMENTED).
+TEST(DaemonServerTest, AMessageOverTheReceiveLimitIsResourceExhausted) {
+  auto server = DaemonServer::Start({"127.0.0.1", 0, -1}, {AnyService()}, nullptr);
+  ASSERT_TRUE(server.ok()) << server.status();
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(-1);
+  auto stub = v1::Tandem::NewStub(
+      grpc::CreateCustomChannel((*server)->address(), grpc::InsecureChannelCredentials(), args));
+  for (const auto& [bytes, code] : std::vector<std::pair<size_t, grpc::StatusCode>>{
+           {(64u << 20) + 1024, grpc::StatusCode::RESOURCE_EXHAUSTED}, {1u << 20, grpc::StatusCode::UNIMPLEMENTED}}) {
+    v1::TokenizeRequest request;
+    request.set_text(std::string(bytes, 'a'));
+    v1::TokenizeResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    const grpc::Status status = stub->Tokenize(&context, request, &response);
+    EXPECT_EQ(status.error_code(), code) << bytes << " bytes: " << status.error_message();
+  }
+}
+
+// RELIABILITY.md H2: a health check for a service the daemon does not know is NOT_FOUND (gRPC's health
+// service), not SERVING and not a hang; the whole-server check ("") answers SERVING.
+TEST(DaemonServerTest, HealthCheckOfAnUnknownServiceIsNotFound) {
+  auto server = DaemonServer::Start({"127.0.0.1", 0, -1}, {AnyService()}, nullptr);
+  ASSERT_TRUE(server.ok()) << server.status();
+  router::HealthClient health(grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()),
+                              (*server)->address());
+  EXPECT_TRUE(health.CheckNow("", absl::Seconds(2)).ok());
+  const absl::Status unknown = health.CheckNow("no.such.Service", absl::Seconds(2));
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound) << unknown;
+}
+
 }  // namespace
 }  // namespace tandem
