@@ -385,6 +385,40 @@ TEST_F(RouterServerTest, ClientDeadlineCancelsTheDecodeCall) {
   EXPECT_TRUE(WaitFor([&] { return decode_[0]->cancellations() == 1; }, absl::Seconds(3)));
 }
 
+// RELIABILITY.md C5: the worker calls carry the client's deadline (not a fresh or an infinite one), so a
+// worker drops work nobody waits for; with no client deadline they carry none.
+TEST_F(RouterServerTest, WorkerCallsCarryTheClientsDeadline) {
+  grpc::ClientContext context;
+  const absl::Time deadline = absl::Now() + absl::Seconds(7);
+  context.set_deadline(absl::ToChronoTime(deadline));
+  ASSERT_TRUE(Generate(Prompt("Hello", 4), &context).status.ok());
+  std::vector<absl::Time> prefill, decode;
+  for (const auto& p : prefill_) {
+    for (absl::Time t : p->prefill_deadlines()) prefill.push_back(t);
+  }
+  for (const auto& d : decode_) {
+    for (absl::Time t : d->decode_deadlines()) decode.push_back(t);
+  }
+  ASSERT_EQ(prefill.size(), 1u);
+  ASSERT_EQ(decode.size(), 1u);
+  for (absl::Time t : {prefill[0], decode[0]}) {
+    EXPECT_LE(t, deadline + absl::Milliseconds(50));  // gRPC carries it as a timeout, rounded up a little
+    EXPECT_GE(t, deadline - absl::Seconds(1));
+  }
+
+  grpc::ClientContext no_deadline;
+  ASSERT_TRUE(Generate(Prompt("Hi", 4), &no_deadline).status.ok());
+  int infinite_prefill = 0, infinite_decode = 0;
+  for (const auto& p : prefill_) {
+    for (absl::Time t : p->prefill_deadlines()) infinite_prefill += t == absl::InfiniteFuture();
+  }
+  for (const auto& d : decode_) {
+    for (absl::Time t : d->decode_deadlines()) infinite_decode += t == absl::InfiniteFuture();
+  }
+  EXPECT_EQ(infinite_prefill, 1);
+  EXPECT_EQ(infinite_decode, 1);
+}
+
 TEST_F(RouterServerTest, ClientCancelDuringPrefillReleasesTheLease) {
   FakePrefillOptions options;
   options.delay = absl::Milliseconds(400);

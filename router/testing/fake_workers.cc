@@ -58,6 +58,12 @@ std::unique_ptr<grpc::Server> StartServer(grpc::Service* service, std::string* a
 // ---------------------------------------------------------------------------------------------
 // Prefill
 
+// The deadline a call arrived with; absl::InfiniteFuture() when it has none (gRPC reports a far-future time).
+absl::Time CallDeadline(const grpc::CallbackServerContext& context) {
+  const absl::Time t = absl::FromChrono(context.deadline());
+  return t > absl::Now() + absl::Hours(24 * 365) ? absl::InfiniteFuture() : t;
+}
+
 class FakePrefillWorker::Service final : public wv1::PrefillWorker::CallbackService {
  public:
   explicit Service(FakePrefillOptions options) : options_(std::move(options)) {}
@@ -79,6 +85,7 @@ class FakePrefillWorker::Service final : public wv1::PrefillWorker::CallbackServ
       absl::MutexLock lock(&mu_);
       options = options_;
       requests_.push_back(*request);
+      deadlines_.push_back(CallDeadline(*context));
       if (options.fail.ok()) {
         lease = absl::StrCat("lease-", ++next_lease_);
         issued_.push_back(lease);
@@ -168,6 +175,10 @@ class FakePrefillWorker::Service final : public wv1::PrefillWorker::CallbackServ
     absl::MutexLock lock(&mu_);
     return requests_;
   }
+  std::vector<absl::Time> deadlines() const {
+    absl::MutexLock lock(&mu_);
+    return deadlines_;
+  }
   std::vector<std::string> issued() const {
     absl::MutexLock lock(&mu_);
     return issued_;
@@ -184,6 +195,7 @@ class FakePrefillWorker::Service final : public wv1::PrefillWorker::CallbackServ
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int next_lease_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<wv1::PrefillRequest> requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Time> deadlines_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> issued_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> released_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
@@ -212,6 +224,7 @@ void FakePrefillWorker::Shutdown() {
 }
 
 std::vector<wv1::PrefillRequest> FakePrefillWorker::prefill_requests() const { return service_->requests(); }
+std::vector<absl::Time> FakePrefillWorker::prefill_deadlines() const { return service_->deadlines(); }
 std::vector<std::string> FakePrefillWorker::leases_issued() const { return service_->issued(); }
 std::vector<std::string> FakePrefillWorker::leases_released() const { return service_->released(); }
 
@@ -358,6 +371,7 @@ class FakeDecodeWorker::Service final : public wv1::DecodeWorker::CallbackServic
                                                        const wv1::DecodeRequest* request) override {
     absl::MutexLock lock(&mu_);
     requests_.push_back(*request);
+    deadlines_.push_back(CallDeadline(*context));
     auto stream = std::make_unique<DecodeStream>(*request, options_);
     DecodeStream* raw = stream.get();
     if (stopping_) raw->Stop();
@@ -407,6 +421,10 @@ class FakeDecodeWorker::Service final : public wv1::DecodeWorker::CallbackServic
     absl::MutexLock lock(&mu_);
     return requests_;
   }
+  std::vector<absl::Time> deadlines() const {
+    absl::MutexLock lock(&mu_);
+    return deadlines_;
+  }
   int cancellations() const {
     absl::MutexLock lock(&mu_);
     return cancellations_;
@@ -422,6 +440,7 @@ class FakeDecodeWorker::Service final : public wv1::DecodeWorker::CallbackServic
   std::optional<wv1::LoadReport> load_report_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<wv1::DecodeRequest> requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Time> deadlines_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<DecodeStream>> streams_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
   int cancellations_ ABSL_GUARDED_BY(mu_) = 0;
@@ -453,6 +472,7 @@ void FakeDecodeWorker::Shutdown() {
 }
 
 std::vector<wv1::DecodeRequest> FakeDecodeWorker::decode_requests() const { return service_->requests(); }
+std::vector<absl::Time> FakeDecodeWorker::decode_deadlines() const { return service_->deadlines(); }
 int FakeDecodeWorker::cancellations() const { return service_->cancellations(); }
 int FakeDecodeWorker::completions() const { return service_->completions(); }
 

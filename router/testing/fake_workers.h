@@ -48,6 +48,8 @@ class FakePrefillWorker {
   void Shutdown();
 
   std::vector<worker::v1::PrefillRequest> prefill_requests() const;
+  // The deadline each Prefill call arrived with (absl::InfiniteFuture() for none).
+  std::vector<absl::Time> prefill_deadlines() const;
   std::vector<std::string> leases_issued() const;
   std::vector<std::string> leases_released() const;
 
@@ -90,6 +92,8 @@ class FakeDecodeWorker {
   void SetServing(bool serving);
 
   std::vector<worker::v1::DecodeRequest> decode_requests() const;
+  // The deadline each Decode call arrived with (absl::InfiniteFuture() for none).
+  std::vector<absl::Time> decode_deadlines() const;
   int cancellations() const;  // Decode calls that saw the client cancel
   int completions() const;    // Decode calls that streamed to the end
 
