@@ -503,5 +503,63 @@ TEST(DeployShapeTest, WildcardWorkersFoundThroughDnsEntriesAndHealthChecks) {
   StopProcesses(router, absl::Seconds(10));
 }
 
+// RELIABILITY.md H3: SIGTERM on a decode worker with 8 streams in flight. It answers health checks
+// NOT_SERVING at once, the router places new requests on the other decode worker from its next check,
+// the worker's own streams finish on it (drained in place, not migrated) with `tandem run`'s ids, and
+// the process exits 0 well within --shutdown-delay-ms + --shutdown-grace-s (1.5 + 10 s).
+TEST_F(ClusterProcessTest, SigtermDrainsADecodeWorkerWithoutLosingAStream) {
+  constexpr int kStreams = 8;
+  std::vector<Result> results(kStreams);
+  std::atomic<int> streaming{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kStreams; ++i) {
+    clients.emplace_back([&, i] {
+      bool counted = false;
+      results[i] = Generate(Prompt(14 + i, 900 + i), 400, nullptr, [&](int tokens) {
+        if (!counted && tokens >= 2) {
+          counted = true;
+          ++streaming;
+        }
+      });
+    });
+  }
+  while (streaming.load() < kStreams) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  Subprocess& victim = workers_[2];  // decode-0
+  const std::string health = TandemBinary() + " health --quiet --timeout-ms 500 --addr " + victim.address;
+  ASSERT_EQ(ExitCode(health), 0);
+  ASSERT_EQ(kill(victim.pid, SIGTERM), 0);
+  const absl::Time term = absl::Now();
+  bool not_serving = false;
+  while (!not_serving && absl::Now() - term < absl::Seconds(1)) {
+    not_serving = ExitCode(health) != 0;
+    if (!not_serving) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(not_serving) << "still SERVING 1 s after SIGTERM";
+
+  // From the router's next health check (1 s apart) new requests avoid it.
+  absl::SleepFor(term + absl::Milliseconds(1200) - absl::Now());
+  for (int i = 0; i < 4; ++i) {
+    Result r = Generate(Prompt(30 + i, 60 + i), 8);
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    EXPECT_EQ(r.final.decode_worker(), workers_[3].address) << "new request " << i;
+    EXPECT_EQ(r.tokens, TandemRunIds(*model_, Prompt(30 + i, 60 + i), 8));
+  }
+  for (auto& t : clients) t.join();
+  int drained_in_place = 0;
+  for (int i = 0; i < kStreams; ++i) {
+    ASSERT_TRUE(results[i].status.ok()) << "stream " << i << ": " << results[i].status.error_message();
+    EXPECT_EQ(results[i].tokens, TandemRunIds(*model_, Prompt(14 + i, 900 + i), 400)) << "stream " << i;
+    drained_in_place += results[i].final.decode_worker() == victim.address ? 1 : 0;
+  }
+  EXPECT_GT(drained_in_place, 0);  // round robin gave it half; they ended there
+  const absl::Time deadline = term + absl::Seconds(12);
+  while (!CheckExited(victim) && absl::Now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(victim.exited) << "decode-0 still running 12 s after SIGTERM";
+  EXPECT_TRUE(WIFEXITED(victim.wait_status) && WEXITSTATUS(victim.wait_status) == 0) << victim.wait_status;
+  std::printf("SIGTERM to exit: %s; %d of %d streams drained in place\n",
+              absl::FormatDuration(absl::Now() - term).c_str(), drained_in_place, kStreams);
+  ExpectAllKvFree();
+}
+
 }  // namespace
 }  // namespace tandem
