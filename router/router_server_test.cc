@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -185,6 +186,46 @@ TEST_F(RouterServerTest, RequestIdsAreUniqueAndPlacementRotates) {
   ASSERT_TRUE(a.status.ok() && b.status.ok());
   EXPECT_NE(a.final->request_id(), b.final->request_id());
   EXPECT_NE(a.final->decode_worker(), b.final->decode_worker());
+}
+
+// RELIABILITY.md V10: two requests in flight with the same client request_id get distinct router ids and
+// stay separate: cancelling one cancels only its own decode call; the other streams to the end.
+TEST_F(RouterServerTest, ADuplicateClientRequestIdInFlightNeverCrossesRequests) {
+  FakeDecodeOptions slow;
+  slow.token_delay = absl::Milliseconds(40);
+  for (auto& d : decode_) d->set_options(slow);
+  v1::GenerateRequest request = Prompt("Hello", 12);
+  request.set_request_id("client-42");
+  grpc::ClientContext first_context;
+  first_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  std::optional<GenerateResult> first;
+  std::thread first_thread([&] { first = Generate(request, &first_context); });
+  ASSERT_TRUE(WaitFor([&] {
+    return decode_[0]->decode_requests().size() + decode_[1]->decode_requests().size() == 1;
+  }));
+  std::optional<GenerateResult> second;
+  std::thread second_thread([&] { second = Generate(request); });
+  ASSERT_TRUE(WaitFor([&] {
+    return decode_[0]->decode_requests().size() + decode_[1]->decode_requests().size() == 2;
+  }));
+  first_context.TryCancel();
+  first_thread.join();
+  second_thread.join();
+  EXPECT_EQ(first->status.error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(second->status.ok()) << second->status.error_message();
+  ASSERT_TRUE(second->final.has_value());
+  EXPECT_EQ(second->final->completion_tokens(), 12);
+  EXPECT_NE(second->final->request_id(), "client-42");  // the router's own id
+  EXPECT_TRUE(WaitFor([&] {
+    return decode_[0]->cancellations() + decode_[1]->cancellations() == 1 &&
+           decode_[0]->completions() + decode_[1]->completions() == 1;
+  }, absl::Seconds(3)));
+  // The two decode calls carried different router ids.
+  std::set<std::string> ids;
+  for (const auto& d : decode_) {
+    for (const auto& r : d->decode_requests()) ids.insert(r.request_id());
+  }
+  EXPECT_EQ(ids.size(), 2u);
 }
 
 TEST_F(RouterServerTest, StopTokenEndsTheStream) {
