@@ -530,6 +530,22 @@ TEST_F(RouterServerTest, PrefillUnavailableIsRetriedOnAnotherPrefill) {
   EXPECT_EQ(prefill_[1]->prefill_requests().size(), 1u);
 }
 
+// RELIABILITY.md F6: a prefill worker that refuses the request after routing (too long for it, out of
+// memory) gives the client that code and message, with no decode call made (so nothing to free there).
+TEST_F(RouterServerTest, APrefillRefusalReachesTheClientWithItsCode) {
+  for (const absl::Status& refusal : {absl::InvalidArgumentError("prompt of 600 tokens exceeds this worker's context"),
+                                      absl::ResourceExhaustedError("prefill queue is full (64 requests queued)")}) {
+    FakePrefillOptions failing;
+    failing.fail = refusal;
+    for (auto& p : prefill_) p->set_options(failing);
+    const GenerateResult result = Generate(Prompt("Hello", 3));
+    EXPECT_EQ(static_cast<int>(result.status.error_code()), static_cast<int>(refusal.code())) << refusal;
+    EXPECT_NE(result.status.error_message().find(std::string(refusal.message())), std::string::npos)
+        << result.status.error_message();
+  }
+  EXPECT_EQ(decode_[0]->decode_requests().size() + decode_[1]->decode_requests().size(), 0u);
+}
+
 TEST_F(RouterServerTest, StopStringCancelsTheDecodeAndCutsTheText) {
   FakeDecodeOptions options;
   options.tokens = AsciiTokens("ello world STOP and more text that must not appear");
