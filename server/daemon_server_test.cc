@@ -129,5 +129,32 @@ TEST(DaemonServerTest, HealthCheckOfAnUnknownServiceIsNotFound) {
   EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound) << unknown;
 }
 
+// RELIABILITY.md S5: a client pinging far more often than the server's policy (one ping per 10 s without
+// data) is sent GOAWAY (too_many_pings) and its connection drops; a client within the policy keeps it.
+TEST(DaemonServerTest, APingFloodingClientIsDisconnected) {
+  auto server = DaemonServer::Start({"127.0.0.1", 0, -1}, {AnyService()}, nullptr);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto connect = [&](int keepalive_ms) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    auto channel = grpc::CreateCustomChannel((*server)->address(), grpc::InsecureChannelCredentials(), args);
+    EXPECT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5)));
+    return channel;
+  };
+  auto flooder = connect(100);
+  auto polite = connect(10000);
+  bool flooder_dropped = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!flooder_dropped && absl::Now() < deadline) {
+    flooder_dropped = flooder->GetState(false) != GRPC_CHANNEL_READY;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(flooder_dropped) << "a client pinging every 100 ms was still connected after 5 s";
+  EXPECT_EQ(polite->GetState(false), GRPC_CHANNEL_READY);
+}
+
 }  // namespace
 }  // namespace tandem
