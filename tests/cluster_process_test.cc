@@ -128,6 +128,27 @@ class ClusterProcessTest : public ::testing::Test {
     }
   }
 
+  // Starts `n` greedy streams of `max_tokens` (prompt i: Prompt(prompt_len + i, salt + i)) on their own
+  // threads, writing results[i], and returns once every stream has received 2 tokens.
+  std::vector<std::thread> StartStreams(int n, int prompt_len, int salt, int max_tokens, std::vector<Result>& results) {
+    results.assign(n, {});
+    auto streaming = std::make_shared<std::atomic<int>>(0);
+    std::vector<std::thread> clients;
+    for (int i = 0; i < n; ++i) {
+      clients.emplace_back([this, &results, streaming, i, prompt_len, salt, max_tokens] {
+        bool counted = false;
+        results[i] = Generate(Prompt(prompt_len + i, salt + i), max_tokens, nullptr, [&](int tokens) {
+          if (!counted && tokens >= 2) {
+            counted = true;
+            ++*streaming;
+          }
+        });
+      });
+    }
+    while (streaming->load() < n) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return clients;
+  }
+
   static std::vector<int32_t> Prompt(int len, int salt) {
     std::vector<int32_t> p;
     for (int i = 0; i < len; ++i) p.push_back((i * 71 + salt * 13 + 5) % 1000);
@@ -269,21 +290,8 @@ TEST_F(ClusterProcessTest, KilledDecodeWorkerMidStreamLosesNoStream) {
 // it held is resumed on the other pair: all complete with tandem run's ids instead of hanging.
 TEST_F(ClusterProcessTest, FrozenDecodeWorkerMidStreamLosesNoStream) {
   constexpr int kStreams = 8;
-  std::vector<Result> results(kStreams);
-  std::atomic<int> streaming{0};
-  std::vector<std::thread> clients;
-  for (int i = 0; i < kStreams; ++i) {
-    clients.emplace_back([&, i] {
-      bool counted = false;
-      results[i] = Generate(Prompt(10 + i, 300 + i), 400, nullptr, [&](int tokens) {
-        if (!counted && tokens >= 2) {
-          counted = true;
-          ++streaming;
-        }
-      });
-    });
-  }
-  while (streaming.load() < kStreams) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::vector<Result> results;
+  std::vector<std::thread> clients = StartStreams(kStreams, 10, 300, 400, results);
   Subprocess& victim = workers_[2];  // decode-0
   ASSERT_EQ(kill(victim.pid, SIGSTOP), 0);
   const absl::Time stopped = absl::Now();
@@ -307,21 +315,8 @@ TEST_F(ClusterProcessTest, FrozenDecodeWorkerMidStreamLosesNoStream) {
 // 20 s of its start (it rebuilds the pool from health checks and load reports).
 TEST_F(ClusterProcessTest, RouterKilledAndRestartedRecoversWithinTwentySeconds) {
   constexpr int kStreams = 8;
-  std::vector<Result> results(kStreams);
-  std::atomic<int> streaming{0};
-  std::vector<std::thread> clients;
-  for (int i = 0; i < kStreams; ++i) {
-    clients.emplace_back([&, i] {
-      bool counted = false;
-      results[i] = Generate(Prompt(12 + i, 700 + i), 400, nullptr, [&](int tokens) {
-        if (!counted && tokens >= 2) {
-          counted = true;
-          ++streaming;
-        }
-      });
-    });
-  }
-  while (streaming.load() < kStreams) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::vector<Result> results;
+  std::vector<std::thread> clients = StartStreams(kStreams, 12, 700, 400, results);
   const std::string address = router_[0].address;
   ASSERT_EQ(kill(router_[0].pid, SIGKILL), 0);
   for (auto& t : clients) t.join();
@@ -509,21 +504,8 @@ TEST(DeployShapeTest, WildcardWorkersFoundThroughDnsEntriesAndHealthChecks) {
 // the process exits 0 well within --shutdown-delay-ms + --shutdown-grace-s (1.5 + 10 s).
 TEST_F(ClusterProcessTest, SigtermDrainsADecodeWorkerWithoutLosingAStream) {
   constexpr int kStreams = 8;
-  std::vector<Result> results(kStreams);
-  std::atomic<int> streaming{0};
-  std::vector<std::thread> clients;
-  for (int i = 0; i < kStreams; ++i) {
-    clients.emplace_back([&, i] {
-      bool counted = false;
-      results[i] = Generate(Prompt(14 + i, 900 + i), 400, nullptr, [&](int tokens) {
-        if (!counted && tokens >= 2) {
-          counted = true;
-          ++streaming;
-        }
-      });
-    });
-  }
-  while (streaming.load() < kStreams) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::vector<Result> results;
+  std::vector<std::thread> clients = StartStreams(kStreams, 14, 900, 400, results);
   Subprocess& victim = workers_[2];  // decode-0
   const std::string health = TandemBinary() + " health --quiet --timeout-ms 500 --addr " + victim.address;
   ASSERT_EQ(ExitCode(health), 0);
