@@ -17,7 +17,7 @@ enum class EventType : uint8_t {
   kArrival,          // payload: request index
   kPrefillDone,      // instance: prefill instance
   kTransferDone,     // instance: decode instance; payload: request index
-  kDecodeStepDone,   // instance: decode instance
+  kDecodeStepDone,   // instance: decode instance; payload: the micro-batch that finished (0 when pp = 1)
   kColocatedStepDone,  // instance: colocated instance
 };
 

@@ -102,6 +102,26 @@ absl::StatusOr<policy::LatencyModel> FindProfile(const std::vector<policy::Laten
       absl::StrCat("no latency profile for model ", std::string(model), " at tp=", tp, " pp=1"));
 }
 
+absl::StatusOr<policy::LatencyModel> FindStageProfile(const std::vector<policy::LatencyModel>& profiles,
+                                                      std::string_view model, int tp, int pp) {
+  if (pp == 1) return FindProfile(profiles, model, tp);
+  for (const policy::LatencyModel& m : profiles) {
+    if (m.params().model == model && m.params().tp == tp && m.params().pp == pp) return m;
+  }
+  absl::StatusOr<policy::LatencyModel> base = FindProfile(profiles, model, tp);
+  if (!base.ok()) return base.status();
+  absl::StatusOr<policy::LatencyModel> same_gpus = FindProfile(profiles, model, tp * pp);
+  if (!same_gpus.ok()) {
+    return absl::NotFoundError(absl::StrCat("no latency profile for model ", std::string(model), " at tp=", tp,
+                                            " pp=", pp, ", and no tp=", tp * pp,
+                                            " pp=1 profile to take its KV capacity from"));
+  }
+  policy::LatencyModelParams p = base->params();
+  p.pp = pp;
+  p.kv_capacity_tokens = same_gpus->params().kv_capacity_tokens;
+  return policy::LatencyModel::Create(std::move(p));
+}
+
 absl::StatusOr<policy::LatencyModel> WithCorrection(const policy::LatencyModel& model, double prefill, double decode) {
   if (!(prefill > 0) || !(decode > 0) || std::isinf(prefill) || std::isinf(decode)) {
     return absl::InvalidArgumentError(

@@ -46,6 +46,15 @@ absl::StatusOr<std::vector<policy::LatencyModel>> BuiltinProfiles(std::string_vi
 absl::StatusOr<policy::LatencyModel> FindProfile(const std::vector<policy::LatencyModel>& profiles,
                                                  std::string_view model, int tp);
 
+// The profile of one pipeline stage of a (model, tp, pp) instance: the (tp, pp) profile in `profiles`
+// when there is one; else the (tp, pp = 1) profile with its pp set, so that a step takes 1/pp of the
+// coefficient time (DistServe's estimator divides by pp the same way), and the KV capacity of the
+// (tp * pp, pp = 1) profile: each stage holds 1/pp of the layers, so the instance holds about the KV
+// of tp * pp GPUs in tensor parallel (DistServe's max_num_tokens.csv: OPT-13B tp1 pp2 163008 = tp2 pp1
+// 163008; tp2 pp2 356752 vs tp4 pp1 356736). NotFound naming what is missing.
+absl::StatusOr<policy::LatencyModel> FindStageProfile(const std::vector<policy::LatencyModel>& profiles,
+                                                      std::string_view model, int tp, int pp);
+
 // `model` with every prefill step time multiplied by `prefill` and every decode step time by `decode`
 // (coefficients and per-step constants; the per-context-token overhead, shared by both phases, is
 // left as is): the correction factors observed / predicted step time of a running worker, as

@@ -19,12 +19,14 @@ namespace tandem::sim {
 
 int Placement::NumGpus() const {
   if (num_colocated > 0) return num_colocated * colocated_tp;
-  return num_prefill * prefill_tp + num_decode * decode_tp;
+  return num_prefill * prefill_tp + num_decode * decode_tp * decode_pp;
 }
 
 std::string Placement::Label() const {
   if (num_colocated > 0) return absl::StrCat(num_colocated, "xColocated(tp", colocated_tp, ")");
-  return absl::StrCat(num_prefill, "P(tp", prefill_tp, ")+", num_decode, "D(tp", decode_tp, ")");
+  return absl::StrCat(num_prefill, "P(tp", prefill_tp, ")+", num_decode, "D(tp", decode_tp,
+                      decode_pp > 1 ? absl::StrCat(",pp", decode_pp) : "",
+                      decode_micro_batches > 1 ? absl::StrCat("x", decode_micro_batches, "mb") : "", ")");
 }
 
 absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placement& placement) {
@@ -49,7 +51,12 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
   }
   absl::StatusOr<policy::LatencyModel> prefill = FindProfile(setup.profiles, setup.model, placement.prefill_tp);
   if (!prefill.ok()) return prefill.status();
-  absl::StatusOr<policy::LatencyModel> decode = FindProfile(setup.profiles, setup.model, placement.decode_tp);
+  if (placement.decode_pp < 1 || placement.decode_micro_batches < 1 || placement.decode_micro_batches > placement.decode_pp) {
+    return absl::InvalidArgumentError(absl::StrCat("--decode-pp ", placement.decode_pp, " must be >= 1 and --decode-micro-batches ",
+                                                   placement.decode_micro_batches, " in [1, --decode-pp]"));
+  }
+  absl::StatusOr<policy::LatencyModel> decode =
+      FindStageProfile(setup.profiles, setup.model, placement.decode_tp, placement.decode_pp);
   if (!decode.ok()) return decode.status();
   const int64_t prefill_capacity =
       setup.kv_capacity_tokens > 0 ? setup.kv_capacity_tokens : prefill->params().kv_capacity_tokens;
@@ -66,9 +73,11 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
   }
   for (int i = 0; i < placement.num_decode; ++i) {
     cluster.decode.push_back({.latency = *decode,
-                              .num_gpus = placement.decode_tp,
+                              .num_gpus = placement.decode_tp * placement.decode_pp,
                               .max_batch_size = setup.decode_max_batch_size,
-                              .kv_capacity_tokens = setup.decode_kv_limit ? decode_capacity : 0});
+                              .kv_capacity_tokens = setup.decode_kv_limit ? decode_capacity : 0,
+                              .pp = placement.decode_pp,
+                              .micro_batches = placement.decode_micro_batches});
   }
   return cluster;
 }

@@ -20,18 +20,20 @@
 
 namespace tandem::sim {
 
-// One candidate placement: either disaggregated (num_prefill x prefill_tp + num_decode x decode_tp
-// GPUs) or, when num_colocated > 0, colocated (num_colocated x colocated_tp GPUs).
+// One candidate placement: either disaggregated (num_prefill x prefill_tp + num_decode x decode_tp x
+// decode_pp GPUs) or, when num_colocated > 0, colocated (num_colocated x colocated_tp GPUs).
 struct Placement {
   int prefill_tp = 1;
   int num_prefill = 1;
   int decode_tp = 1;
   int num_decode = 1;
+  int decode_pp = 1;  // pipeline stages of each decode instance (decode_tp * decode_pp GPUs each)
+  int decode_micro_batches = 1;  // 1..decode_pp (simulator.h DecodeInstanceConfig::micro_batches)
   int colocated_tp = 1;
   int num_colocated = 0;
 
   int NumGpus() const;
-  std::string Label() const;  // "1P(tp2)+1D(tp1)" or "2xColocated(tp1)"
+  std::string Label() const;  // "1P(tp2)+1D(tp1)", "1P(tp2)+1D(tp1,pp2)", "1P(tp2)+1D(tp1,pp2x2mb)" or "2xColocated(tp1)"
 };
 
 // Everything a simulation needs besides the placement, the workload and the rate.
@@ -47,7 +49,9 @@ struct SimSetup {
   int64_t prefill_max_batch_tokens = 0;  // 0: the profile's kv_capacity_tokens (DistServe's sim)
   int64_t prefill_max_batch_size = 0;    // 0: no limit
   int64_t decode_max_batch_size = 0;     // 0: no limit
-  bool prefill_backpressure = false;     // limit held prefill KV to the profile's kv_capacity_tokens
+  // Limit held prefill KV to the profile's kv_capacity_tokens: a prefill instance stops when decode does
+  // not pull (tandem's prefill workers wait for leases; DistServe's past-capacity TTFT tails need it).
+  bool prefill_backpressure = true;
   bool decode_kv_limit = true;           // reserve_full admission against kv_capacity_tokens
   int64_t kv_capacity_tokens = 0;        // > 0: every instance's KV capacity, instead of the profile's
   // > 0: colocated instances are tandem's chunked-prefill colocated workers with this step token

@@ -19,6 +19,41 @@ TEST(ProfilesTest, KvBytesPerToken) {
   EXPECT_EQ(BuiltinModelShape("llama-3-70b")->KvBytesPerToken(), 327680);
 }
 
+TEST(ProfilesTest, PipelineStageProfileFromTheTensorParallelOne) {
+  const std::vector<policy::LatencyModel> profiles = *BuiltinProfiles("distserve-a100");
+  const policy::LatencyModel tp1 = *FindProfile(profiles, "opt-13b", 1);
+  const policy::LatencyModel stage = *FindStageProfile(profiles, "opt-13b", 1, 2);
+  EXPECT_EQ(stage.params().pp, 2);
+  // DistServe's max_num_tokens.csv: facebook/opt-13b,1,2,163008 (= the tp 2 capacity).
+  EXPECT_EQ(stage.params().kv_capacity_tokens, 163008);
+  // Half the coefficient time, the whole per-step overhead.
+  const double overhead = tp1.params().decode_overhead_ms;
+  EXPECT_NEAR(stage.DecodeStepMs(8, 4000) - overhead, (tp1.DecodeStepMs(8, 4000) - overhead) / 2, 1e-9);
+  EXPECT_EQ(FindStageProfile(profiles, "opt-13b", 1, 1)->params().pp, 1);
+  // No tp 8 profile for OPT-13B to take a tp 4 x pp 2 capacity from.
+  absl::StatusOr<policy::LatencyModel> missing = FindStageProfile(profiles, "opt-13b", 4, 2);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("tp=8"), std::string::npos) << missing.status();
+}
+
+TEST(SearchTest, BuildsAPipelinedDecodeInstance) {
+  Placement placement{.prefill_tp = 2, .num_prefill = 1, .decode_tp = 1, .num_decode = 1, .decode_pp = 2};
+  EXPECT_EQ(placement.NumGpus(), 4);
+  EXPECT_EQ(placement.Label(), "1P(tp2)+1D(tp1,pp2)");
+  ClusterConfig cluster = *BuildCluster(DistServeSetup(), placement);
+  ASSERT_EQ(cluster.decode.size(), 1u);
+  EXPECT_EQ(cluster.decode[0].pp, 2);
+  EXPECT_EQ(cluster.decode[0].micro_batches, 1);
+  EXPECT_EQ(cluster.decode[0].num_gpus, 2);
+  EXPECT_EQ(cluster.decode[0].kv_capacity_tokens, 163008);
+  EXPECT_EQ(cluster.NumGpus(), 4);
+  placement.decode_micro_batches = 2;
+  EXPECT_EQ(placement.Label(), "1P(tp2)+1D(tp1,pp2x2mb)");
+  EXPECT_EQ(BuildCluster(DistServeSetup(), placement)->decode[0].micro_batches, 2);
+  placement.decode_micro_batches = 3;
+  EXPECT_FALSE(BuildCluster(DistServeSetup(), placement).ok());
+}
+
 TEST(SearchTest, EnumeratesUnderBudget) {
   PlacementSearchOptions options{.gpu_budget = 4, .one_prefill_one_decode = true};
   std::vector<Placement> placements = EnumeratePlacements(DistServeSetup(), options);

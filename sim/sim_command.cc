@@ -58,6 +58,11 @@ constexpr FlagInfo kFlags[] = {
     {"prefill_tp", "1", "tensor-parallel degree of each prefill instance"},
     {"num_decode", "1", "decode instances"},
     {"decode_tp", "1", "tensor-parallel degree of each decode instance"},
+    {"decode_pp", "1", "pipeline-parallel stages of each decode instance (each stage runs 1/pp of a step; KV "
+                       "capacity of tp x pp GPUs)"},
+    {"decode_micro_batches", "1", "1..--decode-pp: micro-batches taking turns through the decode pipeline stages. "
+                                  "pp keeps every stage busy (DistServe's own simulator assumes this); 1, the "
+                                  "default, is what DistServe's measured TP1 x PP2 decode runs match (bench/sim/distserve.md)"},
     {"num_colocated", "0", "> 0: simulate this many colocated instances instead (vLLM-v0 style, or tandem's "
                            "chunked colocated workers with --colocated-step-token-budget)"},
     {"colocated_step_token_budget", "0", "> 0: colocated instances run tandem's chunked-prefill step policy with "
@@ -87,7 +92,7 @@ constexpr FlagInfo kFlags[] = {
     {"prefill_max_batch_tokens", "0", "prompt tokens per prefill batch (0: the profile's KV capacity)"},
     {"prefill_max_batch_size", "0", "requests per prefill batch (0: no limit)"},
     {"decode_max_batch_size", "0", "requests per decode batch (0: no limit)"},
-    {"prefill_backpressure", "false", "hold prefilled KV on the prefill instance (up to its capacity) until "
+    {"prefill_backpressure", "true", "hold prefilled KV on the prefill instance (up to its capacity) until "
                                       "decode pulls it; stop admitting when full"},
     {"decode_kv_limit", "true", "admit to decode only when prompt+output KV fits its capacity"},
     {"kv_capacity_tokens", "0", "> 0: KV tokens each instance holds, instead of its profile's (a tandem worker: "
@@ -358,13 +363,17 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   placement.num_decode = static_cast<int>(v);
   TANDEM_ASSIGN_OR_RETURN(v, flags.Int("decode_tp"));
   placement.decode_tp = static_cast<int>(v);
+  TANDEM_ASSIGN_OR_RETURN(v, flags.Int("decode_pp"));
+  placement.decode_pp = static_cast<int>(v);
+  TANDEM_ASSIGN_OR_RETURN(v, flags.Int("decode_micro_batches"));
+  placement.decode_micro_batches = static_cast<int>(v);
   TANDEM_ASSIGN_OR_RETURN(v, flags.Int("num_colocated"));
   placement.num_colocated = static_cast<int>(v);
   TANDEM_ASSIGN_OR_RETURN(v, flags.Int("colocated_tp"));
   placement.colocated_tp = static_cast<int>(v);
   if (placement.num_prefill < 1 || placement.num_decode < 1 || placement.prefill_tp < 1 || placement.decode_tp < 1 ||
-      placement.num_colocated < 0 || placement.colocated_tp < 1) {
-    return absl::InvalidArgumentError("--num-prefill, --num-decode and the *_tp flags must be >= 1");
+      placement.num_colocated < 0 || placement.colocated_tp < 1 || placement.decode_pp < 1) {
+    return absl::InvalidArgumentError("--num-prefill, --num-decode, --decode-pp and the *_tp flags must be >= 1");
   }
 
   GoodputOptions goodput;

@@ -63,6 +63,17 @@ TEST(SimCommandTest, SimulatePrintsSummaryAndWritesRecords) {
   EXPECT_NE(out.find("1P(tp2)+1D(tp1)"), std::string::npos);
 }
 
+TEST(SimCommandTest, PipelinedDecodeInstance) {
+  std::string out, err;
+  ASSERT_EQ(RunCommand({"--rate=2", "--num-requests=100", "--seeds=1", "--prefill-tp=2", "--decode-pp=2"}, &out, &err), 0)
+      << err;
+  EXPECT_NE(out.find("1P(tp2)+1D(tp1,pp2)"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand({"--rate=2", "--decode-pp=2", "--decode-micro-batches=3"}, &out, &err), 2);
+  EXPECT_NE(err.find("--decode-micro-batches"), std::string::npos) << err;
+  EXPECT_EQ(RunCommand({"--rate=2", "--decode-pp=0"}, &out, &err), 2);
+  EXPECT_NE(err.find("--decode-pp"), std::string::npos) << err;
+}
+
 TEST(SimCommandTest, SmallSearch) {
   std::string out, err;
   ASSERT_EQ(RunCommand({"--mode=search", "--gpus=2", "--num_requests=200", "--seeds=1", "--tolerance=0.2",

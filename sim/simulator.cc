@@ -52,12 +52,16 @@ struct Simulator::State {
   };
   struct Decode {
     std::deque<int64_t> pending;  // prefilled, waiting for a KV reservation
-    std::deque<int64_t> ready;    // KV arrived, waiting to join the batch
-    std::vector<int64_t> running;
+    std::deque<int64_t> ready;    // KV arrived, waiting to join a batch
+    // The running requests in micro-batches (DecodeInstanceConfig::micro_batches; one when pp = 1); a
+    // request stays in the micro-batch it joined, as in DistServe's decode scheduler.
+    std::vector<std::vector<int64_t>> micro;
+    std::deque<int> launched;             // micro-batches in the pipeline, oldest first
+    std::vector<int64_t> stage_free_at;   // per pipeline stage
+    int last_launched = -1;
     int64_t reserved_blocks = 0;
     int64_t link_free_at = 0;
-    int64_t in_flight = 0;
-    bool busy = false;
+    int64_t in_flight = 0;  // KV transfers under way
   };
   struct Colocated {
     std::deque<int64_t> waiting;
@@ -134,6 +138,10 @@ class Simulator::Runner {
     state_.records.assign(n, {});
     state_.prefill.assign(config_.prefill.size(), {});
     state_.decode.assign(config_.decode.size(), {});
+    for (size_t d = 0; d < config_.decode.size(); ++d) {
+      state_.decode[d].micro.resize(config_.decode[d].micro_batches);
+      state_.decode[d].stage_free_at.assign(config_.decode[d].pp, 0);
+    }
     state_.colocated.assign(config_.colocated.size(), {});
     // Snapshot vectors are sized once; ids never change.
     num_p_ = chunked_ ? 0 : colocated_mode_ ? config_.colocated.size() : config_.prefill.size();
@@ -297,25 +305,46 @@ class Simulator::Runner {
     }
   }
 
+  // Launches every micro-batch that is not in the pipeline and has requests, in rotation order after the
+  // last one launched; ready requests join the micro-batch being launched (up to max_batch_size each).
+  // A micro-batch goes through the `pp` stages in order, each taking DecodeStepMs(its batch, its
+  // context) of the stage profile and starting when the stage is free; with pp = 1 this is one step of
+  // the whole running batch.
   void TryStartDecode(int d) {
     State::Decode& inst = state_.decode[d];
     const DecodeInstanceConfig& cfg = config_.decode[d];
-    if (inst.busy) return;
-    const int64_t joins = batching::DecodeJoins(static_cast<int64_t>(inst.ready.size()),
-                                                static_cast<int64_t>(inst.running.size()),
-                                                batching::LimitOrNone(cfg.max_batch_size));
-    for (int64_t i = 0; i < joins; ++i) {
-      const int64_t r = inst.ready.front();
-      inst.ready.pop_front();
-      state_.reqs[r].decode_start = state_.now;
-      inst.running.push_back(r);
+    const int num_micro = static_cast<int>(inst.micro.size());
+    for (int k = 1; k <= num_micro; ++k) {
+      const int m = (inst.last_launched + k) % num_micro;
+      if (std::find(inst.launched.begin(), inst.launched.end(), m) != inst.launched.end()) continue;
+      std::vector<int64_t>& batch_reqs = inst.micro[m];
+      const int64_t joins = batching::DecodeJoins(static_cast<int64_t>(inst.ready.size()),
+                                                  static_cast<int64_t>(batch_reqs.size()),
+                                                  batching::LimitOrNone(cfg.max_batch_size));
+      for (int64_t i = 0; i < joins; ++i) {
+        const int64_t r = inst.ready.front();
+        inst.ready.pop_front();
+        state_.reqs[r].decode_start = state_.now;
+        batch_reqs.push_back(r);
+      }
+      if (batch_reqs.empty()) continue;
+      const int64_t batch = static_cast<int64_t>(batch_reqs.size());
+      if (options_.on_step) options_.on_step({StepTrace::kDecode, d, batch, batch});
+      // The profile's per-step overheads (the engine's dispatch) are paid once per pass, on the first
+      // stage, as DistServe's simulator adds its ray overhead there.
+      const int64_t context = ContextOf(batch_reqs);
+      const double step_ms = cfg.latency.DecodeStepMs(batch, context);
+      const policy::LatencyModelParams& lp = cfg.latency.params();
+      const double overhead_ms = lp.decode_overhead_ms + lp.overhead_per_ctx_token_ms * static_cast<double>(context);
+      int64_t t = state_.now;
+      for (size_t stage = 0; stage < inst.stage_free_at.size(); ++stage) {
+        t = std::max(t, inst.stage_free_at[stage]) + MsToNs(stage == 0 ? step_ms : step_ms - overhead_ms);
+        inst.stage_free_at[stage] = t;
+      }
+      inst.launched.push_back(m);
+      inst.last_launched = m;
+      state_.events.Push(t, EventType::kDecodeStepDone, d, m);
     }
-    if (inst.running.empty()) return;
-    inst.busy = true;
-    const int64_t batch = static_cast<int64_t>(inst.running.size());
-    if (options_.on_step) options_.on_step({StepTrace::kDecode, d, batch, batch});
-    const double ms = cfg.latency.DecodeStepMs(batch, ContextOf(inst.running));
-    state_.events.Push(state_.now + MsToNs(ms), EventType::kDecodeStepDone, d, -1);
   }
 
   // Advances every running request by one token; finished ones leave `running` and free their blocks.
@@ -528,9 +557,17 @@ class Simulator::Runner {
       const State::Decode& inst = state_.decode[i];
       const DecodeInstanceConfig& cfg = config_.decode[i];
       policy::DecodeWorkerState& d = state_.snapshot.decode[i];
-      d.running_batch_size = static_cast<int64_t>(inst.running.size());
-      d.min_running_tpot_slo_ms = TightestTpotSlo(inst.running);
-      d.total_context_tokens = ContextOf(inst.running);
+      d.running_batch_size = 0;
+      d.min_running_tpot_slo_ms = 0;
+      d.total_context_tokens = 0;
+      for (const std::vector<int64_t>& batch : inst.micro) {
+        d.running_batch_size += static_cast<int64_t>(batch.size());
+        const double tightest = TightestTpotSlo(batch);
+        if (tightest > 0 && (d.min_running_tpot_slo_ms == 0 || tightest < d.min_running_tpot_slo_ms)) {
+          d.min_running_tpot_slo_ms = tightest;
+        }
+        d.total_context_tokens += ContextOf(batch);
+      }
       d.block_size = cfg.block_size;
       const batching::KvPool pool = PoolOf(cfg.kv_capacity_tokens, cfg.block_size, inst.reserved_blocks);
       d.total_kv_blocks = pool.total_blocks;
@@ -630,10 +667,12 @@ class Simulator::Runner {
     TryStartDecode(e.instance);
   }
 
+  // Micro-batch e.payload came out of the last pipeline stage (the whole batch, when pp = 1).
   void OnDecodeStepDone(const Event& e) {
     State::Decode& inst = state_.decode[e.instance];
-    inst.busy = false;
-    AdvanceDecodes(&inst.running, &inst.reserved_blocks);
+    const int m = static_cast<int>(e.payload);
+    inst.launched.erase(std::find(inst.launched.begin(), inst.launched.end(), m));
+    AdvanceDecodes(&inst.micro[m], &inst.reserved_blocks);
     TryAdmitDecode(e.instance);
     TryStartDecode(e.instance);
   }
@@ -681,6 +720,12 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
                                                    " decode)"));
   }
   if (policy_ == nullptr) return absl::InvalidArgumentError("simulator: no placement policy");
+  for (const DecodeInstanceConfig& d : config_.decode) {
+    if (d.pp < 1 || d.micro_batches < 1 || d.micro_batches > d.pp) {
+      return absl::InvalidArgumentError(absl::StrCat("cluster: decode pp must be >= 1 and micro_batches in [1, pp], got pp ",
+                                                     d.pp, ", micro_batches ", d.micro_batches));
+    }
+  }
   const bool chunked = colocated_mode && config_.colocated[0].step_token_budget > 0;
   for (const ColocatedInstanceConfig& c : config_.colocated) {
     if ((c.step_token_budget > 0) != chunked) {

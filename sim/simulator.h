@@ -51,6 +51,14 @@ struct DecodeInstanceConfig {
   int64_t max_batch_size = 0;      // 0 = no limit
   int64_t kv_capacity_tokens = 0;  // reserve_full admission limit; 0 = no limit
   int64_t block_size = 16;         // tokens per KV block: admission reserves whole blocks, as the engine does
+  // Pipeline-parallel stages (num_gpus = tp * pp). pp > 1: `latency` times one stage (a profile with
+  // this pp, sim/profiles.h FindStageProfile) and a batch passes through the stages in turn.
+  int pp = 1;
+  // 1..pp: the running requests are split into this many micro-batches that take turns through the
+  // stages (a stage works on one at a time), as DistServe's decode engine runs them; a request stays in
+  // the micro-batch it joined, and max_batch_size caps each. pp micro-batches keep every stage busy;
+  // one gives pipeline parallelism's KV capacity at the speed of an unsplit step.
+  int micro_batches = 1;
 };
 
 struct ColocatedInstanceConfig {

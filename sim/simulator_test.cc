@@ -246,6 +246,61 @@ TEST(SimulatorTest, ColocatedPrefillHasPriority) {
   EXPECT_NEAR(r[1].finish_s, 0.130, 1e-9);
 }
 
+// A decode stage profile of a pp = 2 instance: 10 ms of coefficient time per step, so 5 ms per stage,
+// plus `overhead_ms` once per pass. No link cost.
+ClusterConfig PipelinedDecode(int micro_batches, double overhead_ms) {
+  ClusterConfig c = OnePrefillOneDecode(ConstantModel(10, 1), ConstantModel(1, 1));
+  policy::LatencyModelParams p;
+  p.pp = 2;
+  p.prefill = {10, 0, 0};
+  p.decode_small = p.decode_large = {10, 0, 0};
+  p.decode_overhead_ms = overhead_ms;
+  c.decode[0].latency = *policy::LatencyModel::Create(p);
+  c.decode[0].pp = 2;
+  c.decode[0].micro_batches = micro_batches;
+  return c;
+}
+
+Workload TwoAtOnce(int64_t output_len) {
+  Workload w;
+  for (int i = 0; i < 2; ++i) w.requests.push_back({.id = i, .arrival_s = 0, .prompt_len = 100, .output_len = output_len});
+  return w;
+}
+
+TEST(SimulatorTest, PipelinedDecodeTwoMicroBatchesOverlapInTheStages) {
+  // Prefill one at a time: request 0's first token at 10 ms, request 1's at 20 ms. Request 0 runs alone
+  // in micro-batch 0: stages [10, 15] [15, 20], then [20, 25] [25, 30]: done at 30. Request 1 joins
+  // micro-batch 1 at 20 ms; stage 0 is busy until 25: [25, 30] [30, 35], then [35, 40] [40, 45].
+  policy::RoundRobinPolicy policy;
+  Simulator sim(PipelinedDecode(2, 0), &policy);
+  std::vector<RequestRecord> r = *sim.Run(TwoAtOnce(3));
+  EXPECT_NEAR(r[0].first_token_s, 0.010, 1e-9);
+  EXPECT_NEAR(r[1].first_token_s, 0.020, 1e-9);
+  EXPECT_NEAR(r[0].finish_s, 0.030, 1e-9);
+  EXPECT_NEAR(r[1].decode_start_s, 0.020, 1e-9);
+  EXPECT_NEAR(r[1].finish_s, 0.045, 1e-9);
+}
+
+TEST(SimulatorTest, PipelinedDecodeOneMicroBatchWaitsForThePassToEnd) {
+  // One micro-batch: request 1 (ready at 20 ms) cannot join the pass [20, 30] already under way; it
+  // joins at 30, when request 0 finishes, and takes passes [30, 40] and [40, 50].
+  policy::RoundRobinPolicy policy;
+  Simulator sim(PipelinedDecode(1, 0), &policy);
+  std::vector<RequestRecord> r = *sim.Run(TwoAtOnce(3));
+  EXPECT_NEAR(r[0].finish_s, 0.030, 1e-9);
+  EXPECT_NEAR(r[1].decode_start_s, 0.030, 1e-9);
+  EXPECT_NEAR(r[1].finish_s, 0.050, 1e-9);
+}
+
+TEST(SimulatorTest, PipelinedDecodePaysTheStepOverheadOncePerPass) {
+  // Stage 0: 5 + 2 ms, stage 1: 5 ms; two passes after the first token at 10 ms.
+  policy::RoundRobinPolicy policy;
+  Simulator sim(PipelinedDecode(1, 2), &policy);
+  Workload w;
+  w.requests.push_back({.id = 0, .arrival_s = 0, .prompt_len = 100, .output_len = 3});
+  EXPECT_NEAR((*sim.Run(w))[0].finish_s, 0.010 + 2 * 0.012, 1e-9);
+}
+
 TEST(SimulatorTest, RejectsBadClusters) {
   policy::RoundRobinPolicy policy;
   ClusterConfig empty;
@@ -253,6 +308,11 @@ TEST(SimulatorTest, RejectsBadClusters) {
   ClusterConfig mixed = OnePrefillOneDecode(ConstantModel(1, 1), ConstantModel(1, 1));
   mixed.colocated.push_back({.latency = ConstantModel(1, 1)});
   EXPECT_FALSE(Simulator(mixed, &policy).Run({}).ok());
+  ClusterConfig more_micro_batches_than_stages = PipelinedDecode(3, 0);
+  EXPECT_FALSE(Simulator(more_micro_batches_than_stages, &policy).Run({}).ok());
+  ClusterConfig no_stages = PipelinedDecode(1, 0);
+  no_stages.decode[0].pp = 0;
+  EXPECT_FALSE(Simulator(no_stages, &policy).Run({}).ok());
 }
 
 }  // namespace
