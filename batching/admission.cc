@@ -58,4 +58,17 @@ Admission PlanPromptAdmission(std::span<const SequenceSize> waiting, int64_t run
                            .free_blocks = pool.free_blocks});
 }
 
+int64_t GrowthPreemptions(std::span<const int64_t> held, std::span<const int64_t> needed, int64_t free_blocks) {
+  int64_t growth = 0;
+  for (size_t i = 0; i < held.size(); ++i) growth += needed[i] - held[i];
+  int64_t kept = static_cast<int64_t>(held.size());
+  // Each sequence dropped from the tail takes back its growth and returns what it holds.
+  while (kept > 0 && growth > free_blocks) {
+    --kept;
+    growth -= needed[kept] - held[kept];
+    free_blocks += held[kept];
+  }
+  return static_cast<int64_t>(held.size()) - kept;
+}
+
 }  // namespace tandem::batching

@@ -95,6 +95,15 @@ struct PromptAdmissionOptions {
 Admission PlanPromptAdmission(std::span<const SequenceSize> waiting, int64_t running,
                               const PromptAdmissionOptions& options, const KvPool& pool);
 
+// On-demand KV, as vLLM and DistServe allocate it (tandem's engines reserve the worst case instead): a
+// sequence holds blocks for the tokens it has, admission asks only for the prompt's (plus the first
+// decode step's token), and a sequence gains a block when its context crosses a block boundary. Before
+// a step of `batch` (oldest first), GrowthPreemptions says how many sequences from the tail must give
+// their blocks back (swapped out or recomputed later) so that the survivors' growth fits in
+// `free_blocks`: held[i] blocks now, needed[i] blocks after the step. A sequence that leaves frees what
+// it holds; when even the oldest alone cannot grow, all are preempted.
+int64_t GrowthPreemptions(std::span<const int64_t> held, std::span<const int64_t> needed, int64_t free_blocks);
+
 // A simulator-style limit where 0 (or less) means "no limit".
 inline int64_t LimitOrNone(int64_t limit) { return limit > 0 ? limit : kNoLimit; }
 

@@ -93,5 +93,23 @@ TEST(AdmissionTest, ARequestLargerThanThePoolRunsAloneWhenThePoolIsEmpty) {
   EXPECT_EQ(PlanPrefillBatch(long_prompt, {}, empty).count, 1);
 }
 
+TEST(AdmissionTest, GrowthPreemptsFromTheTailUntilTheRestFits) {
+  // Three sequences each crossing into a new block, one block free: the newest two leave; the second's
+  // two held blocks plus the free one leave room for the oldest's growth.
+  const std::vector<int64_t> held = {3, 2, 4};
+  const std::vector<int64_t> needed = {4, 3, 5};
+  EXPECT_EQ(GrowthPreemptions(held, needed, 3), 0);
+  EXPECT_EQ(GrowthPreemptions(held, needed, 2), 1);  // without the third: growth 2 fits 2 + 4 freed
+  EXPECT_EQ(GrowthPreemptions(held, needed, 0), 1);  // growth 2 fits the 4 the third frees
+  // No growth: nothing leaves even with no free block.
+  const std::vector<int64_t> same = {3, 2, 4};
+  EXPECT_EQ(GrowthPreemptions(held, same, 0), 0);
+  // The oldest alone cannot grow (nothing free, nothing else holds a block): all leave.
+  const std::vector<int64_t> one_held = {2};
+  const std::vector<int64_t> one_needed = {3};
+  EXPECT_EQ(GrowthPreemptions(one_held, one_needed, 0), 1);
+  EXPECT_EQ(GrowthPreemptions({}, {}, 0), 0);
+}
+
 }  // namespace
 }  // namespace tandem::batching

@@ -82,6 +82,8 @@ absl::StatusOr<std::vector<policy::LatencyModel>> BuiltinProfiles(std::string_vi
     p.bs_threshold = 95;
     p.prefill_overhead_ms = 3.0;
     p.decode_overhead_ms = 2.0;
+    // DistServe's ray overhead per context token (its engine's, so not the vLLM baseline's).
+    p.overhead_per_ctx_token_ms = engine == "distserve" ? 1e-4 : 0.0;
     p.kv_capacity_tokens = row.kv_capacity_tokens;
     // Same-node NVLink (A100 SXM: 600 GB/s); DistServe places each prefill/decode pair on one node.
     p.link_bandwidth_bytes_per_s = 600e9;

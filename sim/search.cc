@@ -26,8 +26,21 @@ std::string Placement::Label() const {
   if (num_colocated > 0) return absl::StrCat(num_colocated, "xColocated(tp", colocated_tp, ")");
   return absl::StrCat(num_prefill, "P(tp", prefill_tp, ")+", num_decode, "D(tp", decode_tp,
                       decode_pp > 1 ? absl::StrCat(",pp", decode_pp) : "",
-                      decode_micro_batches > 1 ? absl::StrCat("x", decode_micro_batches, "mb") : "", ")");
+                      decode_micro_batches > 0 && decode_micro_batches != decode_pp
+                          ? absl::StrCat("x", decode_micro_batches, "mb")
+                          : "",
+                      ")");
 }
+
+namespace {
+
+bool OnDemandKv(const SimSetup& setup, const policy::LatencyModel& profile) {
+  const std::string& engine = profile.params().engine;
+  return setup.kv_allocation == SimSetup::KvAllocation::kOnDemand ||
+         (setup.kv_allocation == SimSetup::KvAllocation::kAuto && (engine == "distserve" || engine == "vllm"));
+}
+
+}  // namespace
 
 absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placement& placement) {
   ClusterConfig cluster;
@@ -45,15 +58,17 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
            .max_batch_tokens = setup.prefill_max_batch_tokens > 0 ? setup.prefill_max_batch_tokens : capacity,
            .max_batch_size = setup.decode_max_batch_size,
            .kv_capacity_tokens = setup.decode_kv_limit ? capacity : 0,
-           .step_token_budget = setup.colocated_step_token_budget});
+           .step_token_budget = setup.colocated_step_token_budget,
+           .on_demand_kv = setup.colocated_step_token_budget == 0 && OnDemandKv(setup, *model)});
     }
     return cluster;
   }
   absl::StatusOr<policy::LatencyModel> prefill = FindProfile(setup.profiles, setup.model, placement.prefill_tp);
   if (!prefill.ok()) return prefill.status();
-  if (placement.decode_pp < 1 || placement.decode_micro_batches < 1 || placement.decode_micro_batches > placement.decode_pp) {
+  const int micro_batches = placement.decode_micro_batches > 0 ? placement.decode_micro_batches : placement.decode_pp;
+  if (placement.decode_pp < 1 || placement.decode_micro_batches < 0 || micro_batches > placement.decode_pp) {
     return absl::InvalidArgumentError(absl::StrCat("--decode-pp ", placement.decode_pp, " must be >= 1 and --decode-micro-batches ",
-                                                   placement.decode_micro_batches, " in [1, --decode-pp]"));
+                                                   placement.decode_micro_batches, " in [0, --decode-pp]"));
   }
   absl::StatusOr<policy::LatencyModel> decode =
       FindStageProfile(setup.profiles, setup.model, placement.decode_tp, placement.decode_pp);
@@ -71,13 +86,15 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
          .max_batch_size = setup.prefill_max_batch_size,
          .kv_buffer_tokens = setup.prefill_backpressure ? prefill_capacity : 0});
   }
+  const bool on_demand_kv = OnDemandKv(setup, *decode);
   for (int i = 0; i < placement.num_decode; ++i) {
     cluster.decode.push_back({.latency = *decode,
                               .num_gpus = placement.decode_tp * placement.decode_pp,
                               .max_batch_size = setup.decode_max_batch_size,
                               .kv_capacity_tokens = setup.decode_kv_limit ? decode_capacity : 0,
                               .pp = placement.decode_pp,
-                              .micro_batches = placement.decode_micro_batches});
+                              .micro_batches = micro_batches,
+                              .on_demand_kv = on_demand_kv});
   }
   return cluster;
 }

@@ -28,12 +28,12 @@ struct Placement {
   int decode_tp = 1;
   int num_decode = 1;
   int decode_pp = 1;  // pipeline stages of each decode instance (decode_tp * decode_pp GPUs each)
-  int decode_micro_batches = 1;  // 1..decode_pp (simulator.h DecodeInstanceConfig::micro_batches)
+  int decode_micro_batches = 0;  // 1..decode_pp, 0: decode_pp (simulator.h DecodeInstanceConfig::micro_batches)
   int colocated_tp = 1;
   int num_colocated = 0;
 
   int NumGpus() const;
-  std::string Label() const;  // "1P(tp2)+1D(tp1)", "1P(tp2)+1D(tp1,pp2)", "1P(tp2)+1D(tp1,pp2x2mb)" or "2xColocated(tp1)"
+  std::string Label() const;  // "1P(tp2)+1D(tp1)", "1P(tp2)+1D(tp1,pp2)", "1P(tp2)+1D(tp1,pp2x1mb)" or "2xColocated(tp1)"
 };
 
 // Everything a simulation needs besides the placement, the workload and the rate.
@@ -52,7 +52,12 @@ struct SimSetup {
   // Limit held prefill KV to the profile's kv_capacity_tokens: a prefill instance stops when decode does
   // not pull (tandem's prefill workers wait for leases; DistServe's past-capacity TTFT tails need it).
   bool prefill_backpressure = true;
-  bool decode_kv_limit = true;           // reserve_full admission against kv_capacity_tokens
+  bool decode_kv_limit = true;           // admission against kv_capacity_tokens
+  // How decode and unchunked colocated instances allocate KV (simulator.h on_demand_kv): kAuto follows
+  // the instance profile's engine: on demand for "distserve" and "vllm", reserved in full otherwise (a
+  // `tandem profile` is a tandem worker, which reserves prompt + output).
+  enum class KvAllocation { kAuto, kReserveFull, kOnDemand };
+  KvAllocation kv_allocation = KvAllocation::kAuto;
   int64_t kv_capacity_tokens = 0;        // > 0: every instance's KV capacity, instead of the profile's
   // > 0: colocated instances are tandem's chunked-prefill colocated workers with this step token
   // budget (simulator.h); 0: the vLLM v0 baseline.

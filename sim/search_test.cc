@@ -26,8 +26,11 @@ TEST(ProfilesTest, PipelineStageProfileFromTheTensorParallelOne) {
   EXPECT_EQ(stage.params().pp, 2);
   // DistServe's max_num_tokens.csv: facebook/opt-13b,1,2,163008 (= the tp 2 capacity).
   EXPECT_EQ(stage.params().kv_capacity_tokens, 163008);
-  // Half the coefficient time, the whole per-step overhead.
-  const double overhead = tp1.params().decode_overhead_ms;
+  // Half the coefficient time, the whole per-step overhead (DistServe's ray overhead: 2 ms + 1e-4 ms per
+  // context token).
+  const double overhead = 2.0 + 1e-4 * 4000;
+  EXPECT_EQ(tp1.params().decode_overhead_ms, 2.0);
+  EXPECT_EQ(tp1.params().overhead_per_ctx_token_ms, 1e-4);
   EXPECT_NEAR(stage.DecodeStepMs(8, 4000) - overhead, (tp1.DecodeStepMs(8, 4000) - overhead) / 2, 1e-9);
   EXPECT_EQ(FindStageProfile(profiles, "opt-13b", 1, 1)->params().pp, 1);
   // No tp 8 profile for OPT-13B to take a tp 4 x pp 2 capacity from.
@@ -43,13 +46,17 @@ TEST(SearchTest, BuildsAPipelinedDecodeInstance) {
   ClusterConfig cluster = *BuildCluster(DistServeSetup(), placement);
   ASSERT_EQ(cluster.decode.size(), 1u);
   EXPECT_EQ(cluster.decode[0].pp, 2);
-  EXPECT_EQ(cluster.decode[0].micro_batches, 1);
+  EXPECT_EQ(cluster.decode[0].micro_batches, 2);  // 0: one per stage
   EXPECT_EQ(cluster.decode[0].num_gpus, 2);
   EXPECT_EQ(cluster.decode[0].kv_capacity_tokens, 163008);
+  EXPECT_TRUE(cluster.decode[0].on_demand_kv);  // a distserve profile: DistServe's allocation
+  SimSetup reserving = DistServeSetup();
+  reserving.kv_allocation = SimSetup::KvAllocation::kReserveFull;
+  EXPECT_FALSE(BuildCluster(reserving, placement)->decode[0].on_demand_kv);
   EXPECT_EQ(cluster.NumGpus(), 4);
-  placement.decode_micro_batches = 2;
-  EXPECT_EQ(placement.Label(), "1P(tp2)+1D(tp1,pp2x2mb)");
-  EXPECT_EQ(BuildCluster(DistServeSetup(), placement)->decode[0].micro_batches, 2);
+  placement.decode_micro_batches = 1;
+  EXPECT_EQ(placement.Label(), "1P(tp2)+1D(tp1,pp2x1mb)");
+  EXPECT_EQ(BuildCluster(DistServeSetup(), placement)->decode[0].micro_batches, 1);
   placement.decode_micro_batches = 3;
   EXPECT_FALSE(BuildCluster(DistServeSetup(), placement).ok());
 }

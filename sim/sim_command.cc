@@ -60,9 +60,9 @@ constexpr FlagInfo kFlags[] = {
     {"decode_tp", "1", "tensor-parallel degree of each decode instance"},
     {"decode_pp", "1", "pipeline-parallel stages of each decode instance (each stage runs 1/pp of a step; KV "
                        "capacity of tp x pp GPUs)"},
-    {"decode_micro_batches", "1", "1..--decode-pp: micro-batches taking turns through the decode pipeline stages. "
-                                  "pp keeps every stage busy (DistServe's own simulator assumes this); 1, the "
-                                  "default, is what DistServe's measured TP1 x PP2 decode runs match (bench/sim/distserve.md)"},
+    {"decode_micro_batches", "0", "micro-batches taking turns through the decode pipeline stages, 1..--decode-pp "
+                                  "(0: --decode-pp, every stage busy, as DistServe's decode engine runs them; 1: "
+                                  "pipeline parallelism's KV capacity at the speed of an unsplit step)"},
     {"num_colocated", "0", "> 0: simulate this many colocated instances instead (vLLM-v0 style, or tandem's "
                            "chunked colocated workers with --colocated-step-token-budget)"},
     {"colocated_step_token_budget", "0", "> 0: colocated instances run tandem's chunked-prefill step policy with "
@@ -94,7 +94,12 @@ constexpr FlagInfo kFlags[] = {
     {"decode_max_batch_size", "0", "requests per decode batch (0: no limit)"},
     {"prefill_backpressure", "true", "hold prefilled KV on the prefill instance (up to its capacity) until "
                                       "decode pulls it; stop admitting when full"},
-    {"decode_kv_limit", "true", "admit to decode only when prompt+output KV fits its capacity"},
+    {"decode_kv_limit", "true", "admit to decode only when its KV fits the instance's capacity"},
+    {"kv_allocation", "auto", "reserve_full: decode and colocated admission reserve prompt + output KV, as "
+                              "tandem's workers do; on_demand: the prompt's, growing block by block, and when "
+                              "full the newest sequences are swapped out (DistServe's decode engine) or "
+                              "recomputed (vLLM); auto: on_demand for distserve and vllm profiles, reserve_full "
+                              "otherwise"},
     {"kv_capacity_tokens", "0", "> 0: KV tokens each instance holds, instead of its profile's (a tandem worker: "
                                 "--kv-cache-mb * 2^20 / KV bytes per token)"},
     {"horizon_s", "0", "> 0: stop simulating at this time; unfinished requests count as misses"},
@@ -295,6 +300,17 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   TANDEM_ASSIGN_OR_RETURN(setup.prefill_max_batch_size, flags.Int("prefill_max_batch_size"));
   TANDEM_ASSIGN_OR_RETURN(setup.decode_max_batch_size, flags.Int("decode_max_batch_size"));
   TANDEM_ASSIGN_OR_RETURN(setup.prefill_backpressure, flags.Bool("prefill_backpressure"));
+  const std::string allocation = flags.Str("kv_allocation");
+  if (allocation == "auto") {
+    setup.kv_allocation = SimSetup::KvAllocation::kAuto;
+  } else if (allocation == "reserve_full") {
+    setup.kv_allocation = SimSetup::KvAllocation::kReserveFull;
+  } else if (allocation == "on_demand") {
+    setup.kv_allocation = SimSetup::KvAllocation::kOnDemand;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("--kv-allocation: \"", allocation,
+                                                   "\" is not auto, reserve_full or on_demand"));
+  }
   TANDEM_ASSIGN_OR_RETURN(setup.decode_kv_limit, flags.Bool("decode_kv_limit"));
   TANDEM_ASSIGN_OR_RETURN(setup.sim_options.horizon_s, flags.Double("horizon_s"));
   TANDEM_ASSIGN_OR_RETURN(setup.slo.ttft_ms, flags.Double("ttft_slo_ms"));

@@ -235,9 +235,15 @@ TEST(SimCommandTest, CorrectionFactorsScaleStepTimes) {
   absl::StatusOr<policy::LatencyModel> c = WithCorrection(m, 1.5, 2.0);
   ASSERT_TRUE(c.ok()) << c.status();
   const std::vector<int64_t> prompt = {512};
-  EXPECT_NEAR(c->PrefillMs(prompt), 1.5 * m.PrefillMs(prompt), 1e-9);
-  EXPECT_NEAR(c->DecodeStepMs(8, 4096), 2.0 * m.DecodeStepMs(8, 4096), 1e-9);
-  EXPECT_NEAR(c->DecodeStepMs(128, 65536), 2.0 * m.DecodeStepMs(128, 65536), 1e-9);
+  // Everything but the per-context-token overhead (DistServe's ray overhead, shared by both phases).
+  const double per_token = m.params().overhead_per_ctx_token_ms;
+  ASSERT_GT(per_token, 0);
+  const auto scaled = [per_token](double ms, double tokens, double factor) {
+    return factor * (ms - per_token * tokens) + per_token * tokens;
+  };
+  EXPECT_NEAR(c->PrefillMs(prompt), scaled(m.PrefillMs(prompt), 512, 1.5), 1e-9);
+  EXPECT_NEAR(c->DecodeStepMs(8, 4096), scaled(m.DecodeStepMs(8, 4096), 4096, 2.0), 1e-9);
+  EXPECT_NEAR(c->DecodeStepMs(128, 65536), scaled(m.DecodeStepMs(128, 65536), 65536, 2.0), 1e-9);
   EXPECT_EQ(c->KvTransferMs(1e6), m.KvTransferMs(1e6));
 
   // Through the command: slower decode steps, higher TPOT; a bad factor names both flags.

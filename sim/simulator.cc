@@ -53,12 +53,14 @@ struct Simulator::State {
   struct Decode {
     std::deque<int64_t> pending;  // prefilled, waiting for a KV reservation
     std::deque<int64_t> ready;    // KV arrived, waiting to join a batch
+    std::deque<int64_t> swapped;  // on-demand KV: preempted, waiting for their blocks to fit again
     // The running requests in micro-batches (DecodeInstanceConfig::micro_batches; one when pp = 1); a
     // request stays in the micro-batch it joined, as in DistServe's decode scheduler.
     std::vector<std::vector<int64_t>> micro;
     std::deque<int> launched;             // micro-batches in the pipeline, oldest first
     std::vector<int64_t> stage_free_at;   // per pipeline stage
     int last_launched = -1;
+    bool draining = false;  // a KV pull arrived: no launch until the pipeline is empty
     int64_t reserved_blocks = 0;
     int64_t link_free_at = 0;
     int64_t in_flight = 0;  // KV transfers under way
@@ -281,17 +283,20 @@ class Simulator::Runner {
     State::Decode& inst = state_.decode[d];
     const DecodeInstanceConfig& cfg = config_.decode[d];
     // The decode worker's own admission: FCFS, each reserving prompt + output in whole blocks.
+    // With on-demand KV, only the prompt and the first decode step's token, and nothing while swapped-out
+    // requests wait for memory.
+    if (cfg.on_demand_kv && !inst.swapped.empty()) return;
     const batching::KvPool pool = PoolOf(cfg.kv_capacity_tokens, cfg.block_size, inst.reserved_blocks);
     std::vector<batching::SequenceSize> sizes;
     for (int64_t r : inst.pending) {
       if (static_cast<int64_t>(sizes.size()) > pool.free_blocks) break;  // each takes a block at least
-      sizes.push_back({requests_[r].prompt_len, requests_[r].output_len});
+      sizes.push_back({requests_[r].prompt_len, cfg.on_demand_kv ? 1 : requests_[r].output_len});
     }
     const batching::Admission admission = batching::PlanDecodeAdmission(sizes, pool);
     for (int64_t i = 0; i < admission.count; ++i) {
       const int64_t r = inst.pending.front();
       inst.pending.pop_front();
-      state_.reqs[r].blocks = pool.BlocksFor(state_.reqs[r].need);
+      state_.reqs[r].blocks = pool.BlocksFor(cfg.on_demand_kv ? requests_[r].prompt_len + 1 : state_.reqs[r].need);
       inst.reserved_blocks += state_.reqs[r].blocks;
       const int p = state_.records[r].prefill_instance;
       const double bytes = config_.kv_bytes_per_token * static_cast<double>(requests_[r].prompt_len);
@@ -314,10 +319,16 @@ class Simulator::Runner {
     State::Decode& inst = state_.decode[d];
     const DecodeInstanceConfig& cfg = config_.decode[d];
     const int num_micro = static_cast<int>(inst.micro.size());
+    if (inst.draining) {
+      if (!inst.launched.empty()) return;
+      inst.draining = false;
+    }
+    const int after = inst.last_launched;
     for (int k = 1; k <= num_micro; ++k) {
-      const int m = (inst.last_launched + k) % num_micro;
+      const int m = (after + k) % num_micro;
       if (std::find(inst.launched.begin(), inst.launched.end(), m) != inst.launched.end()) continue;
       std::vector<int64_t>& batch_reqs = inst.micro[m];
+      if (cfg.on_demand_kv) SwapIn(d, &batch_reqs);
       const int64_t joins = batching::DecodeJoins(static_cast<int64_t>(inst.ready.size()),
                                                   static_cast<int64_t>(batch_reqs.size()),
                                                   batching::LimitOrNone(cfg.max_batch_size));
@@ -327,6 +338,7 @@ class Simulator::Runner {
         state_.reqs[r].decode_start = state_.now;
         batch_reqs.push_back(r);
       }
+      if (cfg.on_demand_kv) GrowOrSwapOut(d, &batch_reqs);
       if (batch_reqs.empty()) continue;
       const int64_t batch = static_cast<int64_t>(batch_reqs.size());
       if (options_.on_step) options_.on_step({StepTrace::kDecode, d, batch, batch});
@@ -345,6 +357,60 @@ class Simulator::Runner {
       inst.last_launched = m;
       state_.events.Push(t, EventType::kDecodeStepDone, d, m);
     }
+  }
+
+  // The tokens a prefill of `r` processes: its prompt, and what it had generated when it was preempted.
+  int64_t PromptTokens(int64_t r) const { return requests_[r].prompt_len + state_.reqs[r].generated; }
+  // On-demand KV: the blocks `r` needs for the step that writes its next token.
+  int64_t StepBlocks(int64_t r, const batching::KvPool& pool) const {
+    return pool.BlocksFor(requests_[r].prompt_len + state_.reqs[r].generated + 1);
+  }
+  // Swapped-out requests rejoin `batch`, oldest first, while their blocks fit and the batch has room.
+  void SwapIn(int d, std::vector<int64_t>* batch) {
+    State::Decode& inst = state_.decode[d];
+    const DecodeInstanceConfig& cfg = config_.decode[d];
+    while (!inst.swapped.empty() &&
+           static_cast<int64_t>(batch->size()) < batching::LimitOrNone(cfg.max_batch_size)) {
+      const batching::KvPool pool = PoolOf(cfg.kv_capacity_tokens, cfg.block_size, inst.reserved_blocks);
+      const int64_t r = inst.swapped.front();
+      const int64_t blocks = StepBlocks(r, pool);
+      if (blocks > pool.free_blocks) break;
+      inst.swapped.pop_front();
+      state_.reqs[r].blocks = blocks;
+      inst.reserved_blocks += blocks;
+      batch->push_back(r);
+    }
+  }
+  // Grows every request of `batch` to its blocks for this step in `pool`, preempting the newest ones
+  // first when the growth does not fit (batching::GrowthPreemptions); returns the preempted requests,
+  // newest first, their blocks freed.
+  std::vector<int64_t> GrowOrPreempt(const batching::KvPool& pool, std::vector<int64_t>* batch, int64_t* reserved_blocks) {
+    std::vector<int64_t> held, needed;
+    for (int64_t r : *batch) {
+      held.push_back(state_.reqs[r].blocks);
+      needed.push_back(std::max(state_.reqs[r].blocks, StepBlocks(r, pool)));
+    }
+    const int64_t out = batching::GrowthPreemptions(held, needed, pool.free_blocks);
+    std::vector<int64_t> preempted;
+    for (int64_t i = 0; i < out; ++i) {
+      const int64_t r = batch->back();
+      batch->pop_back();
+      *reserved_blocks -= state_.reqs[r].blocks;
+      state_.reqs[r].blocks = 0;
+      preempted.push_back(r);
+    }
+    for (size_t i = 0; i < batch->size(); ++i) {
+      *reserved_blocks += needed[i] - held[i];
+      state_.reqs[(*batch)[i]].blocks = needed[i];
+    }
+    return preempted;
+  }
+  // Decode instance: the preempted are swapped out, to come back before any new request.
+  void GrowOrSwapOut(int d, std::vector<int64_t>* batch) {
+    State::Decode& inst = state_.decode[d];
+    const DecodeInstanceConfig& cfg = config_.decode[d];
+    const batching::KvPool pool = PoolOf(cfg.kv_capacity_tokens, cfg.block_size, inst.reserved_blocks);
+    for (int64_t r : GrowOrPreempt(pool, batch, &inst.reserved_blocks)) inst.swapped.push_back(r);
   }
 
   // Advances every running request by one token; finished ones leave `running` and free their blocks.
@@ -453,7 +519,8 @@ class Simulator::Runner {
     if (inst.busy) return;
     inst.batch.clear();
     // The offline generator's own admission (vLLM v0): a prefill step admits FCFS under the batch cap,
-    // the prefill token budget and the KV reservation of prompt + output in whole blocks.
+    // the prefill token budget and the KV reservation of prompt + output in whole blocks; with on-demand
+    // KV, the prompt's blocks (a preempted request's prompt is its prompt and what it had generated).
     const batching::KvPool pool = ColocatedPool(c);
     const batching::PromptAdmissionOptions admission_options{.max_batch = batching::LimitOrNone(cfg.max_batch_size),
                                                              .max_prefill_tokens = batching::LimitOrNone(cfg.max_batch_tokens)};
@@ -463,22 +530,22 @@ class Simulator::Runner {
           static_cast<int64_t>(sizes.size()) > pool.free_blocks) {
         break;  // no more could be admitted (each takes a batch slot and a block at least)
       }
-      sizes.push_back({requests_[r].prompt_len, requests_[r].output_len});
+      sizes.push_back({PromptTokens(r), cfg.on_demand_kv ? 1 : requests_[r].output_len});
     }
     const batching::Admission admission =
         batching::PlanPromptAdmission(sizes, static_cast<int64_t>(inst.running.size()), admission_options, pool);
     double sum_sq = 0;
     for (int64_t i = 0; i < admission.count; ++i) {
       const int64_t r = inst.waiting.front();
-      const int64_t len = requests_[r].prompt_len;
+      const int64_t len = PromptTokens(r);
       inst.waiting.pop_front();
       inst.batch.push_back(r);
-      state_.reqs[r].blocks = pool.BlocksFor(state_.reqs[r].need);
+      state_.reqs[r].blocks = pool.BlocksFor(cfg.on_demand_kv ? len + 1 : state_.reqs[r].need);
       inst.reserved_blocks += state_.reqs[r].blocks;
       inst.queued_tokens -= len;
       inst.queued_predicted_ms -= cfg.latency.PrefillMsFromSums(len, double(len) * len);
       sum_sq += double(len) * len;
-      state_.reqs[r].prefill_start = state_.now;
+      if (state_.reqs[r].prefill_start < 0) state_.reqs[r].prefill_start = state_.now;
     }
     const int64_t tokens = admission.tokens;
     if (inst.waiting.empty()) inst.queued_predicted_ms = 0.0;
@@ -490,6 +557,17 @@ class Simulator::Runner {
         options_.on_step({StepTrace::kColocatedPrefill, c, static_cast<int64_t>(inst.batch.size()), tokens});
       }
     } else if (!inst.running.empty()) {
+      if (cfg.on_demand_kv) {
+        // vLLM v0: a sequence that cannot grow is preempted by recomputation, newest first, back to the
+        // head of the queue; when that empties the batch, the next step is its prefill.
+        for (int64_t r : GrowOrPreempt(ColocatedPool(c), &inst.running, &inst.reserved_blocks)) {
+          const int64_t len = PromptTokens(r);
+          inst.waiting.push_front(r);
+          inst.queued_tokens += len;
+          inst.queued_predicted_ms += cfg.latency.PrefillMsFromSums(len, double(len) * len);
+        }
+        if (inst.running.empty()) return TryStartColocated(c);
+      }
       inst.step_is_prefill = false;
       const int64_t context = ContextOf(inst.running);
       MarkDecodeStart(inst.running);
@@ -573,7 +651,7 @@ class Simulator::Runner {
       d.total_kv_blocks = pool.total_blocks;
       d.free_kv_blocks = pool.free_blocks;
       d.queued_requests =
-          static_cast<int64_t>(inst.pending.size() + inst.ready.size()) + inst.in_flight;
+          static_cast<int64_t>(inst.pending.size() + inst.ready.size() + inst.swapped.size()) + inst.in_flight;
     }
   }
 
@@ -663,6 +741,9 @@ class Simulator::Runner {
     State::Decode& inst = state_.decode[e.instance];
     --inst.in_flight;
     inst.ready.push_back(r);
+    // DistServe's decode engine awaits each KV migration in its step loop, on every worker, behind the
+    // micro-batches already in the pipeline: the pipeline drains before the next launch.
+    if (inst.micro.size() > 1 && !inst.launched.empty()) inst.draining = true;
     TryStartPrefill(p);
     TryStartDecode(e.instance);
   }
@@ -684,7 +765,11 @@ class Simulator::Runner {
       ChunkedStepDone(e.instance);
     } else if (inst.step_is_prefill) {
       for (int64_t r : inst.batch) {
-        if (FirstTokenOut(r)) {
+        // A recomputed request's prefill samples its next token; a new one's is its first.
+        const bool done = state_.reqs[r].generated > 0 ? ++state_.reqs[r].generated >= requests_[r].output_len
+                                                       : FirstTokenOut(r);
+        if (done) {
+          if (state_.reqs[r].finish < 0) Finish(r);
           inst.reserved_blocks -= state_.reqs[r].blocks;
         } else {
           inst.running.push_back(r);

@@ -4,8 +4,9 @@
 // runs) for a (prefill, decode) pair, given a ClusterSnapshot built from simulator state. A prefill
 // instance batches its FCFS queue under a token budget and a batch-size cap; the prompt's KV stays in
 // its buffer (backpressure when the buffer is full) until the decode instance admits the request
-// (reserve_full: prompt + output tokens of KV must fit) and pulls the KV over a FIFO link; the decode
-// instance runs continuous batching. The first token is produced by prefill: TTFT ends there.
+// (prompt + output tokens of KV must fit, or with on_demand_kv the prompt's) and pulls the KV over a
+// FIFO link; the decode instance runs continuous batching, in pp pipeline stages and micro-batches when
+// it has them. The first token is produced by prefill: TTFT ends there.
 //
 // Colocated mode, two kinds:
 //   - step_token_budget 0 (the vLLM v0 baseline DistServe compares against): one queue and one step
@@ -59,6 +60,12 @@ struct DecodeInstanceConfig {
   // the micro-batch it joined, and max_batch_size caps each. pp micro-batches keep every stage busy;
   // one gives pipeline parallelism's KV capacity at the speed of an unsplit step.
   int micro_batches = 1;
+  // false: reserve prompt + output blocks at admission, as tandem's decode worker does. true: on-demand
+  // KV as DistServe's decode engine allocates it (batching::GrowthPreemptions): admission asks for the
+  // prompt's blocks, a running request grows a block at a time, and when a step's growth does not fit,
+  // the newest requests of that micro-batch are swapped out (no time charged) and come back, before
+  // any new request, when their blocks fit again.
+  bool on_demand_kv = false;
 };
 
 struct ColocatedInstanceConfig {
@@ -71,6 +78,11 @@ struct ColocatedInstanceConfig {
   // > 0: tandem's chunked-prefill colocated engine with this step token budget (see the file comment);
   // every colocated instance of a cluster must agree on 0 or not.
   int64_t step_token_budget = 0;
+  // Unchunked (vLLM v0) instances: false reserves prompt + output blocks at admission (the offline
+  // generator); true allocates on demand as vLLM does: admission asks for the prompt's blocks, and a
+  // decode step that cannot grow preempts the newest sequences by recomputation (back to the head of
+  // the queue, to be prefilled again with what they had generated).
+  bool on_demand_kv = false;
 };
 
 struct ClusterConfig {

@@ -267,18 +267,20 @@ Workload TwoAtOnce(int64_t output_len) {
   return w;
 }
 
-TEST(SimulatorTest, PipelinedDecodeTwoMicroBatchesOverlapInTheStages) {
+TEST(SimulatorTest, PipelinedDecodeTwoMicroBatchesOverlapAfterAKvPullDrainsThePipeline) {
   // Prefill one at a time: request 0's first token at 10 ms, request 1's at 20 ms. Request 0 runs alone
-  // in micro-batch 0: stages [10, 15] [15, 20], then [20, 25] [25, 30]: done at 30. Request 1 joins
-  // micro-batch 1 at 20 ms; stage 0 is busy until 25: [25, 30] [30, 35], then [35, 40] [40, 45].
+  // in micro-batch 0: stages [10, 15] [15, 20], then [20, 25] [25, 30]. Request 1's KV arrives at 20
+  // with that pass under way: the pipeline drains first (DistServe awaits the migration behind it), so
+  // at 30 micro-batch 1 {1} takes [30, 35] [35, 40] and micro-batch 0 {0} follows it through the stages,
+  // [35, 40] [40, 45]: request 0 finishes at 45 (its fourth token), request 1's passes end at 40, 50, 60.
   policy::RoundRobinPolicy policy;
   Simulator sim(PipelinedDecode(2, 0), &policy);
-  std::vector<RequestRecord> r = *sim.Run(TwoAtOnce(3));
+  std::vector<RequestRecord> r = *sim.Run(TwoAtOnce(4));
   EXPECT_NEAR(r[0].first_token_s, 0.010, 1e-9);
   EXPECT_NEAR(r[1].first_token_s, 0.020, 1e-9);
-  EXPECT_NEAR(r[0].finish_s, 0.030, 1e-9);
-  EXPECT_NEAR(r[1].decode_start_s, 0.020, 1e-9);
-  EXPECT_NEAR(r[1].finish_s, 0.045, 1e-9);
+  EXPECT_NEAR(r[1].decode_start_s, 0.030, 1e-9);
+  EXPECT_NEAR(r[0].finish_s, 0.045, 1e-9);
+  EXPECT_NEAR(r[1].finish_s, 0.060, 1e-9);
 }
 
 TEST(SimulatorTest, PipelinedDecodeOneMicroBatchWaitsForThePassToEnd) {
@@ -299,6 +301,34 @@ TEST(SimulatorTest, PipelinedDecodePaysTheStepOverheadOncePerPass) {
   Workload w;
   w.requests.push_back({.id = 0, .arrival_s = 0, .prompt_len = 100, .output_len = 3});
   EXPECT_NEAR((*sim.Run(w))[0].finish_s, 0.010 + 2 * 0.012, 1e-9);
+}
+
+TEST(SimulatorTest, OnDemandKvAdmitsOnThePromptAndSwapsOutTheNewestWhenGrowthDoesNotFit) {
+  // Blocks of 16 tokens, 14 blocks. Prompts of 96 tokens (6 blocks) + the first decode token: 7 blocks
+  // each, so both are admitted at once (reserving prompt + output, 2 x 9 blocks, would not fit). Decode
+  // passes of 5 ms start at 20 ms (request 1's first token; request 0 is pulled at 10 and runs [10, 15]).
+  // At context 113 request 0 needs an 8th block: the pass that would write it swaps request 1 out,
+  // and request 1 comes back when request 0 finishes and frees its blocks.
+  ClusterConfig c = OnePrefillOneDecode(ConstantModel(10, 5), ConstantModel(10, 5));
+  c.decode[0].kv_capacity_tokens = 14 * 16;
+  c.decode[0].on_demand_kv = true;
+  policy::RoundRobinPolicy policy;
+  Simulator sim(c, &policy);
+  Workload w;
+  for (int i = 0; i < 2; ++i) w.requests.push_back({.id = i, .arrival_s = 0, .prompt_len = 96, .output_len = 40});
+  std::vector<RequestRecord> r = *sim.Run(w);
+  ASSERT_TRUE(r[0].finished && r[1].finished);
+  // Both pulled right after their prefill (no wait for a reservation).
+  EXPECT_NEAR(r[1].kv_start_s, r[1].first_token_s, 1e-9);
+  // Request 1 waited out request 0's last passes: it finishes well after request 0 and later than the
+  // 39 passes of 5 ms it needs from its first token.
+  EXPECT_GT(r[1].finish_s, r[0].finish_s + 0.020);
+  EXPECT_GT(r[1].finish_s - r[1].first_token_s, 39 * 0.005 + 0.020);
+  // The same cluster reserving prompt + output admits request 1 only once request 0 is done.
+  c.decode[0].on_demand_kv = false;
+  Simulator reserving(c, &policy);
+  std::vector<RequestRecord> full = *reserving.Run(w);
+  EXPECT_GE(full[1].kv_start_s, full[0].finish_s);
 }
 
 TEST(SimulatorTest, RejectsBadClusters) {
