@@ -331,6 +331,39 @@ TEST(SimulatorTest, OnDemandKvAdmitsOnThePromptAndSwapsOutTheNewestWhenGrowthDoe
   EXPECT_GE(full[1].kv_start_s, full[0].finish_s);
 }
 
+TEST(SimulatorTest, OnDemandKvColocatedPreemptsByRecomputation) {
+  // vLLM v0 with on-demand KV: 14 blocks of 16 tokens, two prompts of 96 tokens (7 blocks each with
+  // the first decode token). When both need an 8th block, request 1 (the newest) is preempted, waits
+  // for request 0 to finish, and is prefilled again with what it had generated; that prefill samples
+  // its next token, and its first token stays the first prefill's.
+  ClusterConfig c;
+  c.colocated.push_back({.latency = ConstantModel(10, 5), .kv_capacity_tokens = 14 * 16, .on_demand_kv = true});
+  std::vector<StepTrace> prefills;
+  SimOptions options;
+  options.on_step = [&](const StepTrace& step) {
+    if (step.kind == StepTrace::kColocatedPrefill) prefills.push_back(step);
+  };
+  policy::RoundRobinPolicy policy;
+  Simulator sim(c, &policy, options);
+  Workload w;
+  for (int i = 0; i < 2; ++i) w.requests.push_back({.id = i, .arrival_s = 0, .prompt_len = 96, .output_len = 40});
+  std::vector<RequestRecord> r = *sim.Run(w);
+  ASSERT_TRUE(r[0].finished && r[1].finished);
+  // Prefill [0, 10] for request 0 and [10, 20] for request 1 (prefill first), 7 blocks each. After 15
+  // decode steps of 5 ms (t = 95) both hold 16 tokens and need an 8th block: request 1 is preempted.
+  // Request 0 finishes its 24 remaining steps at 215; request 1 (8 blocks for 96 + 16 + 1 tokens, with
+  // at most 6 free until then) is prefilled again [215, 225], which gives its 17th token, and takes 23
+  // more steps.
+  ASSERT_EQ(prefills.size(), 3u);
+  EXPECT_EQ(prefills[0].tokens, 96);
+  EXPECT_EQ(prefills[1].tokens, 96);
+  EXPECT_EQ(prefills[2].sequences, 1);
+  EXPECT_EQ(prefills[2].tokens, 96 + 16);
+  EXPECT_NEAR(r[1].first_token_s, 0.020, 1e-9);
+  EXPECT_NEAR(r[0].finish_s, 0.215, 1e-9);
+  EXPECT_NEAR(r[1].finish_s, 0.225 + 23 * 0.005, 1e-9);
+}
+
 TEST(SimulatorTest, RejectsBadClusters) {
   policy::RoundRobinPolicy policy;
   ClusterConfig empty;
