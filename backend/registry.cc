@@ -32,9 +32,13 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const BackendOptions& optio
     }
     cpu.fast = options.name == "cpu";
     cpu.num_threads = options.num_threads;
+    cpu.batch_invariant = options.batch_invariant;
     return std::make_unique<CpuBackend>(cpu);
   }
   if (options.name == "cuda") {
+    if (options.batch_invariant) {
+      return absl::UnimplementedError("--batch-invariant: the cuda backend has no batch-invariant kernels yet (cpu only)");
+    }
 #if TANDEM_WITH_CUDA
     CudaBackendOptions cuda;
     cuda.device = options.device;

@@ -25,6 +25,9 @@ struct BackendOptions {
   // are held in, "float32", "bfloat16" or "float16"; empty keeps the checkpoint's (16-bit stays 16-bit);
   // activations and KV are float32.
   std::string dtype;
+  // CPU: every row of a prompt summed as a batch-1 decode step sums it (CpuBackendOptions). The CUDA
+  // backend has no such kernels: Unimplemented.
+  bool batch_invariant = false;
 };
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const BackendOptions& options);

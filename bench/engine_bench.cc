@@ -43,7 +43,8 @@ const char* kPresets[] = {"small", "tinyllama-1.1b"};
 // How the (bf16) checkpoint's weight matrices are held: 0 as stored (bf16, widened in the kernels;
 // copied into huge-page memory), 1 widened to float32 at load (what the CPU backend did before 16-bit
 // weights), 2 bf16 with the unfused matrices used in place in the file mapping (map_weights).
-const char* kHeld[] = {"bf16", "f32", "bf16-mapped"};
+// 3 and 4: bf16 and float32 with --batch-invariant (prompts summed as decode steps sum them).
+const char* kHeld[] = {"bf16", "f32", "bf16-mapped", "bf16-invariant", "f32-invariant"};
 
 struct Loaded {
   std::unique_ptr<CpuBackend> backend;
@@ -68,7 +69,8 @@ Loaded& GetModel(const std::string& preset, int held) {
   }
   Loaded loaded;
   CpuBackendOptions options{.fast = true, .num_threads = Threads()};
-  if (held == 1) options.matrix_dtype = DType::kF32;
+  if (held == 1 || held == 4) options.matrix_dtype = DType::kF32;
+  options.batch_invariant = held >= 3;
   loaded.backend = std::make_unique<CpuBackend>(options);
   ModelLoadOptions load;
   load.max_context = 4096;
@@ -245,6 +247,33 @@ BENCHMARK(BM_LinearRow)
     ->MinTime(1.0)
     ->UseRealTime();
 
+// One prompt Linear (128 rows of TinyLlama's attention 2048 -> 2048, MLP up 2048 -> 5632 and down
+// 5632 -> 2048) on its own: GFLOP/s by held dtype (f32: OpenBLAS sgemm in blocks; bf16: the tiled
+// decode-order kernel where the CPU has it, else widen + sgemm). args: dtype (0 f32, 1 bf16, 2 f16),
+// rows, in, out.
+void BM_PromptLinear(benchmark::State& state) {
+  const int64_t n = state.range(1), in = state.range(2), out = state.range(3);
+  const DType dtype = state.range(0) == 0 ? DType::kF32 : state.range(0) == 1 ? DType::kBF16 : DType::kF16;
+  CpuBackend backend(CpuBackendOptions{.fast = true, .num_threads = Threads()});
+  auto wbuf = backend.Allocate(out * in * DTypeSize(dtype));
+  auto xbuf = backend.Allocate(n * in * 4);
+  auto ybuf = backend.Allocate(n * out * 4);
+  const Tensor w{(*wbuf)->data(), dtype, {out, in}}, x{(*xbuf)->data(), DType::kF32, {n, in}},
+      y{(*ybuf)->data(), DType::kF32, {n, out}};
+  if (!backend.FillUniform(w, 1, 0.0f, 0.02f).ok() || !backend.FillUniform(x, 2, 0.0f, 1.0f).ok()) std::abort();
+  for (auto _ : state) {
+    if (!backend.Linear(x, w, nullptr, y).ok()) std::abort();
+    benchmark::DoNotOptimize(y.data);
+  }
+  state.SetLabel(std::string(DTypeName(dtype)) + " " + std::to_string(Threads()) + "t");
+  state.counters["GFLOPs"] = benchmark::Counter(2.0 * n * in * out * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PromptLinear)
+    ->Args({0, 128, 2048, 2048})->Args({1, 128, 2048, 2048})->Args({2, 128, 2048, 2048})
+    ->Args({0, 128, 2048, 5632})->Args({1, 128, 2048, 5632})->Args({2, 128, 2048, 5632})
+    ->Args({0, 128, 5632, 2048})->Args({1, 128, 5632, 2048})->Args({2, 128, 5632, 2048})
+    ->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
+
 // Widening a 64 MiB bf16 matrix block by block into a 1 MiB float32 scratch, as a prompt GEMM does
 // (one thread): source GB/s.
 void BM_WidenBlocks(benchmark::State& state) {
@@ -271,6 +300,8 @@ BENCHMARK(BM_Prefill)
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2.0)
     ->UseRealTime();
+// What --batch-invariant costs a prompt (compare with held 0 and 1 of the same run).
+BENCHMARK(BM_Prefill)->Args({1, 128, 3})->Args({1, 128, 4})->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
 
 }  // namespace
 }  // namespace tandem

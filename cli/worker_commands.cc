@@ -99,6 +99,7 @@ struct CommonFlags {
     o.num_threads = static_cast<int>(backend.threads);
     o.device = static_cast<int>(backend.device);
     o.dtype = backend.dtype;
+    o.batch_invariant = backend.batch_invariant;
     o.block_size = static_cast<int32_t>(block_size);
     o.kv_cache_mb = kv_cache_mb;
     o.gpu_memory_fraction = gpu_memory_fraction;

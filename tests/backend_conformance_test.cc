@@ -100,6 +100,51 @@ TEST(CpuFastPathTest, LinearRowDoesNotDependOnTheBatch) {
   }
 }
 
+// --batch-invariant: prompts (more than 8 rows) are summed row by row as the decode kernel sums them
+// (register tiles for float32 and, with AVX-512, bf16; the decode kernel itself otherwise), so every
+// row of a prompt gets, bit for bit, what it gets decoded alone: a request resumed by re-prefilling its
+// tokens continues exactly as it would have. Shapes cover odd row counts, outputs not a multiple of the
+// tiles, several output chunks, rows split into pieces (2500 weights), and tails of 32 and of single
+// weights. Without the option, prompts take sgemm, and the same check finds differences.
+TEST(CpuFastPathTest, BatchInvariantPromptRowsEqualTheDecodeKernel) {
+  for (bool invariant : {true, false}) {
+    BackendOptions options;
+    options.name = "cpu";
+    options.num_threads = 2;
+    options.batch_invariant = invariant;
+    auto cpu = MakeBackend(options);
+    ASSERT_TRUE(cpu.ok()) << cpu.status();
+    Rng rng(11);
+    for (DType wdtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+      SCOPED_TRACE(DTypeName(wdtype));
+      int64_t differing = 0;
+      for (auto [n, in, out] : std::vector<std::tuple<int, int, int>>{{9, 70, 31}, {13, 100, 2000}, {40, 688, 65}, {11, 2500, 7}}) {
+        HostTensor x = RandomF({n, in}, rng), w = RandomF({out, in}, rng), b = RandomF({out}, rng);
+        Placer p(**cpu);
+        Tensor wt = p.Put(w, wdtype), bt = p.Put(b);
+        Tensor prompt_out = p.Put(RandomF({n, out}, rng));
+        ASSERT_TRUE((*cpu)->Linear(p.Put(x), wt, &bt, prompt_out).ok());
+        const std::vector<float> prompt = p.Get(prompt_out);
+        for (int r = 0; r < n; ++r) {
+          HostTensor row;
+          row.shape = {1, in};
+          row.f.assign(x.f.begin() + r * in, x.f.begin() + (r + 1) * in);
+          Tensor row_out = p.Put(RandomF({1, out}, rng));
+          ASSERT_TRUE((*cpu)->Linear(p.Put(row), wt, &bt, row_out).ok());
+          const std::vector<float> alone = p.Get(row_out);
+          for (int o = 0; o < out; ++o) {
+            if (invariant) {
+              ASSERT_EQ(alone[o], prompt[r * out + o]) << n << "x" << in << "->" << out << " row " << r << " out " << o;
+            }
+            differing += alone[o] != prompt[r * out + o];
+          }
+        }
+      }
+      if (!invariant) EXPECT_GT(differing, 0) << "sgemm's sums happened to equal the decode kernel's everywhere";
+    }
+  }
+}
+
 // TANDEM_CPU_ISA (the ctest variants backend_conformance_avx2_test / _portable_test) really selects the
 // 16-bit kernels' path, so those runs test what they say.
 TEST(CpuFastPathTest, IsaOverrideStepsDown) {

@@ -48,6 +48,7 @@ class ClusterProcessTest : public ::testing::Test {
     std::vector<std::string> worker_flags = {"--model", *model_, "--threads", "1", "--kv-cache-mb", "64",
                                              "--log-level", "warning"};
     for (const std::string& flag : TestBackendFlags()) worker_flags.push_back(flag);
+    worker_flags.insert(worker_flags.end(), all_worker_flags_.begin(), all_worker_flags_.end());
     for (int i = 0; i < 4; ++i) {
       const bool prefill = i < 2;
       std::vector<std::string> args = {prefill ? "prefill" : "decode", "--port", "0", "--id",
@@ -155,7 +156,79 @@ class ClusterProcessTest : public ::testing::Test {
     return p;
   }
 
+  // SIGKILLs decode-0 under 16 concurrent streams (half greedy, half seeded sampling, staggered so the kill
+  // finds each at another point) and checks that every stream completes with `tandem run`'s ids (run with
+  // `run_flags` too): greedy ones to the end, sampled ones up to the kill or, with `sampled_exact`, to the
+  // end as well. Then new requests all go to decode-1, and every KV block and lease is free.
+  void KillDecodeWorkerMidStream(bool sampled_exact, const std::vector<std::string>& run_flags) {
+    constexpr int kStreams = 16;
+    std::vector<Result> results(kStreams);
+    std::vector<std::vector<int32_t>> prompts;
+    std::vector<int> max_tokens;
+    std::vector<float> temperature;
+    for (int i = 0; i < kStreams; ++i) {
+      prompts.push_back(Prompt(5 + (i * 29) % 120, 200 + i));
+      max_tokens.push_back(120 + (i * 53) % 200);
+      temperature.push_back(i % 2 == 0 ? 0.0f : 0.8f);
+    }
+    std::atomic<int> streaming{0};
+    std::atomic<bool> killed{false};
+    std::vector<int> before_kill(kStreams, 0);  // tokens each stream had received when the kill was sent
+    std::vector<std::thread> clients;
+    for (int i = 0; i < kStreams; ++i) {
+      clients.emplace_back([&, i] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(15 * i));
+        bool counted = false;
+        results[i] = Generate(prompts[i], max_tokens[i], nullptr, [&](int tokens) {
+          if (!killed.load()) before_kill[i] = tokens;
+          if (!counted && tokens >= 2) {
+            counted = true;
+            ++streaming;
+          }
+        }, temperature[i], 1000 + i);
+      });
+    }
+    while (streaming.load() < kStreams) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // some streams well past their start
+    Subprocess& victim = workers_[2];  // decode-0
+    killed = true;
+    ASSERT_EQ(kill(victim.pid, SIGKILL), 0);
+    for (auto& t : clients) t.join();
+    int resumed = 0;
+    for (int i = 0; i < kStreams; ++i) {
+      ASSERT_TRUE(results[i].status.ok()) << "stream " << i << ": " << results[i].status.error_message();
+      std::vector<std::string> flags = {"--temperature", absl::StrCat(temperature[i]), "--seed", absl::StrCat(1000 + i)};
+      flags.insert(flags.end(), run_flags.begin(), run_flags.end());
+      const std::vector<int32_t> expected = TandemRunIds(*model_, prompts[i], max_tokens[i], flags);
+      ASSERT_EQ(results[i].tokens.size(), expected.size()) << "stream " << i;
+      if (temperature[i] == 0.0f || sampled_exact) {
+        EXPECT_EQ(results[i].tokens, expected) << "stream " << i << " (temperature " << temperature[i] << ")";
+      } else {
+        const auto streamed = static_cast<std::ptrdiff_t>(before_kill[i]);
+        EXPECT_EQ(std::vector<int32_t>(results[i].tokens.begin(), results[i].tokens.begin() + streamed),
+                  std::vector<int32_t>(expected.begin(), expected.begin() + streamed))
+            << "sampled stream " << i << ", the " << streamed << " tokens streamed before the kill";
+      }
+      EXPECT_EQ(results[i].final.completion_tokens(), max_tokens[i]) << "stream " << i;
+      if (results[i].final.decode_worker() == workers_[3].address) ++resumed;
+    }
+    // Round robin put half the streams on each decode worker: more than half ending on the survivor
+    // means streams of the killed worker were resumed there (a few may have finished before the kill).
+    EXPECT_GT(resumed, kStreams / 2);
+
+    // Within a few seconds every new request lands on the surviving decode worker and succeeds.
+    const absl::Time start = absl::Now();
+    for (int i = 0; i < 8; ++i) {
+      Result r = Generate(Prompt(10, 100 + i), 8);
+      ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+      EXPECT_EQ(r.final.decode_worker(), workers_[3].address);
+    }
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+    ExpectAllKvFree();
+  }
+
   static std::string* model_;
+  std::vector<std::string> all_worker_flags_;  // extra flags for every worker (set in a derived fixture)
   std::vector<std::string> decode0_flags_;  // extra flags for decode-0 (set in a derived fixture)
   std::vector<Subprocess> workers_, router_;
   std::unique_ptr<v1::Tandem::Stub> stub_;
@@ -213,76 +286,30 @@ TEST_F(ClusterProcessTest, ClientCancelMidStreamReturnsKvBlocksOnBothWorkers) {
 // (a prefill of prompt + streamed tokens, a decode continuing the request's random stream). Every
 // stream completes, with no token lost or repeated: what was streamed before the kill is exactly
 // `tandem run`'s, and greedy streams are exactly `tandem run`'s to the end. A resumed *sampled* stream
-// is only required to continue with the right length: the re-prefill computes the streamed tokens' KV
-// with the prompt GEMM instead of the decode's row kernel, so its logits differ in the last bits, and
+// is only required to continue with the right length here: the re-prefill computes the streamed tokens'
+// KV with the prompt GEMM instead of the decode's row kernel, so its logits differ in the last bits, and
 // a draw that falls that close to a probability boundary picks the neighbouring token (seen once in CI
-// out of ~16 resumed sampled streams). Bitwise-equal resumption needs batch-invariant prefill kernels.
+// out of ~16 resumed sampled streams). With --batch-invariant it must be exact (the next test).
 TEST_F(ClusterProcessTest, KilledDecodeWorkerMidStreamLosesNoStream) {
-  constexpr int kStreams = 16;
-  std::vector<Result> results(kStreams);
-  std::vector<std::vector<int32_t>> prompts;
-  std::vector<int> max_tokens;
-  std::vector<float> temperature;
-  for (int i = 0; i < kStreams; ++i) {
-    prompts.push_back(Prompt(5 + (i * 29) % 120, 200 + i));
-    max_tokens.push_back(120 + (i * 53) % 200);
-    temperature.push_back(i % 2 == 0 ? 0.0f : 0.8f);
-  }
-  std::atomic<int> streaming{0};
-  std::atomic<bool> killed{false};
-  std::vector<int> before_kill(kStreams, 0);  // tokens each stream had received when the kill was sent
-  std::vector<std::thread> clients;
-  for (int i = 0; i < kStreams; ++i) {
-    clients.emplace_back([&, i] {
-      // Staggered starts: the kill finds each stream at another point.
-      std::this_thread::sleep_for(std::chrono::milliseconds(15 * i));
-      bool counted = false;
-      results[i] = Generate(prompts[i], max_tokens[i], nullptr, [&](int tokens) {
-        if (!killed.load()) before_kill[i] = tokens;
-        if (!counted && tokens >= 2) {
-          counted = true;
-          ++streaming;
-        }
-      }, temperature[i], 1000 + i);
-    });
-  }
-  while (streaming.load() < kStreams) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // some streams well past their start
-  Subprocess& victim = workers_[2];  // decode-0
-  killed = true;
-  ASSERT_EQ(kill(victim.pid, SIGKILL), 0);
-  for (auto& t : clients) t.join();
-  int resumed = 0;
-  for (int i = 0; i < kStreams; ++i) {
-    ASSERT_TRUE(results[i].status.ok()) << "stream " << i << ": " << results[i].status.error_message();
-    const std::vector<int32_t> expected =
-        TandemRunIds(*model_, prompts[i], max_tokens[i],
-                     {"--temperature", absl::StrCat(temperature[i]), "--seed", absl::StrCat(1000 + i)});
-    ASSERT_EQ(results[i].tokens.size(), expected.size()) << "stream " << i;
-    if (temperature[i] == 0.0f) {
-      EXPECT_EQ(results[i].tokens, expected) << "greedy stream " << i;
-    } else {
-      const auto streamed = static_cast<std::ptrdiff_t>(before_kill[i]);
-      EXPECT_EQ(std::vector<int32_t>(results[i].tokens.begin(), results[i].tokens.begin() + streamed),
-                std::vector<int32_t>(expected.begin(), expected.begin() + streamed))
-          << "sampled stream " << i << ", the " << streamed << " tokens streamed before the kill";
-    }
-    EXPECT_EQ(results[i].final.completion_tokens(), max_tokens[i]) << "stream " << i;
-    if (results[i].final.decode_worker() == workers_[3].address) ++resumed;
-  }
-  // Round robin put half the streams on each decode worker: more than half ending on the survivor
-  // means streams of the killed worker were resumed there (a few may have finished before the kill).
-  EXPECT_GT(resumed, kStreams / 2);
+  KillDecodeWorkerMidStream(/*sampled_exact=*/false, {});
+}
 
-  // Within a few seconds every new request lands on the surviving decode worker and succeeds.
-  const absl::Time start = absl::Now();
-  for (int i = 0; i < 8; ++i) {
-    Result r = Generate(Prompt(10, 100 + i), 8);
-    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
-    EXPECT_EQ(r.final.decode_worker(), workers_[3].address);
+// The same with every worker (and `tandem run`) on --batch-invariant: prompts are summed row by row as
+// decode steps sum them, so the re-prefill of a resumed stream reproduces its KV and logits bit for bit,
+// and sampled streams too continue exactly as an undisturbed run.
+class BatchInvariantClusterTest : public ClusterProcessTest {
+ protected:
+  BatchInvariantClusterTest() { all_worker_flags_ = {"--batch-invariant"}; }
+  void SetUp() override {
+    for (const std::string& flag : TestBackendFlags()) {
+      if (flag == "cuda") GTEST_SKIP() << "--batch-invariant is CPU-only";
+    }
+    ClusterProcessTest::SetUp();
   }
-  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
-  ExpectAllKvFree();
+};
+
+TEST_F(BatchInvariantClusterTest, KilledDecodeWorkerMidStreamResumesSampledStreamsExactly) {
+  KillDecodeWorkerMidStream(/*sampled_exact=*/true, {"--batch-invariant"});
 }
 
 // RELIABILITY F8 / issue 11 item 6: a decode worker frozen with SIGSTOP (alive, silent) mid-stream. Its

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "backend/cpu/cpu_backend.h"
 #include "gtest/gtest.h"
 #include "model/random_model.h"
@@ -85,6 +86,40 @@ TEST_F(GeneratorTest, PromptFedTokenByTokenGivesThePrefillLogits) {
   double worst = 0;
   for (size_t k = 0; k < step.size(); ++k) worst = std::max(worst, std::fabs(double(step[k]) - (*whole)[k]));
   EXPECT_LT(worst, 1e-3);
+}
+
+// --batch-invariant: a 21-token prompt's logits are, bit for bit, what feeding it token by token gives
+// (the prompt's matrix products summed row by row as decode steps sum them), with the matrices held in
+// bf16 (the checkpoint's) and widened to float32. So a stream resumed by re-prefilling what it had
+// generated samples from exactly the logits it would have had. Without it they differ in the last bits.
+TEST_F(GeneratorTest, BatchInvariantPrefillGivesExactlyTheTokenByTokenLogits) {
+  const std::vector<int32_t> prompt = Prompt(21, 9);
+  for (DType held : {DType::kBF16, DType::kF32}) {
+    for (bool invariant : {true, false}) {
+      SCOPED_TRACE(std::string(DTypeName(held)) + (invariant ? " batch-invariant" : " default"));
+      CpuBackend backend(CpuBackendOptions{.fast = true, .num_threads = 2, .matrix_dtype = held, .batch_invariant = invariant});
+      auto model = Model::Load(*dir_, backend);
+      ASSERT_TRUE(model.ok()) << model.status();
+      auto cache = KvCache::Create(backend, (*model)->MakeKvSpec(4, 8));
+      ASSERT_TRUE(cache.ok());
+      auto blocks = (*cache)->allocator().Allocate(6);
+      ASSERT_TRUE(blocks.ok());
+      auto whole = (*model)->Forward({{prompt, 0, *blocks}}, **cache);
+      ASSERT_TRUE(whole.ok()) << whole.status();
+      std::vector<float> step;
+      for (size_t t = 0; t < prompt.size(); ++t) {
+        auto logits = (*model)->Forward(
+            {{std::span<const int32_t>(prompt).subspan(t, 1), static_cast<int64_t>(t), *blocks}}, **cache);
+        ASSERT_TRUE(logits.ok());
+        step = *logits;
+      }
+      if (invariant) {
+        EXPECT_EQ(step, *whole);
+      } else {
+        EXPECT_NE(step, *whole) << "the prompt GEMM happened to sum exactly as the decode kernel";
+      }
+    }
+  }
 }
 
 // The checkpoint is bf16: the CPU backend holds its matrices in bf16 (half the bytes of float32), uses

@@ -23,6 +23,7 @@ absl::StatusOr<WorkerModel> LoadWorkerModel(const WorkerModelOptions& options) {
   backend_options.num_threads = options.num_threads;
   backend_options.device = options.device;
   backend_options.dtype = options.dtype;
+  backend_options.batch_invariant = options.batch_invariant;
   TANDEM_ASSIGN_OR_RETURN(w.backend, MakeBackend(backend_options));
   ModelLoadOptions load;
   load.max_context = options.max_context;

@@ -24,6 +24,7 @@ struct WorkerModelOptions {
   int64_t max_context = 0;    // 0: the model's max_position_embeddings
   int device = 0;             // device backends: ordinal
   std::string dtype;          // device backends: "bfloat16" (default), "float16" or "float32"
+  bool batch_invariant = false;  // BackendOptions::batch_invariant
   double gpu_memory_fraction = 0.9;
   // The engine's largest step (sizes the model's fixed workspaces).
   int64_t max_batch_tokens = 2048;

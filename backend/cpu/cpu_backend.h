@@ -25,6 +25,9 @@ struct CpuBackendOptions {
   // The dtype weight matrices are held in; unset keeps a 16-bit checkpoint's dtype and float32 for
   // float32 checkpoints.
   std::optional<DType> matrix_dtype;
+  // Prompt matrix products summed row by row as a batch-1 decode step sums them (cpu_fast::Linear), so
+  // that a sequence's logits do not depend on its batch or on being re-prefilled. Slower prompts.
+  bool batch_invariant = false;
 };
 
 class CpuBackend : public Backend {
@@ -73,6 +76,7 @@ class CpuBackend : public Backend {
 
  private:
   bool fast_;
+  bool batch_invariant_;
   std::optional<DType> matrix_dtype_;
   ThreadPool pool_;
   std::vector<float> gemm_scratch_;  // widened 16-bit weight blocks (prompt GEMMs)

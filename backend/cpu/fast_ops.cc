@@ -3,6 +3,8 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -59,6 +61,160 @@ void StreamRows(const float* x, int64_t n, int64_t in, const float* w, int64_t o
   }
 }
 
+// R activation rows against W weight rows, each output summed exactly as DotGroup sums it (16 lanes,
+// lanes in order, then the tail): the batch-invariant prompt path for float32 weights.
+template <int R, int W>
+__attribute__((always_inline)) inline void DotTile(const float* x, int64_t in, const float* w, float* sums) {
+  float acc[R][W][16] = {};
+  int64_t k = 0;
+  for (; k + 16 <= in; k += 16) {
+    for (int r = 0; r < R; ++r) {
+      for (int j = 0; j < W; ++j) {
+        for (int l = 0; l < 16; ++l) acc[r][j][l] += x[r * in + k + l] * w[j * in + k + l];
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int j = 0; j < W; ++j) {
+      float sum = 0.0f;
+      for (int l = 0; l < 16; ++l) sum += acc[r][j][l];
+      for (int64_t t = k; t < in; ++t) sum += x[r * in + t] * w[j * in + t];
+      sums[r * W + j] = sum;
+    }
+  }
+}
+
+template <int R>
+__attribute__((always_inline)) inline void DotTileRows(const float* x, int64_t in, const float* w, int cols,
+                                                       float* sums) {
+  switch (cols) {
+    case 1: DotTile<R, 1>(x, in, w, sums); break;
+    case 2: DotTile<R, 2>(x, in, w, sums); break;
+    default: DotTile<R, 3>(x, in, w, sums); break;
+  }
+}
+
+// StreamRows for prompts, bit for bit: tiles of 4 activation rows x 3 weight rows over output chunks
+// that stay in L2.
+__attribute__((target_clones("avx512f", "avx2,fma", "default")))
+void TileRows(const float* x, int64_t n, int64_t in, const float* w, int64_t out_begin, int64_t out_end,
+              const float* bias, int64_t out, float* y) {
+  const int64_t chunk = std::max<int64_t>(3, (int64_t{256} << 10) / (4 * in) / 3 * 3);
+  float sums[12];
+  for (int64_t c0 = out_begin; c0 < out_end; c0 += chunk) {
+    const int64_t c1 = std::min(out_end, c0 + chunk);
+    for (int64_t r = 0; r < n; r += 4) {
+      const int rows = static_cast<int>(std::min<int64_t>(4, n - r));
+      for (int64_t o = c0; o < c1; o += 3) {
+        const int cols = static_cast<int>(std::min<int64_t>(3, c1 - o));
+        const float* xr = x + r * in;
+        const float* wo = w + o * in;
+        switch (rows) {
+          case 1: DotTileRows<1>(xr, in, wo, cols, sums); break;
+          case 2: DotTileRows<2>(xr, in, wo, cols, sums); break;
+          case 3: DotTileRows<3>(xr, in, wo, cols, sums); break;
+          default: DotTileRows<4>(xr, in, wo, cols, sums); break;
+        }
+        for (int i = 0; i < rows; ++i) {
+          for (int j = 0; j < cols; ++j) y[(r + i) * out + o + j] = sums[i * cols + j] + (bias ? bias[o + j] : 0.0f);
+        }
+      }
+    }
+  }
+}
+
+#if defined(__x86_64__)
+// The same tiles written for AVX-512, as DotGroup's AVX-512 clone computes each output: one 16-lane
+// accumulator updated by fused multiply-adds per block of 16, lanes added in order from 0.0f, then the
+// tail fused into the sum. R rows x W outputs in registers; one call runs the blocks of 16 in [k0, k1)
+// on the accumulators kept in `state` (zero before the first call), and with `last` adds the tail and
+// writes sums[r * W + j].
+template <int R, int W>
+__attribute__((target("avx512f"))) void TileF32Avx512(const float* x, int64_t in, const float* w, int64_t k0,
+                                                      int64_t k1, bool last, float* state, float* sums) {
+  __m512 acc[R][W];
+  for (int r = 0; r < R; ++r) {
+    for (int j = 0; j < W; ++j) acc[r][j] = _mm512_loadu_ps(state + (r * W + j) * 16);
+  }
+  for (int64_t k = k0; k < k1; k += 16) {
+    __m512 xr[R];
+    for (int r = 0; r < R; ++r) {
+      xr[r] = _mm512_loadu_ps(x + r * in + k);
+      asm("" : "+v"(xr[r]));  // one load per row, not one per FMA
+    }
+    for (int j = 0; j < W; ++j) {
+      const __m512 wj = _mm512_loadu_ps(w + j * in + k);
+      for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(xr[r], wj, acc[r][j]);
+    }
+  }
+  if (!last) {
+    for (int r = 0; r < R; ++r) {
+      for (int j = 0; j < W; ++j) _mm512_storeu_ps(state + (r * W + j) * 16, acc[r][j]);
+    }
+    return;
+  }
+  const int64_t tail = in / 16 * 16;
+  for (int r = 0; r < R; ++r) {
+    for (int j = 0; j < W; ++j) {
+      alignas(64) float lanes[16];
+      _mm512_store_ps(lanes, acc[r][j]);
+      float sum = 0.0f;
+      for (int l = 0; l < 16; ++l) sum += lanes[l];
+      for (int64_t t = tail; t < in; ++t) sum = std::fma(x[r * in + t], w[j * in + t], sum);
+      sums[r * W + j] = sum;
+    }
+  }
+}
+
+using TileF32Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_t, bool, float*, float*);
+constexpr int kF32TileRows = 4, kF32TileCols = 6;
+
+template <int R, int... Ws>
+constexpr std::array<TileF32Fn, sizeof...(Ws)> TileF32Row(std::integer_sequence<int, Ws...>) {
+  return {TileF32Avx512<R, Ws + 1>...};
+}
+
+// TileRows with TileF32Avx512: output chunks that stay in L2; each row quad in pieces of 1024 weights
+// (16 KiB) that stay in L1 while the chunk's tiles pass over them.
+__attribute__((target("avx512f"))) void TileRowsAvx512(const float* x, int64_t n, int64_t in, const float* w,
+                                                       int64_t out_begin, int64_t out_end, const float* bias,
+                                                       int64_t out, float* y) {
+  static constexpr std::array<std::array<TileF32Fn, kF32TileCols>, kF32TileRows> kTiles = {
+      TileF32Row<1>(std::make_integer_sequence<int, kF32TileCols>{}),
+      TileF32Row<2>(std::make_integer_sequence<int, kF32TileCols>{}),
+      TileF32Row<3>(std::make_integer_sequence<int, kF32TileCols>{}),
+      TileF32Row<4>(std::make_integer_sequence<int, kF32TileCols>{})};
+  constexpr int64_t kPiece = 1024;
+  constexpr int64_t kStateFloats = kF32TileRows * kF32TileCols * 16;
+  const int64_t chunk = std::max<int64_t>(kF32TileCols, (int64_t{512} << 10) / (4 * in) / kF32TileCols * kF32TileCols);
+  const int64_t full = in / 16 * 16;
+  thread_local std::vector<float> state;
+  state.resize((chunk / kF32TileCols + 1) * kStateFloats);
+  float sums[kF32TileRows * kF32TileCols];
+  for (int64_t c0 = out_begin; c0 < out_end; c0 += chunk) {
+    const int64_t c1 = std::min(out_end, c0 + chunk);
+    for (int64_t r = 0; r < n; r += kF32TileRows) {
+      const int rows = static_cast<int>(std::min<int64_t>(kF32TileRows, n - r));
+      std::fill(state.begin(), state.end(), 0.0f);
+      for (int64_t k0 = 0;; k0 += kPiece) {
+        const int64_t k1 = std::min(full, k0 + kPiece);
+        const bool last = k1 == full;
+        for (int64_t o = c0; o < c1; o += kF32TileCols) {
+          const int cols = static_cast<int>(std::min<int64_t>(kF32TileCols, c1 - o));
+          kTiles[rows - 1][cols - 1](x + r * in, in, w + o * in, k0, k1, last,
+                                     state.data() + (o - c0) / kF32TileCols * kStateFloats, sums);
+          if (!last) continue;
+          for (int i = 0; i < rows; ++i) {
+            for (int j = 0; j < cols; ++j) y[(r + i) * out + o + j] = sums[i * cols + j] + (bias ? bias[o + j] : 0.0f);
+          }
+        }
+        if (last) break;
+      }
+    }
+  }
+}
+#endif  // __x86_64__
+
 void NormRow(const float* x, const float* w, float eps, int64_t hidden, float* out) {
   float sum_squares = 0.0f;
   for (int64_t j = 0; j < hidden; ++j) sum_squares += x[j] * x[j];
@@ -97,6 +253,11 @@ int64_t StreamGrain(const ThreadPool& pool, int64_t out) {
   return std::max<int64_t>(16, out / (8 * pool.num_threads()));
 }
 
+// Output ranges of a tiled prompt Linear: about 4 ranges per thread, whole tiles (of 2 or 3 outputs).
+int64_t TileGrain(const ThreadPool& pool, int64_t out) {
+  return std::max<int64_t>(6, out / (4 * pool.num_threads()) / 6 * 6);
+}
+
 // Prompts (more than kMaxStreamedRows rows): y = x · wᵀ as independent column blocks of y, one weight
 // block each, taken by the pool's threads in turn; each runs a single-threaded sgemm of all n rows
 // against its block. A 16-bit block is first widened into the thread's own float32 scratch, small
@@ -130,9 +291,39 @@ void BlockedGemm(ThreadPool& pool, const Tensor& x, const Tensor& w, const float
 }  // namespace
 
 void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
-            std::vector<float>& scratch) {
+            std::vector<float>& scratch, bool batch_invariant) {
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
   const float* b = bias ? bias->as<float>() : nullptr;
+  if (n > kMaxStreamedRows && batch_invariant) {
+    // Every row summed as the decode kernel sums it, in tiles: a row's result is what it would be
+    // decoded alone.
+    if (w.dtype == DType::kF32) {
+#if defined(__x86_64__)
+      // StreamRows' AVX-512 clone runs wherever the CPU has AVX-512F, so its tile twin does too.
+      static const bool avx512 = __builtin_cpu_supports("avx512f");
+#else
+      constexpr bool avx512 = false;
+#endif
+      pool.ParallelForDynamic(out, TileGrain(pool, out), [&](int64_t begin, int64_t end) {
+#if defined(__x86_64__)
+        if (avx512) return TileRowsAvx512(x.as<float>(), n, in, w.as<float>(), begin, end, b, out, y.as<float>());
+#endif
+        TileRows(x.as<float>(), n, in, w.as<float>(), begin, end, b, out, y.as<float>());
+      });
+    } else if (cpu_half::HasTileKernel(w.dtype)) {
+      const float* xs = cpu_half::PrepareActivations(w.dtype, x.as<float>(), n, in, scratch, cpu_half::TileStride(in));
+      pool.ParallelForDynamic(out, TileGrain(pool, out), [&](int64_t begin, int64_t end) {
+        cpu_half::TileRows(w.dtype, xs, n, in, w.as<uint16_t>(), begin, end, b, out, y.as<float>());
+      });
+    } else {
+      // No tile kernel for this dtype here: the decode kernel itself, four rows at a time.
+      const float* xs = cpu_half::PrepareActivations(w.dtype, x.as<float>(), n, in, scratch);
+      pool.ParallelForDynamic(out, StreamGrain(pool, out), [&](int64_t begin, int64_t end) {
+        cpu_half::StreamRows(w.dtype, xs, n, in, w.as<uint16_t>(), begin, end, b, out, y.as<float>());
+      });
+    }
+    return;
+  }
   if (n > kMaxStreamedRows) {
     BlockedGemm(pool, x, w, b, y);
     return;

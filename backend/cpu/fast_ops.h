@@ -26,8 +26,11 @@ void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, c
                 float eps, const Tensor& out);
 // w is float32, bfloat16 or float16 (backend/cpu/half_ops.h); x and y are float32. `scratch` holds the
 // activations as the 16-bit decode kernel reads them.
+// batch_invariant: prompts (more than kMaxStreamedRows rows) too are summed row by row as the decode
+// kernel sums them, in register tiles (slower than sgemm, but a row's result never depends on the rows
+// beside it).
 void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
-            std::vector<float>& scratch);
+            std::vector<float>& scratch, bool batch_invariant = false);
 // out[i] = table[tokens[i]], the table float32 or 16-bit.
 void Embedding(ThreadPool& pool, const Tensor& tokens, const Tensor& table, const Tensor& out);
 void Attention(ThreadPool& pool, const Tensor& qkv, const BatchLayout& layout,

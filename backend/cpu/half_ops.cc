@@ -108,7 +108,8 @@ __attribute__((target("avx512f"))) void DotGroupAvx512(const float* x, int64_t i
 // 16 odd-indexed values (PrepareActivations). Four accumulators per row (two blocks of 32).
 __attribute__((target("avx512f"), always_inline)) inline void SplitBf16(const uint16_t* p, __m512& even,
                                                                         __m512& odd) {
-  const __m512i v = _mm512_loadu_si512(p);
+  __m512i v = _mm512_loadu_si512(p);
+  asm("" : "+v"(v));  // one load for both halves (GCC would fold it into the shift and the and)
   even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
   odd = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
 }
@@ -147,6 +148,68 @@ __attribute__((target("avx512f"))) void DotGroupBf16Split(const float* x, int64_
     float sum = _mm512_reduce_add_ps(s);
     for (int64_t t = k; t < in; ++t) sum += x[i * in + t] * Bf16ToF32(w[t]);  // the tail is in order
     sums[i] = sum;
+  }
+}
+
+// R activation rows against W weight rows (rows `in` apart), each output summed exactly as
+// DotGroupBf16Split sums it: the same four accumulators per output, updated in the same order, the same
+// reduction and tail. So a prompt's Linear gives, bit for bit, what the decode kernel gives each row.
+// One call runs the blocks of 64 in [k0, k1) (k1 <= in / 64 * 64) on the accumulators kept in `state`
+// (R * W * 4 vectors, zero before the first call), so that a long row can be split into pieces that stay
+// in L1; with `last` it then adds the tails and writes sums[r * W + j]. Each block of 64 runs as two
+// halves of 32 so that the R * W * 4 accumulators and one half's weights fit the 32 registers.
+template <int R, int W>
+__attribute__((target("avx512f"))) void TileBf16Split(const float* x, int64_t ldx, int64_t in, const uint16_t* w,
+                                                      int64_t k0, int64_t k1, bool last, float* state, float* sums) {
+  __m512 acc[R][W][4];
+  for (int r = 0; r < R; ++r) {
+    for (int j = 0; j < W; ++j) {
+      for (int a = 0; a < 4; ++a) acc[r][j][a] = _mm512_loadu_ps(state + ((r * W + j) * 4 + a) * 16);
+    }
+  }
+  for (int64_t k = k0; k < k1; k += 64) {
+    for (int half = 0; half < 2; ++half) {
+      const int64_t kh = k + 32 * half;
+      __m512 e[W], o[W];
+      for (int j = 0; j < W; ++j) SplitBf16(w + j * in + kh, e[j], o[j]);
+      for (int r = 0; r < R; ++r) {
+        __m512 xe = _mm512_loadu_ps(x + r * ldx + kh), xo = _mm512_loadu_ps(x + r * ldx + kh + 16);
+        // In registers: otherwise GCC folds the load into each of the W FMAs, W loads instead of one.
+        asm("" : "+v"(xe), "+v"(xo));
+        for (int j = 0; j < W; ++j) {
+          acc[r][j][2 * half] = _mm512_fmadd_ps(xe, e[j], acc[r][j][2 * half]);
+          acc[r][j][2 * half + 1] = _mm512_fmadd_ps(xo, o[j], acc[r][j][2 * half + 1]);
+        }
+      }
+    }
+  }
+  if (!last) {
+    for (int r = 0; r < R; ++r) {
+      for (int j = 0; j < W; ++j) {
+        for (int a = 0; a < 4; ++a) _mm512_storeu_ps(state + ((r * W + j) * 4 + a) * 16, acc[r][j][a]);
+      }
+    }
+    return;
+  }
+  int64_t k = in / 64 * 64;
+  for (; k + 32 <= in; k += 32) {
+    __m512 e[W], o[W];
+    for (int j = 0; j < W; ++j) SplitBf16(w + j * in + k, e[j], o[j]);
+    for (int r = 0; r < R; ++r) {
+      const __m512 xe = _mm512_loadu_ps(x + r * ldx + k), xo = _mm512_loadu_ps(x + r * ldx + k + 16);
+      for (int j = 0; j < W; ++j) {
+        acc[r][j][0] = _mm512_fmadd_ps(xe, e[j], acc[r][j][0]);
+        acc[r][j][1] = _mm512_fmadd_ps(xo, o[j], acc[r][j][1]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int j = 0; j < W; ++j) {
+      const __m512 s = _mm512_add_ps(_mm512_add_ps(acc[r][j][0], acc[r][j][1]), _mm512_add_ps(acc[r][j][2], acc[r][j][3]));
+      float sum = _mm512_reduce_add_ps(s);
+      for (int64_t t = k; t < in; ++t) sum += x[r * ldx + t] * Bf16ToF32(w[j * in + t]);
+      sums[r * W + j] = sum;
+    }
   }
 }
 
@@ -252,10 +315,17 @@ Isa ChosenIsa() {
   return isa;
 }
 
+// R activation rows against W weight rows: sums[r * W + j] = x[r] . w[j], as `group` sums them, in
+// pieces of k (TileBf16Split).
+constexpr int kTileRows = 3, kTileCols = 2;
+using TileFn = void (*)(const float* x, int64_t ldx, int64_t in, const uint16_t* w, int64_t k0, int64_t k1,
+                        bool last, float* state, float* sums);
+
 struct Kernels {
   GroupFn group[4];  // N = 1..4
   WidenFn widen;
   bool split_activations = false;  // x laid out per 32-block as 16 even, 16 odd (DotGroupBf16Split)
+  TileFn tile[kTileRows][kTileCols] = {};  // [R - 1][W - 1]; empty: no prompt kernel (TileRows unavailable)
 };
 
 template <bool kBf16>
@@ -263,7 +333,11 @@ Kernels KernelsFor(Isa isa) {
 #if defined(__x86_64__)
   if (isa == Isa::kAvx512 && kBf16) {
     return {{DotGroupBf16Split<1>, DotGroupBf16Split<2>, DotGroupBf16Split<3>, DotGroupBf16Split<4>},
-            WidenAvx512<true>, true};
+            WidenAvx512<true>,
+            true,
+            {{TileBf16Split<1, 1>, TileBf16Split<1, 2>},
+             {TileBf16Split<2, 1>, TileBf16Split<2, 2>},
+             {TileBf16Split<3, 1>, TileBf16Split<3, 2>}}};
   }
   if (isa == Isa::kAvx512) {
     return {{DotGroupAvx512<kBf16, 1>, DotGroupAvx512<kBf16, 2>, DotGroupAvx512<kBf16, 3>, DotGroupAvx512<kBf16, 4>},
@@ -300,12 +374,19 @@ void WidenRow(DType dtype, const uint16_t* src, int64_t count, float* dst) {
   KernelsFor(dtype).widen(src, count, dst);
 }
 
-const float* PrepareActivations(DType dtype, const float* x, int64_t n, int64_t in, std::vector<float>& buffer) {
-  if (!KernelsFor(dtype).split_activations) return x;
-  if (static_cast<int64_t>(buffer.size()) < n * in) buffer.resize(n * in);
+const float* PrepareActivations(DType dtype, const float* x, int64_t n, int64_t in, std::vector<float>& buffer,
+                               int64_t ldx) {
+  if (ldx == 0) ldx = in;
+  if (!KernelsFor(dtype).split_activations && ldx == in) return x;
+  if (static_cast<int64_t>(buffer.size()) < n * ldx) buffer.resize(n * ldx);
+  const bool split = KernelsFor(dtype).split_activations;
   for (int64_t r = 0; r < n; ++r) {
     const float* src = x + r * in;
-    float* dst = buffer.data() + r * in;
+    float* dst = buffer.data() + r * ldx;
+    if (!split) {
+      std::memcpy(dst, src, in * sizeof(float));
+      continue;
+    }
     int64_t k = 0;
     for (; k + 32 <= in; k += 32) {
       for (int j = 0; j < 16; ++j) {
@@ -328,6 +409,47 @@ void StreamRows(DType dtype, const float* x, int64_t n, int64_t in, const uint16
       const int64_t rows = std::min<int64_t>(4, n - r);
       kernels.group[rows - 1](x + r * in, in, wr, sums);
       for (int64_t i = 0; i < rows; ++i) y[(r + i) * out + o] = sums[i] + (bias ? bias[o] : 0.0f);
+    }
+  }
+}
+
+bool HasTileKernel(DType dtype) { return KernelsFor(dtype).tile[0][0] != nullptr; }
+
+int64_t TileStride(int64_t in) { return (in + 15) / 16 * 16 + 16; }
+
+void TileRows(DType dtype, const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out_begin,
+              int64_t out_end, const float* bias, int64_t out, float* y) {
+  const int64_t ldx = TileStride(in);
+  const Kernels& kernels = KernelsFor(dtype);
+  // Outputs in chunks whose weights stay in L2 while every row triple passes over them; a row triple
+  // stays in L1 while the chunk's tiles pass over it: whole up to 2048 weights a row (24 KiB), else in
+  // pieces of 1024, the tiles' accumulators parked in `state` between pieces.
+  const int64_t piece = in <= 2048 ? in : 2048;
+  constexpr int64_t kStateFloats = kTileRows * kTileCols * 4 * 16;
+  const int64_t chunk = std::max<int64_t>(kTileCols, (int64_t{512} << 10) / (2 * in) / kTileCols * kTileCols);
+  const int64_t full = in / 64 * 64;
+  thread_local std::vector<float> state;
+  state.resize((chunk / kTileCols + 1) * kStateFloats);
+  float sums[kTileRows * kTileCols];
+  for (int64_t c0 = out_begin; c0 < out_end; c0 += chunk) {
+    const int64_t c1 = std::min(out_end, c0 + chunk);
+    for (int64_t r = 0; r < n; r += kTileRows) {
+      const int rows = static_cast<int>(std::min<int64_t>(kTileRows, n - r));
+      std::fill(state.begin(), state.end(), 0.0f);
+      for (int64_t k0 = 0;; k0 += piece) {
+        const int64_t k1 = std::min(full, k0 + piece);
+        const bool last = k1 == full;
+        for (int64_t o = c0; o < c1; o += kTileCols) {
+          const int cols = static_cast<int>(std::min<int64_t>(kTileCols, c1 - o));
+          kernels.tile[rows - 1][cols - 1](x + r * ldx, ldx, in, w + o * in, k0, k1, last,
+                                           state.data() + (o - c0) / kTileCols * kStateFloats, sums);
+          if (!last) continue;
+          for (int i = 0; i < rows; ++i) {
+            for (int j = 0; j < cols; ++j) y[(r + i) * out + o + j] = sums[i * cols + j] + (bias ? bias[o + j] : 0.0f);
+          }
+        }
+        if (last) break;
+      }
     }
   }
 }

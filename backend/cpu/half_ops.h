@@ -25,7 +25,10 @@ void WidenRow(DType dtype, const uint16_t* src, int64_t count, float* dst);
 // The activations [n, in] as StreamRows wants them for this dtype: `x` itself, or a copy in `buffer`
 // in the order the kernel reads (the AVX-512 bf16 kernel takes each block of 32 as its 16 even- then
 // 16 odd-indexed values). Call once per Linear, before splitting the outputs between threads.
-const float* PrepareActivations(DType dtype, const float* x, int64_t n, int64_t in, std::vector<float>& buffer);
+// With `ldx` > 0, rows are `ldx` floats apart in the copy (always a copy then; TileRows wants
+// TileStride(in)).
+const float* PrepareActivations(DType dtype, const float* x, int64_t n, int64_t in, std::vector<float>& buffer,
+                               int64_t ldx = 0);
 
 // y[r * out + o] = sum_k x[r * in + k] * w[o * in + k] (+ bias[o]) for rows r < n and outputs
 // o in [out_begin, out_end), x as PrepareActivations returned it: the decode matrix-vector product,
@@ -33,6 +36,19 @@ const float* PrepareActivations(DType dtype, const float* x, int64_t n, int64_t 
 // summed in the same order whatever n is, so a row's result does not depend on the batch it is in.
 void StreamRows(DType dtype, const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out_begin,
                 int64_t out_end, const float* bias, int64_t out, float* y);
+
+// Whether TileRows has a kernel for `dtype` on this machine (the AVX-512 bf16 path).
+bool HasTileKernel(DType dtype);
+
+// The row stride of the activations TileRows reads: `in` padded so that rows do not fall on the same L1
+// sets.
+int64_t TileStride(int64_t in);
+
+// The same as StreamRows, bit for bit, for prompts: tiles of 3 activation rows x 2 weight rows, so each
+// weight is loaded once per 3 rows and each activation once per 2 outputs, with no widened copy of the
+// weights; x as PrepareActivations(..., TileStride(in)) returned it. Only where HasTileKernel(dtype).
+void TileRows(DType dtype, const float* x, int64_t n, int64_t in, const uint16_t* w, int64_t out_begin,
+              int64_t out_end, const float* bias, int64_t out, float* y);
 
 }  // namespace tandem::cpu_half
 
