@@ -73,5 +73,15 @@ TEST(RegistryTest, CudaDtypeIsCheckedBeforeAnyDevice) {
   EXPECT_NE(refused.status().message().find("--dtype"), std::string::npos) << refused.status();
 }
 
+// --batch-invariant is CPU-only for now: the CUDA backend refuses it, before looking for a device.
+TEST(RegistryTest, CudaRefusesBatchInvariantAsUnimplemented) {
+  BackendOptions options;
+  options.name = "cuda";
+  options.batch_invariant = true;
+  auto refused = MakeBackend(options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnimplemented) << refused.status();
+  EXPECT_NE(refused.status().message().find("--batch-invariant"), std::string::npos) << refused.status();
+}
+
 }  // namespace
 }  // namespace tandem
