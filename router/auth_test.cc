@@ -218,5 +218,48 @@ TEST_F(RouterAuthTest, GrpcOverTls) {
   EXPECT_EQ(plain.error_code(), grpc::StatusCode::UNAVAILABLE) << plain.error_message();
 }
 
+// S1 with mutual TLS (--tls-client-ca-file): a client presenting a certificate signed by that CA is
+// served; one presenting none, or one signed by another CA, fails the handshake (UNAVAILABLE) and no
+// request reaches a worker.
+TEST_F(RouterAuthTest, MutualTlsRefusesClientsWithoutACertificateFromTheCa) {
+  const std::string dir = Dir();
+  // Server certificate; two CAs, each signing one client certificate.
+  std::string script = absl::StrCat(
+      "cd ", dir, " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext "
+      "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout key.pem -out cert.pem");
+  for (const char* ca : {"ca1", "ca2"}) {
+    absl::StrAppend(&script, " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=", ca, " -keyout ", ca,
+                    ".key -out ", ca, ".pem && openssl req -newkey rsa:2048 -nodes -subj /CN=client-of-", ca,
+                    " -keyout ", ca, "-client.key -out ", ca, "-client.csr && openssl x509 -req -days 2 -in ", ca,
+                    "-client.csr -CA ", ca, ".pem -CAkey ", ca, ".key -CAcreateserial -out ", ca, "-client.pem");
+  }
+  absl::StrAppend(&script, " >/dev/null 2>&1");
+  if (std::system(script.c_str()) != 0) GTEST_SKIP() << "openssl could not make the test certificates";
+  ServerTls tls;
+  tls.cert_chain_pem = ReadFile(dir + "/cert.pem");
+  tls.private_key_pem = ReadFile(dir + "/key.pem");
+  tls.client_ca_pem = ReadFile(dir + "/ca1.pem");
+  options_.grpc_tls = tls;
+  options_.api_keys_path.clear();
+  Start();
+  const auto client = [&](const std::string& cert, const std::string& key) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = tls.cert_chain_pem;
+    if (!cert.empty()) {
+      ssl.pem_cert_chain = ReadFile(dir + "/" + cert);
+      ssl.pem_private_key = ReadFile(dir + "/" + key);
+    }
+    return grpc::CreateChannel(router_->address(), grpc::SslCredentials(ssl));
+  };
+  const grpc::Status trusted = Generate(client("ca1-client.pem", "ca1-client.key"), "");
+  EXPECT_TRUE(trusted.ok()) << trusted.error_message();
+  const size_t served = decode_->decode_requests().size();
+  const grpc::Status anonymous = Generate(client("", ""), "");
+  EXPECT_EQ(anonymous.error_code(), grpc::StatusCode::UNAVAILABLE) << anonymous.error_message();
+  const grpc::Status stranger = Generate(client("ca2-client.pem", "ca2-client.key"), "");
+  EXPECT_EQ(stranger.error_code(), grpc::StatusCode::UNAVAILABLE) << stranger.error_message();
+  EXPECT_EQ(decode_->decode_requests().size(), served);
+}
+
 }  // namespace
 }  // namespace tandem::router
