@@ -1,5 +1,7 @@
 #include "worker/worker_model.h"
 
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "backend/registry.h"
 #include "common/logging.h"
@@ -8,6 +10,26 @@
 #include "worker/kv_pool_sizing.h"
 
 namespace tandem {
+
+absl::Status ReadinessCanary(Model& model, KvCache& cache) {
+  absl::StatusOr<std::vector<int32_t>> blocks = cache.allocator().Allocate(1);
+  if (!blocks.ok()) return absl::FailedPreconditionError(absl::StrCat("readiness canary: ", blocks.status().message()));
+  const std::vector<int64_t>& bos = model.config().bos_token_ids;
+  const std::vector<int32_t> token = {bos.empty() ? 0 : static_cast<int32_t>(bos.front())};
+  absl::StatusOr<std::vector<float>> logits = model.Forward({{token, 0, *blocks}}, cache);
+  TANDEM_RETURN_IF_ERROR(cache.allocator().Free(*blocks));
+  if (!logits.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("readiness canary: a 1-token step failed: ", logits.status().message()));
+  }
+  int64_t bad = 0;
+  for (float v : *logits) bad += !std::isfinite(v);
+  if (bad > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "readiness canary: a 1-token step gave ", bad, " non-finite logits of ", logits->size(),
+        " (NaN or Inf in the checkpoint's weights, or a broken backend); refusing to serve"));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<WorkerModel> LoadWorkerModel(const WorkerModelOptions& options) {
   if (options.model_dir.empty()) return absl::InvalidArgumentError("--model is required");
@@ -57,6 +79,7 @@ absl::StatusOr<WorkerModel> LoadWorkerModel(const WorkerModelOptions& options) {
                              << (w.model->workspace_bytes() >> 20) << " MiB, KV pool " << num_blocks
                              << " blocks of " << options.block_size << " tokens ("
                              << ((static_cast<int64_t>(num_blocks) * pool.block_bytes) >> 20) << " MiB)";
+  TANDEM_RETURN_IF_ERROR(ReadinessCanary(*w.model, *w.cache));
   TANDEM_ASSIGN_OR_RETURN(w.layout.model_fingerprint, ModelFingerprint(options.model_dir));
   w.layout.num_layers = per_block.num_layers;
   w.layout.num_kv_heads = per_block.num_kv_heads;

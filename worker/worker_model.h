@@ -31,6 +31,12 @@ struct WorkerModelOptions {
   int32_t max_seqs = 256;
 };
 
+// RELIABILITY H4 (readiness): one 1-token step (BOS, or token 0) through `model` before a worker
+// reports SERVING; FailedPrecondition when it fails or gives a non-finite logit, so that a worker that
+// cannot serve a real request never joins the pool. Not counted in any metric (it runs before the
+// engine exists); its KV block goes back.
+absl::Status ReadinessCanary(Model& model, KvCache& cache);
+
 struct WorkerModel {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model;
