@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "batching/admission.h"
+#include "common/kv_source_failure.h"
 #include "common/logging.h"
 #include "model/generator.h"
 
@@ -209,7 +210,8 @@ void DecodeEngine::TransferLoop() {
       }
     }
     if (!status.ok()) {
-      Finish(std::move(seq), absl::Status(status.code(), absl::StrCat("KV transfer: ", status.message())));
+      Finish(std::move(seq),
+             MarkKvSourceFailure(absl::Status(status.code(), absl::StrCat("KV transfer: ", status.message()))));
     }
     cv_.notify_all();
   }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "backend/cpu/cpu_backend.h"
+#include "common/kv_source_failure.h"
 #include "gtest/gtest.h"
 #include "kvtransfer/inproc_transport.h"
 #include "model/generator.h"
@@ -226,6 +227,7 @@ TEST_F(DisaggregatedTest, LostLeaseFailsTheRequestWithoutGarbage) {
   ASSERT_TRUE(decode_->Submit(std::move(job)).ok());
   absl::Status s = done.get_future().get();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_TRUE(IsKvSourceFailure(s)) << "the router must see the source's failure, not the decode worker's";
   EXPECT_EQ(tokens, 0);
   ExpectAllBlocksFree();
 }

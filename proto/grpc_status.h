@@ -6,18 +6,25 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/kv_source_failure.h"
 #include "grpcpp/support/status.h"
 
 namespace tandem {
 
 inline grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  if (IsKvSourceFailure(status)) {
+    return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()),
+                        kKvSourceFailureDetails);
+  }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 inline absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  absl::Status out(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  if (status.error_details() == kKvSourceFailureDetails) out = MarkKvSourceFailure(std::move(out));
+  return out;
 }
 
 }  // namespace tandem

@@ -629,6 +629,39 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& origin
           << "); the request is complete";
       finish_ = static_cast<int>(generated_.size()) >= request_.max_tokens ? FinishKind::kLength : FinishKind::kStopToken;
       CompleteLocked();
+    } else if (!call->colocated() && active_decode_tokens_ == 0 && IsKvSourceFailure(FromGrpcStatus(grpc_status))) {
+      // The decode worker could not pull the prompt's KV (RELIABILITY F4): most likely its source died
+      // (its own health checks will take it out). Neither worker is reported: redo the prefill, on
+      // another prefill worker when the source was unreachable, and decode on the same worker; if that
+      // fails the same way again, the decode worker's side may be at fault, so move it too. The streamed
+      // first token stays (the prefill resumes after it).
+      const absl::Status status = FromGrpcStatus(grpc_status);
+      const bool source_unreachable = status.code() == absl::StatusCode::kUnavailable ||
+                                      status.code() == absl::StatusCode::kDeadlineExceeded;
+      lease_released_ = true;  // the decode worker released it after the failed pull
+      if (!cancelled_ && prefill_retries_ < kMaxRetries) {
+        const int prefill = source_unreachable ? state_.PickReplacement(WorkerRole::kPrefill, PlacementRequestFor(),
+                                                                        prefill_index_, decode_index_)
+                                               : prefill_index_;
+        const int decode = ++kv_pull_failures_ > 1 ? state_.PickReplacement(WorkerRole::kDecode, PlacementRequestFor(),
+                                                                            decode_index_, prefill)
+                                                   : decode_index_;
+        if (prefill >= 0 && decode >= 0) {
+          ++prefill_retries_;
+          prefill_index_ = prefill;
+          decode_index_ = decode;
+          resuming_ = !generated_.empty();
+          TANDEM_LOG_REQ(WARNING, "router", request_id_)
+              << "decode worker " << address << " could not pull the KV (" << status.message() << "); prefilling again on "
+              << state_.registry().address(WorkerRole::kPrefill, prefill_index_) << ", decode on "
+              << state_.registry().address(WorkerRole::kDecode, decode_index_);
+          PreparePrefillLocked(actions);
+        }
+      }
+      if (actions.start_prefill == nullptr) {
+        SetOutcomeLocked(absl::Status(status.code(), absl::StrCat("decode worker ", address,
+                                                                  " could not pull the prompt's KV: ", status.message())));
+      }
     } else {
       const absl::Status status = FromGrpcStatus(grpc_status);
       state_.registry().ReportCallFailure(role, call->worker_index(), status);

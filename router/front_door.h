@@ -191,6 +191,7 @@ class FrontDoorSession {
   // Retries on another worker of a call that failed UNAVAILABLE before producing anything (each failed
   // worker leaves the pool at once, so a retry never picks it again).
   int prefill_retries_ ABSL_GUARDED_BY(mu_) = 0;
+  int kv_pull_failures_ ABSL_GUARDED_BY(mu_) = 0;  // decode calls that could not pull the KV (F4)
   int decode_retries_ ABSL_GUARDED_BY(mu_) = 0;
   // Mid-stream failover: a decode worker that fails after streaming tokens is replaced by a fresh
   // prefill of prompt + streamed tokens (but the last) and a decode that continues from the last one.

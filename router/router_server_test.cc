@@ -520,6 +520,29 @@ TEST_F(RouterServerTest, DecodeUnavailableEverywhereIsUnavailableAndReleasesTheL
   EXPECT_TRUE(WaitFor([&] { return prefill_[0]->leases_released().size() == 1; }));
 }
 
+// RELIABILITY F4: the decode worker cannot pull the KV (a failure marked as its source's: the prefill
+// worker died, the lease was lost). The router prefills again on the other prefill worker and decodes on
+// the same worker; when that fails the same way, it moves the decode too. Nobody is reported unhealthy
+// for it (the source's own health checks decide), and the request completes, its first token streamed
+// once.
+TEST_F(RouterServerTest, KvSourceFailureRedoesThePrefillElsewhereThenMovesTheDecode) {
+  FakeDecodeOptions source_gone;
+  source_gone.mode = FakeDecodeOptions::Mode::kKvSourceGone;
+  decode_[0]->set_options(source_gone);
+  const GenerateResult result = Generate(Prompt("Hello", 5));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.text, "Hello");
+  EXPECT_EQ(result.final->decode_worker(), decode_[1]->address());
+  EXPECT_EQ(decode_[0]->decode_requests().size(), 2u);  // the first try and the same-decode retry
+  EXPECT_EQ(prefill_[0]->prefill_requests().size() + prefill_[1]->prefill_requests().size(), 3u);
+  // The retries resume after the streamed first token: their prompts carry no generated token yet (it
+  // is the decode's first token), so each is the original prompt.
+  EXPECT_EQ(decode_[1]->decode_requests()[0].prompt_size(), decode_[0]->decode_requests()[0].prompt_size());
+  EXPECT_TRUE(router_->registry().healthy(WorkerRole::kDecode, 0));
+  EXPECT_TRUE(router_->registry().healthy(WorkerRole::kPrefill, 0));
+  EXPECT_TRUE(router_->registry().healthy(WorkerRole::kPrefill, 1));
+}
+
 TEST_F(RouterServerTest, PrefillUnavailableIsRetriedOnAnotherPrefill) {
   FakePrefillOptions failing;
   failing.fail = absl::UnavailableError("fake prefill down");

@@ -312,6 +312,45 @@ TEST_F(BatchInvariantClusterTest, KilledDecodeWorkerMidStreamResumesSampledStrea
   KillDecodeWorkerMidStream(/*sampled_exact=*/true, {"--batch-invariant"});
 }
 
+// RELIABILITY F4: prefill-0 is SIGKILLed while 16 requests with long prompts arrive (staggered, so the
+// kill finds some queued or prefilling there, some with their KV being pulled, some already decoding).
+// Every request completes with `tandem run`'s ids (re-dispatched to prefill-1, or resumed on a new pair
+// when its first token had already streamed), new requests all go to prefill-1, and the decode workers'
+// KV blocks all come back within 10 s.
+TEST_F(ClusterProcessTest, KilledPrefillWorkerMidPrefillLosesNoRequest) {
+  constexpr int kRequests = 16;
+  std::vector<Result> results(kRequests);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < kRequests; ++i) prompts.push_back(Prompt(300 + 13 * i, 700 + i));
+  std::atomic<int> started{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kRequests; ++i) {
+    clients.emplace_back([&, i] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10 * i));
+      ++started;
+      results[i] = Generate(prompts[i], 48);
+    });
+  }
+  while (started.load() < kRequests / 2) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_EQ(kill(workers_[0].pid, SIGKILL), 0);  // prefill-0
+  for (auto& t : clients) t.join();
+  int on_survivor = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_TRUE(results[i].status.ok()) << "request " << i << ": " << results[i].status.error_message();
+    EXPECT_EQ(results[i].tokens, TandemRunIds(*model_, prompts[i], 48)) << "request " << i;
+    if (results[i].final.prefill_worker() == workers_[1].address) ++on_survivor;
+  }
+  // Round robin sends every other request to prefill-0: more than half ending with prefill-1 means
+  // some were re-dispatched there.
+  EXPECT_GT(on_survivor, kRequests / 2);
+  for (int i = 0; i < 4; ++i) {
+    Result r = Generate(Prompt(12, 900 + i), 4);
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    EXPECT_EQ(r.final.prefill_worker(), workers_[1].address);
+  }
+  ExpectAllKvFree(absl::Seconds(10));
+}
+
 // RELIABILITY F8 / issue 11 item 6: a decode worker frozen with SIGSTOP (alive, silent) mid-stream. Its
 // health checks time out, the router takes it out of the pool and abandons its calls, and every stream
 // it held is resumed on the other pair: all complete with tandem run's ids instead of hanging.

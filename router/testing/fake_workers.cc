@@ -244,6 +244,8 @@ class DecodeStream final : public grpc::ServerWriteReactor<wv1::DecodeResponse> 
     bool cancelled = false;
     if (options_.mode == FakeDecodeOptions::Mode::kUnavailable) {
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "fake decode worker: unavailable"));
+    } else if (options_.mode == FakeDecodeOptions::Mode::kKvSourceGone) {
+      Finish(ToGrpcStatus(MarkKvSourceFailure(absl::UnavailableError("KV transfer: fake source refused the connection"))));
     } else if (options_.mode == FakeDecodeOptions::Mode::kHang) {
       {
         absl::MutexLock lock(&mu_);

@@ -69,6 +69,8 @@ struct FakeDecodeOptions {
     kUnavailable,  // every Decode fails with UNAVAILABLE before any token
     kHang,         // never streams; waits for the cancel
     kDieAtEnd,     // streams every token, then ends UNAVAILABLE instead of OK (died before its status)
+    kKvSourceGone,  // every Decode fails before any token as a failed KV pull does (UNAVAILABLE, marked
+                    // as the source's failure: proto/grpc_status.h)
   };
   Mode mode = Mode::kNormal;
   std::vector<int32_t> tokens;  // streamed after the first token; empty: "ello world" then 'a'...
