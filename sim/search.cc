@@ -477,12 +477,14 @@ std::vector<Placement> EnumeratePlacements(const SimSetup& setup, const Placemen
   for (int prefill_tp : options.tensor_parallel) {
     if (!FindProfile(setup.profiles, setup.model, prefill_tp).ok()) continue;
     for (int decode_tp : options.tensor_parallel) {
-      if (!FindProfile(setup.profiles, setup.model, decode_tp).ok()) continue;
-      for (int num_prefill = 1; num_prefill <= max_count; ++num_prefill) {
-        for (int num_decode = 1; num_decode <= max_count; ++num_decode) {
-          Placement p{.prefill_tp = prefill_tp, .num_prefill = num_prefill, .decode_tp = decode_tp,
-                      .num_decode = num_decode};
-          if (p.NumGpus() <= options.gpu_budget) placements.push_back(p);
+      for (int decode_pp : options.decode_pipeline_parallel) {
+        if (!FindStageProfile(setup.profiles, setup.model, decode_tp, decode_pp).ok()) continue;
+        for (int num_prefill = 1; num_prefill <= max_count; ++num_prefill) {
+          for (int num_decode = 1; num_decode <= max_count; ++num_decode) {
+            Placement p{.prefill_tp = prefill_tp, .num_prefill = num_prefill, .decode_tp = decode_tp,
+                        .num_decode = num_decode, .decode_pp = decode_pp};
+            if (p.NumGpus() <= options.gpu_budget) placements.push_back(p);
+          }
         }
       }
     }

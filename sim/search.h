@@ -154,6 +154,7 @@ absl::StatusOr<GoodputResult> FindGoodput(const SimSetup& setup, const Placement
 struct PlacementSearchOptions {
   int gpu_budget = 4;
   std::vector<int> tensor_parallel = {1, 2, 4};  // degrees tried for each phase
+  std::vector<int> decode_pipeline_parallel = {1};  // decode stages tried (with micro-batches = stages)
   bool one_prefill_one_decode = false;           // DistServe's open-source search: counts fixed at 1
   int max_instances_per_phase = 8;
   bool include_colocated = false;                // also search the colocated baseline

@@ -61,6 +61,24 @@ TEST(SearchTest, BuildsAPipelinedDecodeInstance) {
   EXPECT_FALSE(BuildCluster(DistServeSetup(), placement).ok());
 }
 
+TEST(SearchTest, EnumeratesPipelinedDecodeWhenAsked) {
+  PlacementSearchOptions options{.gpu_budget = 4, .one_prefill_one_decode = true};
+  options.decode_pipeline_parallel = {1, 2};
+  std::vector<Placement> placements = EnumeratePlacements(DistServeSetup(), options);
+  // (tp_p, tp_d) in {1,2,4}^2 with tp_p + tp_d <= 4: 4 at pp 1; at pp 2, tp_p + 2 tp_d <= 4: (1,1) (2,1);
+  // tp_d 2 x pp 2 would need a tp 4 profile's capacity (there is one) but 1 + 4 > 4 GPUs.
+  ASSERT_EQ(placements.size(), 6u);
+  int pipelined = 0;
+  for (const Placement& p : placements) {
+    EXPECT_LE(p.NumGpus(), 4);
+    if (p.decode_pp == 2) {
+      ++pipelined;
+      EXPECT_EQ(p.decode_tp, 1);
+    }
+  }
+  EXPECT_EQ(pipelined, 2);
+}
+
 TEST(SearchTest, EnumeratesUnderBudget) {
   PlacementSearchOptions options{.gpu_budget = 4, .one_prefill_one_decode = true};
   std::vector<Placement> placements = EnumeratePlacements(DistServeSetup(), options);

@@ -105,6 +105,7 @@ constexpr FlagInfo kFlags[] = {
     {"horizon_s", "0", "> 0: stop simulating at this time; unfinished requests count as misses"},
     {"gpus", "4", "GPU budget (search)"},
     {"tensor_parallel", "1,2,4", "tensor-parallel degrees to search"},
+    {"decode_pipeline_parallel", "1", "decode pipeline-parallel stages to search (e.g. 1,2; micro-batches = stages)"},
     {"one_prefill_one_decode", "false", "search only 1 prefill + 1 decode instance (DistServe's search)"},
     {"max_instances", "8", "most instances per phase (search)"},
     {"include_colocated", "false", "also search colocated placements (baseline)"},
@@ -480,6 +481,16 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
                                                        "\" is not a list of positive integers"));
       }
       options.tensor_parallel.push_back(value);
+    }
+    options.decode_pipeline_parallel.clear();
+    for (absl::string_view pp : absl::StrSplit(flags.Str("decode_pipeline_parallel"), ',', absl::SkipEmpty())) {
+      int value;
+      if (!absl::SimpleAtoi(pp, &value) || value < 1) {
+        return absl::InvalidArgumentError(absl::StrCat("--decode-pipeline-parallel: \"",
+                                                       flags.Str("decode_pipeline_parallel"),
+                                                       "\" is not a list of positive integers"));
+      }
+      options.decode_pipeline_parallel.push_back(value);
     }
     TANDEM_ASSIGN_OR_RETURN(options.one_prefill_one_decode, flags.Bool("one_prefill_one_decode"));
     TANDEM_ASSIGN_OR_RETURN(int64_t max_instances, flags.Int("max_instances"));
