@@ -126,14 +126,14 @@ PairPrediction GoodputPolicy::Predict(const PlacementRequest& request, const Clu
   const double context_with =
       context_without + static_cast<double>(prompt_len) + static_cast<double>(expected_output) / 2.0;
   out.tpot_ms = out.decode_correction *
-                    decode_model.DecodeStepMs(running + queued + 1, static_cast<int64_t>(std::llround(context_with))) +
+                    decode_model.DecodeTokenMs(running + queued + 1, static_cast<int64_t>(std::llround(context_with))) +
                 out.transfer_ms / static_cast<double>(std::max<int64_t>(1, expected_output - 1));
   if (running > 0) {
     out.existing_tpot_slo_ms = d.min_running_tpot_slo_ms > 0 ? d.min_running_tpot_slo_ms : request.tpot_slo_ms;
     if (out.existing_tpot_slo_ms > 0) {
       const double without_ms =
           out.decode_correction *
-          decode_model.DecodeStepMs(running + queued, static_cast<int64_t>(std::llround(context_without)));
+          decode_model.DecodeTokenMs(running + queued, static_cast<int64_t>(std::llround(context_without)));
       out.harms_running = out.tpot_ms > out.existing_tpot_slo_ms && without_ms <= out.existing_tpot_slo_ms;
     }
   }

@@ -263,6 +263,17 @@ TEST(GoodputPolicyTest, PerWorkerModelsTellUnequalWorkersApart) {
   EXPECT_NEAR(policy.Predict(Request(0, 40), Idle(1, 2), 0, 0).tpot_ms, 14.2 + 1.0 / 19, 1e-9);
 }
 
+// A pipelined decode worker (pp 2): its model's step is one stage's, half the coefficient time (3.55 ms
+// idle), but a request waits for both stages: idle, B = 1, C = 110 -> 2 x (5 + 1.1 + 1) / 2 = 7.1 ms,
+// plus the 1 ms KV transfer over 19 tokens.
+TEST(GoodputPolicyTest, PipelinedDecodeWorkerTpotIsAWholePassNotOneStage) {
+  LatencyModelParams p = TestModel().params();
+  p.pp = 2;
+  GoodputPolicy policy(
+      GoodputModels{.prefill = TestModel(), .decode = TestModel(), .by_worker_id = {{"decode-0", *LatencyModel::Create(p)}}});
+  EXPECT_NEAR(policy.Predict(Request(0, 40), Idle(1, 1), 0, 0).tpot_ms, 7.1 + 1.0 / 19, 1e-9);
+}
+
 TEST(GoodputPolicyTest, FactoryNeedsTheLatencyModel) {
   absl::StatusOr<std::unique_ptr<PlacementPolicy>> missing = MakePlacementPolicy("goodput");
   ASSERT_FALSE(missing.ok());

@@ -1,5 +1,6 @@
 #include "router/policy/latency_model.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -312,6 +313,14 @@ double LatencyModel::DecodeStepMs(int64_t batch_size, int64_t sum_context_tokens
   const double ctx = static_cast<double>(sum_context_tokens);
   return (q.a + q.b * ctx + q.c * static_cast<double>(batch_size)) / params_.pp +
          params_.decode_overhead_ms + params_.overhead_per_ctx_token_ms * ctx;
+}
+
+double LatencyModel::DecodeTokenMs(int64_t batch_size, int64_t sum_context_tokens) const {
+  const int64_t pp = std::max(1, params_.pp);
+  if (pp == 1 || batch_size < 1) return DecodeStepMs(batch_size, sum_context_tokens);
+  const int64_t micro_batch = (batch_size + pp - 1) / pp;
+  const int64_t micro_context = sum_context_tokens * micro_batch / batch_size;
+  return static_cast<double>(pp) * DecodeStepMs(micro_batch, micro_context);
 }
 
 double LatencyModel::KvTransferMs(double bytes) const {

@@ -78,8 +78,13 @@ class LatencyModel {
   double PrefillMs(std::span<const int64_t> prompt_lens) const;
   // The same from the sums, for callers that keep running totals.
   double PrefillMsFromSums(double sum_len, double sum_len_squared) const;
-  // Decode step for `batch_size` requests whose context lengths sum to `sum_context_tokens`.
+  // Decode step for `batch_size` requests whose context lengths sum to `sum_context_tokens`; with pp > 1,
+  // one pipeline stage's step.
   double DecodeStepMs(int64_t batch_size, int64_t sum_context_tokens) const;
+  // Time between one request's tokens: DecodeStepMs when pp = 1; with pp > 1 the running requests are
+  // pp micro-batches taking turns through the stages (sim/simulator.h), so a request waits pp stage steps
+  // of its micro-batch, ceil(batch / pp) of them with their share of the context.
+  double DecodeTokenMs(int64_t batch_size, int64_t sum_context_tokens) const;
   // Moving `bytes` of KV over this instance's link.
   double KvTransferMs(double bytes) const;
 

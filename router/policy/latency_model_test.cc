@@ -47,6 +47,14 @@ TEST(LatencyModelTest, OverheadsAndPipelineAndTransfer) {
   const std::vector<int64_t> one_512 = {512};
   EXPECT_NEAR(model.PrefillMs(one_512), 72.1 / 2 + 3.0, 0.05);
   EXPECT_NEAR(model.DecodeStepMs(1, 512), 20.3 / 2 + 2.0, 0.05);
+  // A request's token waits both stages' steps of its micro-batch: 8 requests, 4096 tokens of context ->
+  // 2 x DecodeStepMs(4, 2048); 7 -> micro-batches of 4, 4096 * 4 / 7 = 2340 tokens; 1 request alone.
+  EXPECT_NEAR(model.DecodeTokenMs(8, 4096), 2 * model.DecodeStepMs(4, 2048), 1e-9);
+  EXPECT_NEAR(model.DecodeTokenMs(7, 4096), 2 * model.DecodeStepMs(4, 2340), 1e-9);
+  EXPECT_NEAR(model.DecodeTokenMs(1, 512), 2 * model.DecodeStepMs(1, 512), 1e-9);
+  p.pp = 1;
+  const LatencyModel unsplit = *LatencyModel::Create(p);
+  EXPECT_EQ(unsplit.DecodeTokenMs(8, 4096), unsplit.DecodeStepMs(8, 4096));
   // 512 tokens of OPT-13B KV (819200 B/token) over 100 GB/s.
   EXPECT_NEAR(model.KvTransferMs(512 * 819200.0), 0.5 + 4.194304, 1e-9);
 }
