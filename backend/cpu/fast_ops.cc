@@ -14,6 +14,7 @@
 #endif
 
 #include "backend/cpu/half_ops.h"
+#include "backend/cpu/tile_driver.h"
 
 namespace tandem::cpu_fast {
 namespace {
@@ -174,8 +175,8 @@ constexpr std::array<TileF32Fn, sizeof...(Ws)> TileF32Row(std::integer_sequence<
   return {TileF32Avx512<R, Ws + 1>...};
 }
 
-// TileRows with TileF32Avx512: output chunks that stay in L2; each row quad in pieces of 1024 weights
-// (16 KiB) that stay in L1 while the chunk's tiles pass over them.
+// TileRows with TileF32Avx512 (cpu_tiles::RunTiles): output chunks of 512 KiB of weights, each row quad
+// in pieces of 1024 weights (16 KiB).
 __attribute__((target("avx512f"))) void TileRowsAvx512(const float* x, int64_t n, int64_t in, const float* w,
                                                        int64_t out_begin, int64_t out_end, const float* bias,
                                                        int64_t out, float* y) {
@@ -184,34 +185,12 @@ __attribute__((target("avx512f"))) void TileRowsAvx512(const float* x, int64_t n
       TileF32Row<2>(std::make_integer_sequence<int, kF32TileCols>{}),
       TileF32Row<3>(std::make_integer_sequence<int, kF32TileCols>{}),
       TileF32Row<4>(std::make_integer_sequence<int, kF32TileCols>{})};
-  constexpr int64_t kPiece = 1024;
-  constexpr int64_t kStateFloats = kF32TileRows * kF32TileCols * 16;
   const int64_t chunk = std::max<int64_t>(kF32TileCols, (int64_t{512} << 10) / (4 * in) / kF32TileCols * kF32TileCols);
-  const int64_t full = in / 16 * 16;
-  thread_local std::vector<float> state;
-  state.resize((chunk / kF32TileCols + 1) * kStateFloats);
-  float sums[kF32TileRows * kF32TileCols];
-  for (int64_t c0 = out_begin; c0 < out_end; c0 += chunk) {
-    const int64_t c1 = std::min(out_end, c0 + chunk);
-    for (int64_t r = 0; r < n; r += kF32TileRows) {
-      const int rows = static_cast<int>(std::min<int64_t>(kF32TileRows, n - r));
-      std::fill(state.begin(), state.end(), 0.0f);
-      for (int64_t k0 = 0;; k0 += kPiece) {
-        const int64_t k1 = std::min(full, k0 + kPiece);
-        const bool last = k1 == full;
-        for (int64_t o = c0; o < c1; o += kF32TileCols) {
-          const int cols = static_cast<int>(std::min<int64_t>(kF32TileCols, c1 - o));
-          kTiles[rows - 1][cols - 1](x + r * in, in, w + o * in, k0, k1, last,
-                                     state.data() + (o - c0) / kF32TileCols * kStateFloats, sums);
-          if (!last) continue;
-          for (int i = 0; i < rows; ++i) {
-            for (int j = 0; j < cols; ++j) y[(r + i) * out + o + j] = sums[i * cols + j] + (bias ? bias[o + j] : 0.0f);
-          }
-        }
-        if (last) break;
-      }
-    }
-  }
+  cpu_tiles::RunTiles<kF32TileRows, kF32TileCols, kF32TileRows * kF32TileCols * 16>(
+      n, /*full=*/in / 16 * 16, /*piece=*/1024, chunk, out_begin, out_end, bias, out, y,
+      [&](int64_t r, int rows, int64_t o, int cols, int64_t k0, int64_t k1, bool last, float* state, float* sums) {
+        kTiles[rows - 1][cols - 1](x + r * in, in, w + o * in, k0, k1, last, state, sums);
+      });
 }
 #endif  // __x86_64__
 

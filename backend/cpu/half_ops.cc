@@ -10,6 +10,8 @@
 #include <immintrin.h>
 #endif
 
+#include "backend/cpu/tile_driver.h"
+
 namespace tandem::cpu_half {
 namespace {
 
@@ -421,37 +423,14 @@ void TileRows(DType dtype, const float* x, int64_t n, int64_t in, const uint16_t
               int64_t out_end, const float* bias, int64_t out, float* y) {
   const int64_t ldx = TileStride(in);
   const Kernels& kernels = KernelsFor(dtype);
-  // Outputs in chunks whose weights stay in L2 while every row triple passes over them; a row triple
-  // stays in L1 while the chunk's tiles pass over it: whole up to 2048 weights a row (24 KiB), else in
-  // pieces of 1024, the tiles' accumulators parked in `state` between pieces.
-  const int64_t piece = in <= 2048 ? in : 2048;
-  constexpr int64_t kStateFloats = kTileRows * kTileCols * 4 * 16;
+  // cpu_tiles::RunTiles: output chunks of 512 KiB of weights; a row triple in pieces of 2048 weights
+  // (24 KiB; a row of up to 2048 is one piece).
   const int64_t chunk = std::max<int64_t>(kTileCols, (int64_t{512} << 10) / (2 * in) / kTileCols * kTileCols);
-  const int64_t full = in / 64 * 64;
-  thread_local std::vector<float> state;
-  state.resize((chunk / kTileCols + 1) * kStateFloats);
-  float sums[kTileRows * kTileCols];
-  for (int64_t c0 = out_begin; c0 < out_end; c0 += chunk) {
-    const int64_t c1 = std::min(out_end, c0 + chunk);
-    for (int64_t r = 0; r < n; r += kTileRows) {
-      const int rows = static_cast<int>(std::min<int64_t>(kTileRows, n - r));
-      std::fill(state.begin(), state.end(), 0.0f);
-      for (int64_t k0 = 0;; k0 += piece) {
-        const int64_t k1 = std::min(full, k0 + piece);
-        const bool last = k1 == full;
-        for (int64_t o = c0; o < c1; o += kTileCols) {
-          const int cols = static_cast<int>(std::min<int64_t>(kTileCols, c1 - o));
-          kernels.tile[rows - 1][cols - 1](x + r * ldx, ldx, in, w + o * in, k0, k1, last,
-                                           state.data() + (o - c0) / kTileCols * kStateFloats, sums);
-          if (!last) continue;
-          for (int i = 0; i < rows; ++i) {
-            for (int j = 0; j < cols; ++j) y[(r + i) * out + o + j] = sums[i * cols + j] + (bias ? bias[o + j] : 0.0f);
-          }
-        }
-        if (last) break;
-      }
-    }
-  }
+  cpu_tiles::RunTiles<kTileRows, kTileCols, kTileRows * kTileCols * 4 * 16>(
+      n, /*full=*/in / 64 * 64, /*piece=*/2048, chunk, out_begin, out_end, bias, out, y,
+      [&](int64_t r, int rows, int64_t o, int cols, int64_t k0, int64_t k1, bool last, float* state, float* sums) {
+        kernels.tile[rows - 1][cols - 1](x + r * ldx, ldx, in, w + o * in, k0, k1, last, state, sums);
+      });
 }
 
 }  // namespace tandem::cpu_half
