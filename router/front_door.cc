@@ -614,7 +614,8 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& origin
     const WorkerRole role = call->role();
     const char* kind = call->colocated() ? "colocated" : "decode";
     const std::string& address = state_.registry().address(role, call->worker_index());
-    if (grpc_status.ok()) {
+    const absl::Status status = FromGrpcStatus(grpc_status);
+    if (status.ok()) {
       finish_ = decode_final_.has_value() && decode_final_->finish_reason() == "stop" ? FinishKind::kStopToken
                                                                                         : FinishKind::kLength;
       CompleteLocked();
@@ -623,19 +624,18 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& origin
                                                  generated_.back()) != request_.stop_token_ids.end())) {
       // Every token arrived and only the end of the call was lost (the worker died after its last
       // token): the request is complete.
-      state_.registry().ReportCallFailure(role, call->worker_index(), FromGrpcStatus(grpc_status));
+      state_.registry().ReportCallFailure(role, call->worker_index(), status);
       TANDEM_LOG_REQ(WARNING, "router", request_id_)
           << kind << " worker " << address << " failed after the last token (" << grpc_status.error_message()
           << "); the request is complete";
       finish_ = static_cast<int>(generated_.size()) >= request_.max_tokens ? FinishKind::kLength : FinishKind::kStopToken;
       CompleteLocked();
-    } else if (!call->colocated() && active_decode_tokens_ == 0 && IsKvSourceFailure(FromGrpcStatus(grpc_status))) {
+    } else if (!call->colocated() && active_decode_tokens_ == 0 && IsKvSourceFailure(status)) {
       // The decode worker could not pull the prompt's KV (RELIABILITY F4): most likely its source died
       // (its own health checks will take it out). Neither worker is reported: redo the prefill, on
       // another prefill worker when the source was unreachable, and decode on the same worker; if that
       // fails the same way again, the decode worker's side may be at fault, so move it too. The streamed
       // first token stays (the prefill resumes after it).
-      const absl::Status status = FromGrpcStatus(grpc_status);
       const bool source_unreachable = status.code() == absl::StatusCode::kUnavailable ||
                                       status.code() == absl::StatusCode::kDeadlineExceeded;
       lease_released_ = true;  // the decode worker released it after the failed pull
@@ -663,7 +663,6 @@ void FrontDoorSession::OnDecodeDone(DecodeCall* call, const grpc::Status& origin
                                                                   " could not pull the prompt's KV: ", status.message())));
       }
     } else {
-      const absl::Status status = FromGrpcStatus(grpc_status);
       state_.registry().ReportCallFailure(role, call->worker_index(), status);
       if (call->colocated() && status.code() == absl::StatusCode::kUnavailable && decode_retries_ < kMaxRetries &&
           (active_decode_tokens_ == 0 ||

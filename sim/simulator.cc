@@ -209,8 +209,8 @@ class Simulator::Runner {
     return context;
   }
   // The tightest TPOT SLO of its own among the requests `rs` (mixed workloads); 0: none has one.
-  double TightestTpotSlo(const std::vector<int64_t>& rs) const {
-    double tightest = 0;
+  // `tightest` (0: none yet) updated by each of `rs`.
+  double TightestTpotSlo(const std::vector<int64_t>& rs, double tightest = 0) const {
     for (int64_t r : rs) {
       const double own = requests_[r].tpot_slo_ms;
       if (own > 0 && (tightest == 0 || own < tightest)) tightest = own;
@@ -640,10 +640,7 @@ class Simulator::Runner {
       d.total_context_tokens = 0;
       for (const std::vector<int64_t>& batch : inst.micro) {
         d.running_batch_size += static_cast<int64_t>(batch.size());
-        const double tightest = TightestTpotSlo(batch);
-        if (tightest > 0 && (d.min_running_tpot_slo_ms == 0 || tightest < d.min_running_tpot_slo_ms)) {
-          d.min_running_tpot_slo_ms = tightest;
-        }
+        d.min_running_tpot_slo_ms = TightestTpotSlo(batch, d.min_running_tpot_slo_ms);
         d.total_context_tokens += ContextOf(batch);
       }
       d.block_size = cfg.block_size;
