@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/time/time.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "proto/grpc_status.h"
 
 namespace tandem::router {
@@ -63,13 +64,13 @@ void ToProto(const GenerateFinal& f, v1::GenerateResponse* response) {
 }
 
 GenerateReactor::GenerateReactor(RouterState& state, grpc::CallbackServerContext* context,
-                                 const v1::GenerateRequest* request, std::string client) {
+                                 const v1::GenerateRequest& request, std::string client) {
   SessionContext session_context;
   session_context.client = std::move(client);
   session_context.deadline = DeadlineOf(context);
   session_context.peer = context->peer();
   session_context.api = "grpc";
-  session_ = FrontDoorSession::Start(state, *request, session_context, this);
+  session_ = FrontDoorSession::Start(state, request, session_context, this);
 }
 
 void GenerateReactor::OnChunk(GenerateChunk chunk) {
@@ -107,11 +108,12 @@ void GenerateReactor::OnDone(absl::Status status) {
 void GenerateReactor::Pump() {
   enum class Step { kNone, kWrite, kFinish } step = Step::kNone;
   grpc::Status status;
+  v1::GenerateResponse next;
   {
     absl::MutexLock lock(&mu_);
     if (finish_called_ || write_in_flight_) return;
     if (!writes_.empty() && !write_failed_) {
-      current_write_ = std::move(writes_.front());
+      next = std::move(writes_.front());
       writes_.pop_front();
       write_in_flight_ = true;
       step = Step::kWrite;
@@ -121,7 +123,16 @@ void GenerateReactor::Pump() {
       step = Step::kFinish;
     }
   }
-  if (step == Step::kWrite) StartWrite(&current_write_);
+  if (step == Step::kWrite) {
+    // current_write_ is free: no write is in flight. Serializing fails only past protobuf's 2 GiB.
+    bool own_buffer = false;
+    current_write_.Clear();  // the serializer needs an empty buffer
+    if (grpc::SerializationTraits<v1::GenerateResponse>::Serialize(next, &current_write_, &own_buffer).ok()) {
+      StartWrite(&current_write_);
+    } else {
+      OnWriteDone(false);  // as a broken stream: the session is cancelled and the call finishes
+    }
+  }
   if (step == Step::kFinish) Finish(status);
 }
 

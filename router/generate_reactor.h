@@ -1,7 +1,8 @@
 // GenerateReactor: the gRPC adapter of one public Generate call. The request logic lives in
 // FrontDoorSession (router/front_door.h); this class turns the session's chunks and final report into
-// GenerateResponse messages (one write in flight at a time, the rest queued), and the client's
-// cancellation or a broken stream into FrontDoorSession::Cancel.
+// serialized GenerateResponse messages (one write in flight at a time, the rest queued; the method is
+// registered raw, see tandem_service.h), and the client's cancellation or a broken stream into
+// FrontDoorSession::Cancel.
 //
 // Lifetime: owns itself and deletes itself in OnDone, after giving the session its reference back.
 // Thread safety: gRPC reactions and session callbacks may run on different threads; state is guarded
@@ -15,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/server_context.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/server_callback.h"
 #include "proto/tandem.pb.h"
 #include "router/front_door.h"
@@ -22,11 +24,11 @@
 
 namespace tandem::router {
 
-class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateResponse>, public ResponseSink {
+class GenerateReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public ResponseSink {
  public:
-  // Starts the request; `context` and `request` are gRPC's and outlive OnDone.
-  // `client`: the caller's API key identity ("" without keys), for the per-client bound.
-  GenerateReactor(RouterState& state, grpc::CallbackServerContext* context, const v1::GenerateRequest* request,
+  // Starts the request (copied as needed; it need not outlive the call); `context` is gRPC's and
+  // outlives OnDone. `client`: the caller's API key identity ("" without keys), for the per-client bound.
+  GenerateReactor(RouterState& state, grpc::CallbackServerContext* context, const v1::GenerateRequest& request,
                   std::string client = "");
 
   // ResponseSink.
@@ -46,7 +48,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   FrontDoorSession* session_ = nullptr;
   absl::Mutex mu_;
   std::deque<v1::GenerateResponse> writes_ ABSL_GUARDED_BY(mu_);
-  v1::GenerateResponse current_write_;  // owned by the write in flight
+  grpc::ByteBuffer current_write_;  // owned by the write in flight
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<grpc::Status> finish_status_ ABSL_GUARDED_BY(mu_);

@@ -1,11 +1,17 @@
 #include "router/request_validation.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
+#include <map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
+#include "google/protobuf/unknown_field_set.h"
 
 namespace tandem::router {
 namespace {
@@ -25,7 +31,49 @@ absl::Status CheckSloField(const char* field, double value) {
   return absl::OkStatus();
 }
 
+// Why protobuf refused `bytes` as a `type` at `path` ("" for the request itself): the first string
+// field, at any depth, that is not UTF-8, or a part that is not protobuf wire format; "" when neither
+// is found. Reads the bytes as an UnknownFieldSet, which checks only the wire format.
+std::string WhyUnparsable(const google::protobuf::Descriptor& type, std::string_view bytes, const std::string& path,
+                          int depth) {
+  google::protobuf::UnknownFieldSet fields;
+  if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
+      !fields.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::StrCat(path.empty() ? "request" : path, ": not a valid ", type.full_name(),
+                        " (malformed protobuf wire format)");
+  }
+  constexpr int kMaxDepth = 16;  // the public messages nest 3 deep
+  std::map<int, int> occurrences;  // per field number: the index of a repeated field's element
+  for (int i = 0; i < fields.field_count(); ++i) {
+    const google::protobuf::UnknownField& wire = fields.field(i);
+    const int index = occurrences[wire.number()]++;
+    const google::protobuf::FieldDescriptor* field = type.FindFieldByNumber(wire.number());
+    if (field == nullptr || wire.type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) continue;
+    std::string name = path.empty() ? field->name() : absl::StrCat(path, ".", field->name());
+    if (field->is_repeated()) absl::StrAppend(&name, "[", index, "]");
+    if (field->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+      if (const int64_t bad = FindInvalidUtf8(wire.length_delimited()); bad >= 0) {
+        return absl::StrCat(name, ": not valid UTF-8 (at byte ", bad, ")");
+      }
+    } else if (field->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE && depth < kMaxDepth) {
+      std::string why = WhyUnparsable(*field->message_type(), wire.length_delimited(), name, depth + 1);
+      if (!why.empty()) return why;
+    }
+  }
+  return "";
+}
+
 }  // namespace
+
+absl::Status ParseRequestNamingTheField(std::string_view bytes, google::protobuf::Message* request) {
+  if (bytes.size() <= static_cast<size_t>(INT32_MAX) &&
+      request->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::OkStatus();
+  }
+  std::string why = WhyUnparsable(*request->GetDescriptor(), bytes, "", 0);
+  if (why.empty()) why = absl::StrCat("request: not a valid ", request->GetTypeName(), " (protobuf refused it)");
+  return absl::InvalidArgumentError(why);
+}
 
 absl::Status ValidateModelName(const std::string& name, const ServedModel& model) {
   if (name.empty()) return absl::OkStatus();

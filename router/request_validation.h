@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
 #include "proto/tandem.pb.h"
 #include "tokenizer/tokenizer.h"
 #include "types/sampling.h"
@@ -60,6 +61,13 @@ absl::Status ValidateModelName(const std::string& name, const ServedModel& model
 
 // Offset of the first byte that is not part of well-formed UTF-8, or -1 when `text` is valid.
 int64_t FindInvalidUtf8(std::string_view text);
+
+// Parses a public API request from its wire bytes. Protobuf refuses a proto3 string field that is not
+// UTF-8, and gRPC's typed handlers then answer UNIMPLEMENTED with no message (issue 11 item 7); this
+// says why instead, as InvalidArgument naming the field: "prompt: not valid UTF-8 (at byte 2)",
+// "stop[1]: ...", or, when the bytes are not a protobuf message at all, "request: not a valid
+// tandem.v1.GenerateRequest (malformed protobuf wire format)".
+absl::Status ParseRequestNamingTheField(std::string_view bytes, google::protobuf::Message* request);
 
 // All checks, then tokenization, then the context-length check (V1).
 absl::StatusOr<PreparedRequest> PrepareGenerateRequest(const v1::GenerateRequest& request,

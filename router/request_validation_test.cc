@@ -52,6 +52,56 @@ TEST_F(RequestValidationTest, InvalidUtf8PromptIsInvalidArgument) {
   EXPECT_THAT(prepared.status().message(), HasSubstr("prompt: not valid UTF-8 (at byte 2)"));
 }
 
+// A serialized request with every '#' in it replaced by `byte` (strings that are not UTF-8 cannot be
+// set through protobuf's API without it logging, and no parser would accept them back).
+std::string WithByte(const v1::GenerateRequest& request, char byte) {
+  std::string bytes = request.SerializeAsString();
+  for (char& c : bytes) {
+    if (c == '#') c = byte;
+  }
+  return bytes;
+}
+
+// Issue 11 item 7: what protobuf refuses is named (the gRPC service passes it on as INVALID_ARGUMENT).
+TEST_F(RequestValidationTest, UnparsableRequestsNameTheField) {
+  v1::GenerateRequest r;
+  r.set_prompt("ab#");
+  r.mutable_sampling()->set_top_k(3);
+  v1::GenerateRequest parsed;
+  ASSERT_TRUE(ParseRequestNamingTheField(WithByte(r, 'c'), &parsed).ok());
+  EXPECT_EQ(parsed.prompt(), "abc");
+  EXPECT_EQ(parsed.sampling().top_k(), 3);
+
+  absl::Status status = ParseRequestNamingTheField(WithByte(r, '\xff'), &parsed);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "prompt: not valid UTF-8 (at byte 2)");
+
+  v1::GenerateRequest stops;
+  stops.set_model("m");
+  stops.add_stop("ok");
+  stops.add_stop("s#");
+  status = ParseRequestNamingTheField(WithByte(stops, '\xfe'), &parsed);
+  EXPECT_EQ(status.message(), "stop[1]: not valid UTF-8 (at byte 1)");
+
+  stops.set_model("#");
+  stops.set_request_id("fine");
+  status = ParseRequestNamingTheField(WithByte(stops, '\x80'), &parsed);
+  EXPECT_EQ(status.message(), "model: not valid UTF-8 (at byte 0)");
+
+  status = ParseRequestNamingTheField(std::string("\xff\xff\xff\xff", 4), &parsed);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "request: not a valid tandem.v1.GenerateRequest (malformed protobuf wire format)");
+
+  // Field 5 (sampling), length 1, holding a truncated varint: the outer message is well-formed wire
+  // format, the nested one is not.
+  status = ParseRequestNamingTheField(std::string("\x2a\x01\x08", 3), &parsed);
+  EXPECT_EQ(status.message(), "sampling: not a valid tandem.v1.SamplingParams (malformed protobuf wire format)");
+
+  v1::TokenizeRequest tokenize;
+  status = ParseRequestNamingTheField(std::string("\x12\x02\xc3\x28", 4), &tokenize);  // text = C3 28
+  EXPECT_EQ(status.message(), "text: not valid UTF-8 (at byte 0)");
+}
+
 // RELIABILITY V12: a client request_id is logged, so it is bounded (found by the soak's probing: a
 // 5 MB id was accepted).
 TEST_F(RequestValidationTest, LongClientRequestIdIsInvalidArgument) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <limits>
 #include <map>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "model/config.h"
@@ -311,12 +313,50 @@ TEST_F(RouterServerTest, BadInputIsInvalidArgumentNamingTheFieldWithNoWorkerCall
   EXPECT_EQ(TotalPrefillCalls(), 0);
 }
 
-TEST_F(RouterServerTest, InvalidUtf8PromptIsRefused) {
-  // Protobuf itself refuses a proto3 string that is not UTF-8 (INTERNAL from the library, V7); the
-  // router's own check (request_validation_test) covers requests that get past it.
-  const GenerateResult result = Generate(Prompt(std::string("ab\xff\xfe", 4), 4));
-  EXPECT_FALSE(result.status.ok());
+// Issue 11 item 7 / RELIABILITY V7: protobuf refuses a proto3 string that is not UTF-8, and with typed
+// handlers gRPC then answered UNIMPLEMENTED with an empty message; the router names the field.
+TEST_F(RouterServerTest, InvalidUtf8IsInvalidArgumentNamingTheField) {
+  GenerateResult result = Generate(Prompt(std::string("ab\xff\xfe", 4), 4));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(result.status.error_message(), "prompt: not valid UTF-8 (at byte 2)");
+  v1::GenerateRequest with_stops = Prompt("Hello", 4);
+  with_stops.add_stop("fine");
+  with_stops.add_stop(std::string("x\xc3", 2));
+  result = Generate(with_stops);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(result.status.error_message(), "stop[1]: not valid UTF-8 (at byte 1)");
   EXPECT_EQ(TotalPrefillCalls(), 0);
+
+  grpc::ClientContext context;
+  v1::TokenizeRequest tokenize;
+  tokenize.set_text(std::string("\xc0\xaf", 2));
+  v1::TokenizeResponse ids;
+  const grpc::Status status = stub_->Tokenize(&context, tokenize, &ids);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "text: not valid UTF-8 (at byte 0)");
+}
+
+// Bytes that are not a message at all, sent as a raw call: INVALID_ARGUMENT naming the message type
+// (was UNIMPLEMENTED with no message).
+TEST_F(RouterServerTest, AnUnparsableMessageIsInvalidArgument) {
+  grpc::GenericStub generic(channel_);
+  for (const std::string method : {"/tandem.v1.Tandem/Generate", "/tandem.v1.Tandem/Tokenize",
+                                   "/tandem.v1.Tandem/ListModels"}) {
+    const std::string garbage("\xff\xff\xff\xff", 4);  // field 0x1fffffff... truncated varint
+    grpc::Slice slice(garbage);
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::ByteBuffer response;
+    grpc::ClientContext context;
+    std::promise<grpc::Status> done;
+    generic.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                      [&done](grpc::Status status) { done.set_value(std::move(status)); });
+    const grpc::Status status = done.get_future().get();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_THAT(status.error_message(), HasSubstr("request: not a valid tandem.v1.")) << method;
+    EXPECT_THAT(status.error_message(), HasSubstr("(malformed protobuf wire format)")) << method;
+  }
+  EXPECT_EQ(TotalPrefillCalls(), 0);
+  EXPECT_TRUE(Generate(Prompt("Hello", 4)).status.ok());
 }
 
 TEST_F(RouterServerTest, UnknownModelIsNotFound) {

@@ -1,6 +1,9 @@
 #include "router/tandem_service.h"
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "proto/grpc_status.h"
 #include "router/generate_reactor.h"
 #include "router/request_validation.h"
@@ -33,40 +36,59 @@ absl::string_view Authorization(const grpc::CallbackServerContext& context) {
   return it == metadata.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
 }
 
+// The request's bytes parsed as `T`, or INVALID_ARGUMENT naming what protobuf refused.
+template <typename T>
+absl::Status ParseRaw(const grpc::ByteBuffer& buffer, T* request) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return absl::InvalidArgumentError("request: unreadable message bytes");
+  std::string bytes;
+  bytes.reserve(buffer.Length());
+  for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  return ParseRequestNamingTheField(bytes, request);
+}
+
+grpc::Status SerializeRaw(const google::protobuf::Message& response, grpc::ByteBuffer* buffer) {
+  bool own_buffer = false;
+  return grpc::SerializationTraits<google::protobuf::Message>::Serialize(response, buffer, &own_buffer);
+}
+
 }  // namespace
 
-grpc::ServerWriteReactor<v1::GenerateResponse>* TandemService::Generate(grpc::CallbackServerContext* context,
-                                                                       const v1::GenerateRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* TandemService::Generate(grpc::CallbackServerContext* context,
+                                                                   const grpc::ByteBuffer* raw_request) {
   absl::StatusOr<std::string> client = state_.Authenticate(Authorization(*context));
-  if (!client.ok()) return FinishedWriteReactor<v1::GenerateResponse>(ToGrpcStatus(client.status()));
+  if (!client.ok()) return FinishedWriteReactor<grpc::ByteBuffer>(ToGrpcStatus(client.status()));
+  v1::GenerateRequest request;
+  if (absl::Status parsed = ParseRaw(*raw_request, &request); !parsed.ok()) {
+    return FinishedWriteReactor<grpc::ByteBuffer>(ToGrpcStatus(parsed));
+  }
   return new GenerateReactor(state_, context, request, *std::move(client));
 }
 
 grpc::ServerUnaryReactor* TandemService::Tokenize(grpc::CallbackServerContext* context,
-                                                  const v1::TokenizeRequest* request,
-                                                  v1::TokenizeResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+                                                  const grpc::ByteBuffer* raw_request, grpc::ByteBuffer* raw_response) {
+  v1::TokenizeRequest request;
+  v1::TokenizeResponse response;
   absl::Status status = state_.api_keys().Check(Authorization(*context));
-  if (status.ok()) status = DoTokenize(state_, *request, response);
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+  if (status.ok()) status = ParseRaw(*raw_request, &request);
+  if (status.ok()) status = DoTokenize(state_, request, &response);
+  if (!status.ok()) return FinishedUnaryReactor(context, ToGrpcStatus(status));
+  return FinishedUnaryReactor(context, SerializeRaw(response, raw_response));
 }
 
 grpc::ServerUnaryReactor* TandemService::ListModels(grpc::CallbackServerContext* context,
-                                                    const v1::ListModelsRequest* request,
-                                                    v1::ListModelsResponse* response) {
-  if (absl::Status auth = state_.api_keys().Check(Authorization(*context)); !auth.ok()) {
-    grpc::ServerUnaryReactor* refused = context->DefaultReactor();
-    refused->Finish(ToGrpcStatus(auth));
-    return refused;
-  }
-  v1::ModelInfo* info = response->add_models();
+                                                    const grpc::ByteBuffer* raw_request,
+                                                    grpc::ByteBuffer* raw_response) {
+  v1::ListModelsRequest request;
+  absl::Status status = state_.api_keys().Check(Authorization(*context));
+  if (status.ok()) status = ParseRaw(*raw_request, &request);
+  if (!status.ok()) return FinishedUnaryReactor(context, ToGrpcStatus(status));
+  v1::ListModelsResponse response;
+  v1::ModelInfo* info = response.add_models();
   info->set_name(state_.model().name);
   info->set_vocab_size(state_.model().vocab_size);
   info->set_max_context(state_.model().max_context);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return FinishedUnaryReactor(context, SerializeRaw(response, raw_response));
 }
 
 }  // namespace tandem::router

@@ -3,6 +3,11 @@
 // Generate: one GenerateReactor per call (generate_reactor.h). Tokenize and ListModels answer from
 // the served model directly. Errors are gRPC statuses naming the field (request_validation.h).
 //
+// The methods are registered raw (bytes in and out) and parse their requests themselves: with typed
+// handlers, a request protobuf refuses (a string field that is not UTF-8, bytes that are not a
+// message) never reaches the service and gRPC answers UNIMPLEMENTED with no message (issue 11 item 7);
+// here it is INVALID_ARGUMENT naming the field (ParseRequestNamingTheField).
+//
 // Thread safety: gRPC calls the handlers from many threads; the service keeps no state of its own.
 #ifndef TANDEM_ROUTER_TANDEM_SERVICE_H_
 #define TANDEM_ROUTER_TANDEM_SERVICE_H_
@@ -12,17 +17,19 @@
 
 namespace tandem::router {
 
-class TandemService final : public v1::Tandem::CallbackService {
+class TandemService final
+    : public v1::Tandem::WithRawCallbackMethod_Generate<v1::Tandem::WithRawCallbackMethod_Tokenize<
+          v1::Tandem::WithRawCallbackMethod_ListModels<v1::Tandem::Service>>> {
  public:
   explicit TandemService(RouterState& state) : state_(state) {}
 
-  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* context,
-                                                          const v1::GenerateRequest* request) override;
-  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context, const v1::TokenizeRequest* request,
-                                     v1::TokenizeResponse* response) override;
-  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
-                                       const v1::ListModelsRequest* request,
-                                       v1::ListModelsResponse* response) override;
+  // Each takes a serialized request and answers serialized responses of the method's proto types.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Generate(grpc::CallbackServerContext* context,
+                                                      const grpc::ByteBuffer* request) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
 
  private:
   RouterState& state_;
