@@ -100,7 +100,7 @@ absl::Status Serve(const RouterFlags& f, const sigset_t& stop_signals) {
     if (!f.tls_client_ca_file.empty()) {
       TANDEM_ASSIGN_OR_RETURN(tls.client_ca_pem, ReadPem("--tls-client-ca-file", f.tls_client_ca_file, "CERTIFICATE"));
     }
-    options.grpc_tls = std::move(tls);
+    options.tls = std::move(tls);
   }
   options.host = f.host;
   options.port = static_cast<int>(f.port);
@@ -189,10 +189,10 @@ int RouterCommand(const std::vector<std::string>& args) {
   parser.AddInt("max-in-flight-per-client", &f.max_in_flight_per_client,
                 "Generate calls one client may have in flight (RESOURCE_EXHAUSTED / HTTP 429 beyond); a client "
                 "is its API key, or its address without keys; 0: no per-client bound");
-  parser.AddString("tls-cert-file", &f.tls_cert_file, "PEM certificate chain: serve the gRPC API over TLS");
+  parser.AddString("tls-cert-file", &f.tls_cert_file, "PEM certificate chain: serve the gRPC and HTTP APIs over TLS");
   parser.AddString("tls-key-file", &f.tls_key_file, "PEM private key of --tls-cert-file");
   parser.AddString("tls-client-ca-file", &f.tls_client_ca_file,
-                   "PEM CA bundle: gRPC clients must present a certificate it signed (mutual TLS)");
+                   "PEM CA bundle: gRPC and HTTP clients must present a certificate it signed (mutual TLS)");
   parser.AddInt("resolve-interval-ms", &f.resolve_interval_ms, "how often dns: worker entries are re-resolved");
   parser.AddDouble("shutdown-grace-s", &f.shutdown_grace_s, "seconds in-flight calls get on SIGINT/SIGTERM");
   parser.AddString("log-level", &f.log_level, "debug, info, warning or error");

@@ -10,6 +10,8 @@ pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 # Boost.Asio / Beast (header-only): every HTTP endpoint (the router's OpenAI API, the daemons' /metrics),
 # asynchronous, no thread per connection.
 find_package(Boost 1.74 REQUIRED)
+# HTTPS on the router's HTTP API (Asio's OpenSSL streams); Debian: libssl-dev.
+find_package(OpenSSL REQUIRED)
 if(TANDEM_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -1,6 +1,7 @@
 // The router's public-API security (issue 11): API keys on gRPC and on the OpenAI HTTP routes (401 in
-// OpenAI's error shape, health and metrics open, refusals counted), and TLS on the gRPC port with a
-// certificate openssl makes at test time (skipped where openssl is absent).
+// OpenAI's error shape, health and metrics open, refusals counted), and TLS (and mutual TLS) on the gRPC
+// and HTTP ports with certificates openssl makes at test time (skipped where openssl or curl is absent).
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -194,6 +195,43 @@ std::string ReadFile(const std::string& path) {
   return buffer.str();
 }
 
+// In `dir`: a server certificate for 127.0.0.1 (cert.pem, key.pem), and two CAs (ca1.pem, ca2.pem) each
+// signing one client certificate (caN-client.pem, caN-client.key). False when openssl failed.
+bool MakeCertificates(const std::string& dir) {
+  std::string script = absl::StrCat(
+      "cd ", dir, " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext "
+      "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout key.pem -out cert.pem");
+  for (const char* ca : {"ca1", "ca2"}) {
+    absl::StrAppend(&script, " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=", ca, " -keyout ", ca,
+                    ".key -out ", ca, ".pem && openssl req -newkey rsa:2048 -nodes -subj /CN=client-of-", ca,
+                    " -keyout ", ca, "-client.key -out ", ca, "-client.csr && openssl x509 -req -days 2 -in ", ca,
+                    "-client.csr -CA ", ca, ".pem -CAkey ", ca, ".key -CAcreateserial -out ", ca, "-client.pem");
+  }
+  absl::StrAppend(&script, " >/dev/null 2>&1");
+  return std::system(script.c_str()) == 0;
+}
+
+struct CurlResult {
+  int exit_code = -1;  // curl's: 0 with an HTTP answer; 35 a failed TLS handshake, 52/56 no answer
+  std::string out;     // the body (-s), then "HTTP <status>" (-w)
+};
+
+// curl (a real HTTPS client) against the router; `args` are appended to the common ones.
+CurlResult Curl(const std::string& args) {
+  const std::string command = absl::StrCat("curl -s --max-time 20 -w '\nHTTP %{http_code}' ", args, " 2>/dev/null");
+  CurlResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.out.append(buffer, n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+bool HaveCurl() { return std::system("command -v curl >/dev/null 2>&1") == 0; }
+
 TEST_F(RouterAuthTest, GrpcOverTls) {
   const std::string dir = Dir();
   const std::string command = absl::StrCat(
@@ -204,7 +242,7 @@ TEST_F(RouterAuthTest, GrpcOverTls) {
   ServerTls tls;
   tls.cert_chain_pem = ReadFile(dir + "/cert.pem");
   tls.private_key_pem = ReadFile(dir + "/key.pem");
-  options_.grpc_tls = tls;
+  options_.tls = tls;
   options_.api_keys_path.clear();
   Start();
   grpc::SslCredentialsOptions ssl;
@@ -223,23 +261,12 @@ TEST_F(RouterAuthTest, GrpcOverTls) {
 // request reaches a worker.
 TEST_F(RouterAuthTest, MutualTlsRefusesClientsWithoutACertificateFromTheCa) {
   const std::string dir = Dir();
-  // Server certificate; two CAs, each signing one client certificate.
-  std::string script = absl::StrCat(
-      "cd ", dir, " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext "
-      "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout key.pem -out cert.pem");
-  for (const char* ca : {"ca1", "ca2"}) {
-    absl::StrAppend(&script, " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=", ca, " -keyout ", ca,
-                    ".key -out ", ca, ".pem && openssl req -newkey rsa:2048 -nodes -subj /CN=client-of-", ca,
-                    " -keyout ", ca, "-client.key -out ", ca, "-client.csr && openssl x509 -req -days 2 -in ", ca,
-                    "-client.csr -CA ", ca, ".pem -CAkey ", ca, ".key -CAcreateserial -out ", ca, "-client.pem");
-  }
-  absl::StrAppend(&script, " >/dev/null 2>&1");
-  if (std::system(script.c_str()) != 0) GTEST_SKIP() << "openssl could not make the test certificates";
+  if (!MakeCertificates(dir)) GTEST_SKIP() << "openssl could not make the test certificates";
   ServerTls tls;
   tls.cert_chain_pem = ReadFile(dir + "/cert.pem");
   tls.private_key_pem = ReadFile(dir + "/key.pem");
   tls.client_ca_pem = ReadFile(dir + "/ca1.pem");
-  options_.grpc_tls = tls;
+  options_.tls = tls;
   options_.api_keys_path.clear();
   Start();
   const auto client = [&](const std::string& cert, const std::string& key) {
@@ -259,6 +286,102 @@ TEST_F(RouterAuthTest, MutualTlsRefusesClientsWithoutACertificateFromTheCa) {
   const grpc::Status stranger = Generate(client("ca2-client.pem", "ca2-client.key"), "");
   EXPECT_EQ(stranger.error_code(), grpc::StatusCode::UNAVAILABLE) << stranger.error_message();
   EXPECT_EQ(decode_->decode_requests().size(), served);
+}
+
+// The HTTP API over TLS (the certificate of --tls-cert-file, as on the gRPC port), with curl: completions
+// whole and streamed, health; a plaintext client gets no HTTP answer; a client that hangs up over TLS
+// still cancels its decode (the hang-up watch cannot read TLS records, it asks the kernel for the FIN).
+TEST_F(RouterAuthTest, HttpsServesTheApiAndPlaintextGetsNoAnswer) {
+  if (!HaveCurl()) GTEST_SKIP() << "curl not found";
+  const std::string dir = Dir();
+  if (!MakeCertificates(dir)) GTEST_SKIP() << "openssl could not make the test certificates";
+  ServerTls tls;
+  tls.cert_chain_pem = ReadFile(dir + "/cert.pem");
+  tls.private_key_pem = ReadFile(dir + "/key.pem");
+  options_.tls = tls;
+  options_.api_keys_path.clear();
+  Start();
+  const std::string url = absl::StrCat("https://127.0.0.1:", HttpPort());
+  const std::string common = absl::StrCat("--cacert ", dir, "/cert.pem -H 'Content-Type: application/json' ");
+
+  CurlResult whole = Curl(absl::StrCat(common, "-d '{\"prompt\": \"Hello\", \"max_tokens\": 3}' ", url,
+                                       "/v1/completions"));
+  EXPECT_EQ(whole.exit_code, 0) << whole.out;
+  EXPECT_THAT(whole.out, HasSubstr("\"object\":\"text_completion\""));
+  EXPECT_THAT(whole.out, HasSubstr("HTTP 200"));
+  CurlResult streamed = Curl(absl::StrCat(common, "-N -d '{\"prompt\": \"Hello\", \"max_tokens\": 3, \"stream\": true}' ",
+                                          url, "/v1/completions"));
+  EXPECT_EQ(streamed.exit_code, 0) << streamed.out;
+  EXPECT_THAT(streamed.out, HasSubstr("data: [DONE]"));
+  CurlResult health = Curl(absl::StrCat(common, url, "/health"));
+  EXPECT_THAT(health.out, HasSubstr("HTTP 200"));
+
+  // Plaintext to the TLS port: the handshake fails, no HTTP answer, no request reaches a worker.
+  const size_t served = decode_->decode_requests().size();
+  const HttpResult plain = Http(HttpPort(), "POST", "/v1/completions", "", R"({"prompt": "Hello", "max_tokens": 3})");
+  EXPECT_EQ(plain.status, 0) << plain.body;
+  CurlResult plain_curl = Curl(absl::StrCat("http://127.0.0.1:", HttpPort(), "/health"));
+  EXPECT_NE(plain_curl.exit_code, 0) << plain_curl.out;
+  EXPECT_EQ(decode_->decode_requests().size(), served);
+
+  // A client that gives up (curl --max-time 1) on a 20 s generation: its decode is cancelled.
+  testing::FakeDecodeOptions slow;
+  slow.token_delay = absl::Milliseconds(50);
+  decode_->set_options(slow);
+  for (const bool stream : {true, false}) {
+    const int before = decode_->cancellations();
+    const CurlResult gave_up = Curl(absl::StrCat(
+        common, "--max-time 1 -d '{\"prompt\": \"Hi\", \"max_tokens\": 400, \"stream\": ", stream ? "true" : "false",
+        "}' ", url, "/v1/completions"));
+    EXPECT_EQ(gave_up.exit_code, 28) << gave_up.out;  // curl: operation timed out
+    EXPECT_TRUE(testing::WaitFor([&] { return decode_->cancellations() == before + 1; }, absl::Seconds(5)))
+        << (stream ? "streaming" : "whole response");
+  }
+}
+
+// --tls-client-ca-file on the HTTP API: a client certificate from that CA is served; none, or one from
+// another CA, fails the handshake and no request reaches a worker.
+TEST_F(RouterAuthTest, HttpsWithAClientCaRefusesClientsWithoutACertificateFromIt) {
+  if (!HaveCurl()) GTEST_SKIP() << "curl not found";
+  const std::string dir = Dir();
+  if (!MakeCertificates(dir)) GTEST_SKIP() << "openssl could not make the test certificates";
+  ServerTls tls;
+  tls.cert_chain_pem = ReadFile(dir + "/cert.pem");
+  tls.private_key_pem = ReadFile(dir + "/key.pem");
+  tls.client_ca_pem = ReadFile(dir + "/ca1.pem");
+  options_.tls = tls;
+  options_.api_keys_path.clear();
+  Start();
+  const auto complete = [&](const std::string& client) {
+    std::string args = absl::StrCat("--cacert ", dir, "/cert.pem -H 'Content-Type: application/json' ");
+    if (!client.empty()) absl::StrAppend(&args, "--cert ", dir, "/", client, ".pem --key ", dir, "/", client, ".key ");
+    absl::StrAppend(&args, "-d '{\"prompt\": \"Hello\", \"max_tokens\": 3}' https://127.0.0.1:", HttpPort(),
+                    "/v1/completions");
+    return Curl(args);
+  };
+  const CurlResult trusted = complete("ca1-client");
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.out;
+  EXPECT_THAT(trusted.out, HasSubstr("HTTP 200"));
+  const size_t served = decode_->decode_requests().size();
+  const CurlResult anonymous = complete("");
+  EXPECT_NE(anonymous.exit_code, 0) << anonymous.out;
+  EXPECT_THAT(anonymous.out, Not(HasSubstr("HTTP 200")));
+  const CurlResult stranger = complete("ca2-client");
+  EXPECT_NE(stranger.exit_code, 0) << stranger.out;
+  EXPECT_THAT(stranger.out, Not(HasSubstr("HTTP 200")));
+  EXPECT_EQ(decode_->decode_requests().size(), served);
+}
+
+// A certificate OpenSSL cannot read stops the router at start, naming it.
+TEST_F(RouterAuthTest, AnUnreadableCertificateIsRefusedAtStart) {
+  ServerTls tls;
+  tls.cert_chain_pem = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
+  tls.private_key_pem = "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n";
+  options_.tls = tls;
+  const absl::StatusOr<std::unique_ptr<RouterServer>> router = RouterServer::Start(options_);
+  ASSERT_FALSE(router.ok());
+  EXPECT_EQ(router.status().code(), absl::StatusCode::kInvalidArgument) << router.status();
+  EXPECT_THAT(router.status().message(), HasSubstr("certificate chain"));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "router/http_front_door.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 
@@ -18,7 +19,9 @@
 #include "absl/strings/str_format.h"
 #include "boost/asio.hpp"
 #include "boost/beast/core.hpp"
+#include "boost/asio/ssl.hpp"
 #include "boost/beast/http.hpp"
+#include "boost/beast/ssl.hpp"
 #include "common/logging.h"
 #include "router/front_door.h"
 #include "router/openai_api.h"
@@ -86,14 +89,22 @@ std::string RandomId(absl::string_view prefix) {
 
 int64_t NowSeconds() { return absl::ToUnixSeconds(absl::Now()); }
 
-class Connection;
+// What an Exchange and the server need of a connection, whatever its stream (TCP, or TLS over TCP).
+class ConnectionBase {
+ public:
+  virtual ~ConnectionBase() = default;
+  // Any thread: queue bytes of the response in flight; `last` ends the exchange.
+  virtual void Post(std::string bytes, bool last) = 0;
+  // Any thread: close (router shutdown).
+  virtual void Close() = 0;
+};
 
 // One generation request of a connection: the session's sink. It turns the session's events into the
 // response's bytes and hands them to the connection's strand. Lives until the session delivered OnDone
 // and the connection let go of it; holds the session (and so may cancel it) until then.
 class Exchange final : public ResponseSink, public std::enable_shared_from_this<Exchange> {
  public:
-  Exchange(std::shared_ptr<Connection> connection, OpenAiRequest request, bool keep_alive)
+  Exchange(std::shared_ptr<ConnectionBase> connection, OpenAiRequest request, bool keep_alive)
       : connection_(std::move(connection)), request_(std::move(request)), keep_alive_(keep_alive) {
     ids_.id = RandomId(request_.chat ? "chatcmpl-" : "cmpl-");
     ids_.created = NowSeconds();
@@ -123,7 +134,7 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   TokenLogprobs LogprobsOf(const GenerateChunk& chunk) const;
   nlohmann::json LogprobsJson(const TokenLogprobs& lp);
 
-  std::shared_ptr<Connection> connection_;
+  std::shared_ptr<ConnectionBase> connection_;
   const OpenAiRequest request_;
   const bool keep_alive_;
   ResponseIds ids_;
@@ -140,41 +151,52 @@ class Exchange final : public ResponseSink, public std::enable_shared_from_this<
   std::optional<GenerateFinal> final_;
 };
 
-class Connection final : public std::enable_shared_from_this<Connection> {
+// Stream: beast::tcp_stream, or beast::ssl_stream<beast::tcp_stream> (HttpFrontDoorOptions::tls).
+template <class Stream>
+class Connection final : public ConnectionBase, public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  Connection(tcp::socket socket, HttpFrontDoor::Impl& server);
-  ~Connection();
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  // `stream_args`: the accepted socket, and for TLS the server's SSL context.
+  template <class... StreamArgs>
+  explicit Connection(HttpFrontDoor::Impl& server, StreamArgs&&... stream_args);
+  ~Connection() override;
 
   void Start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadRequest(); });
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->Handshake(); });
   }
-  // Any thread: queue bytes of the response in flight; `last` ends the exchange.
-  void Post(std::string bytes, bool last) {
-    net::post(stream_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes), last]() mutable {
+  void Post(std::string bytes, bool last) override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), bytes = std::move(bytes), last]() mutable {
       self->Queue(std::move(bytes));
       if (last) self->EndExchange();
     });
   }
-  // Any thread: close (router shutdown).
-  void Close() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
+  void Close() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
       beast::error_code ignored;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-      self->stream_.close();
+      self->Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->Tcp().close();
     });
   }
 
  private:
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  // TLS: the server handshake (bounded by the idle timeout), then the first request.
+  void Handshake();
   void ReadRequest();
   void OnRequest(beast::error_code ec);
   void Handle(http::request<http::string_body>& request);
   void StartGeneration(absl::StatusOr<OpenAiRequest> parsed, bool keep_alive);
-  void WatchForHangUp();
+  void WatchForHangUp(uint64_t exchange);
+  bool PeerHungUp();
   void Queue(std::string bytes);
   void WriteNext();
   void EndExchange();
+  // After the last write of a connection that is not kept alive: TCP shutdown (no TLS close_notify:
+  // every response is delimited by its length or its last chunk).
+  void ShutDown();
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   HttpFrontDoor::Impl& server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -183,10 +205,11 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   bool close_when_written_ = false;
   bool read_when_written_ = false;
   std::string client_;  // the API key identity of the request being handled ("" without keys)
-  bool watching_ = false;
   bool closed_ = false;
   bool exchange_keep_alive_ = false;  // the generation request in flight asked for keep-alive
   std::shared_ptr<Exchange> exchange_;
+  uint64_t exchange_count_ = 0;  // generation requests started: the hang-up watch's is the last one
+  std::optional<net::steady_timer> recheck_;  // the hang-up watch's next look while data waits unread
 };
 
 }  // namespace
@@ -195,6 +218,26 @@ class HttpFrontDoor::Impl {
  public:
   Impl(RouterState& state, HttpFrontDoorOptions options)
       : state(state), options(std::move(options)), acceptor(ioc) {}
+
+  // The TLS context of options.tls: InvalidArgument naming the PEM that OpenSSL refused.
+  absl::Status SetUpTls() {
+    if (!options.tls.has_value()) return absl::OkStatus();
+    const ServerTls& tls = *options.tls;
+    ssl.emplace(net::ssl::context::tls_server);
+    ssl->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                     net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+    beast::error_code ec;
+    ssl->use_certificate_chain(net::buffer(tls.cert_chain_pem), ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("HTTP TLS: the certificate chain: ", ec.message()));
+    ssl->use_private_key(net::buffer(tls.private_key_pem), net::ssl::context::pem, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("HTTP TLS: the private key: ", ec.message()));
+    if (!tls.client_ca_pem.empty()) {
+      ssl->add_certificate_authority(net::buffer(tls.client_ca_pem), ec);
+      if (ec) return absl::InvalidArgumentError(absl::StrCat("HTTP TLS: the client CA: ", ec.message()));
+      ssl->set_verify_mode(net::ssl::verify_peer | net::ssl::verify_fail_if_no_peer_cert);
+    }
+    return absl::OkStatus();
+  }
 
   absl::Status Listen() {
     beast::error_code ec;
@@ -219,22 +262,30 @@ class HttpFrontDoor::Impl {
       if (ec) {
         if (ec == net::error::operation_aborted || stopping.load()) return;
       } else if (connections.load() >= options.max_connections) {
-        const std::string busy = ErrorResponse(
-            absl::UnavailableError(absl::StrCat("too many connections (", options.max_connections, ")")), false);
         beast::error_code ignored;
-        net::write(socket, net::buffer(busy), ignored);
-        socket.close(ignored);
-      } else {
-        auto connection = std::make_shared<Connection>(std::move(socket), *this);
-        {
-          std::lock_guard<std::mutex> lock(live_mu);
-          live.remove_if([](const std::weak_ptr<Connection>& w) { return w.expired(); });
-          live.push_back(connection);
+        if (!ssl.has_value()) {  // (a TLS client could not read a plaintext answer)
+          const std::string busy = ErrorResponse(
+              absl::UnavailableError(absl::StrCat("too many connections (", options.max_connections, ")")), false);
+          net::write(socket, net::buffer(busy), ignored);
         }
-        connection->Start();
+        socket.close(ignored);
+      } else if (ssl.has_value()) {
+        Track(std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(*this, std::move(socket), *ssl));
+      } else {
+        Track(std::make_shared<Connection<beast::tcp_stream>>(*this, std::move(socket)));
       }
       if (!stopping.load()) Accept();
     });
+  }
+
+  template <class C>
+  void Track(std::shared_ptr<C> connection) {
+    {
+      std::lock_guard<std::mutex> lock(live_mu);
+      live.remove_if([](const std::weak_ptr<ConnectionBase>& w) { return w.expired(); });
+      live.push_back(connection);
+    }
+    connection->Start();
   }
 
   void StopAccepting() {
@@ -249,8 +300,8 @@ class HttpFrontDoor::Impl {
     StopAccepting();
     {
       std::lock_guard<std::mutex> lock(live_mu);
-      for (const std::weak_ptr<Connection>& w : live) {
-        if (std::shared_ptr<Connection> c = w.lock()) c->Close();
+      for (const std::weak_ptr<ConnectionBase>& w : live) {
+        if (std::shared_ptr<ConnectionBase> c = w.lock()) c->Close();
       }
     }
     work.reset();
@@ -273,29 +324,60 @@ class HttpFrontDoor::Impl {
   std::atomic<bool> stopping{false};
   int port = 0;
   std::mutex live_mu;
-  std::list<std::weak_ptr<Connection>> live;
+  std::list<std::weak_ptr<ConnectionBase>> live;
+  std::optional<net::ssl::context> ssl;  // with options.tls
 };
 
 namespace {
 
-Connection::Connection(tcp::socket socket, HttpFrontDoor::Impl& server)
-    : stream_(std::move(socket)), server_(server) {
+template <class Stream>
+template <class... StreamArgs>
+Connection<Stream>::Connection(HttpFrontDoor::Impl& server, StreamArgs&&... stream_args)
+    : stream_(std::forward<StreamArgs>(stream_args)...), server_(server) {
   server_.connections.fetch_add(1);
 }
 
-Connection::~Connection() { server_.connections.fetch_sub(1); }
+template <class Stream>
+Connection<Stream>::~Connection() {
+  server_.connections.fetch_sub(1);
+}
 
-void Connection::ReadRequest() {
+template <class Stream>
+void Connection<Stream>::Handshake() {
+  if constexpr (kTls) {
+    Tcp().expires_after(absl::ToChronoSeconds(server_.options.idle_timeout));
+    stream_.async_handshake(net::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) {  // not TLS, an untrusted client certificate, a timeout: nothing to answer over
+        self->ShutDown();
+        return;
+      }
+      self->ReadRequest();
+    });
+  } else {
+    ReadRequest();
+  }
+}
+
+template <class Stream>
+void Connection<Stream>::ShutDown() {
+  beast::error_code ignored;
+  Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  closed_ = true;
+}
+
+template <class Stream>
+void Connection<Stream>::ReadRequest() {
   if (closed_) return;
   parser_.emplace();
   parser_->body_limit(static_cast<uint64_t>(server_.options.max_body_bytes));
   parser_->header_limit(64 * 1024);
-  stream_.expires_after(absl::ToChronoSeconds(server_.options.idle_timeout));
+  Tcp().expires_after(absl::ToChronoSeconds(server_.options.idle_timeout));
   http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRequest(ec); });
+                   [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRequest(ec); });
 }
 
-void Connection::OnRequest(beast::error_code ec) {
+template <class Stream>
+void Connection<Stream>::OnRequest(beast::error_code ec) {
   if (ec) {
     if (ec == http::error::body_limit) {
       close_when_written_ = true;
@@ -305,21 +387,20 @@ void Connection::OnRequest(beast::error_code ec) {
       return;
     }
     if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != net::error::operation_aborted &&
-        ec != net::error::connection_reset && ec != net::error::eof) {
+        ec != net::error::connection_reset && ec != net::error::eof && ec != net::ssl::error::stream_truncated) {
       close_when_written_ = true;
       Queue(ErrorResponse(absl::InvalidArgumentError(absl::StrCat("malformed HTTP request: ", ec.message())), false));
       return;
     }
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    closed_ = true;
+    ShutDown();
     return;
   }
   http::request<http::string_body> request = parser_->release();
   Handle(request);
 }
 
-void Connection::Handle(http::request<http::string_body>& request) {
+template <class Stream>
+void Connection<Stream>::Handle(http::request<http::string_body>& request) {
   const bool keep_alive = request.keep_alive() && !server_.stopping.load();
   std::string target(request.target());
   if (const size_t q = target.find('?'); q != std::string::npos) target.resize(q);
@@ -386,7 +467,8 @@ void Connection::Handle(http::request<http::string_body>& request) {
   }
 }
 
-void Connection::StartGeneration(absl::StatusOr<OpenAiRequest> parsed, bool keep_alive) {
+template <class Stream>
+void Connection<Stream>::StartGeneration(absl::StatusOr<OpenAiRequest> parsed, bool keep_alive) {
   RouterState& state = server_.state;
   if (parsed.ok() && parsed->chat) {
     // Render the conversation and tokenize it here: the template writes the special tokens itself.
@@ -422,49 +504,68 @@ void Connection::StartGeneration(absl::StatusOr<OpenAiRequest> parsed, bool keep
     Queue(ErrorResponse(parsed.status(), keep_alive));
     return;
   }
-  stream_.expires_never();  // a long generation is not idleness
+  Tcp().expires_never();  // a long generation is not idleness
   exchange_keep_alive_ = keep_alive;
-  exchange_ = std::make_shared<Exchange>(shared_from_this(), *std::move(parsed), keep_alive);
+  exchange_ = std::make_shared<Exchange>(this->shared_from_this(), *std::move(parsed), keep_alive);
   SessionContext context;
   beast::error_code ec;
-  const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+  const tcp::endpoint peer = Tcp().socket().remote_endpoint(ec);
   context.peer = ec ? "?" : absl::StrCat(peer.address().to_string(), ":", peer.port());
   context.api = "http";
   context.client = client_;
-  WatchForHangUp();
+  WatchForHangUp(++exchange_count_);
   exchange_->Begin(state, context);
 }
 
-// While a request is in flight nothing is read; a readable socket then means the client hung up
-// (or pipelined a request, which is left for later).
-void Connection::WatchForHangUp() {
-  watching_ = true;
-  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-    self->watching_ = false;
-    if (ec || self->exchange_ == nullptr) return;
-    char byte;
-    const ssize_t n = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+// While a request is in flight nothing is read; a readable socket then means the client hung up, or
+// sent bytes that wait unread: a pipelined request, or over TLS maybe a close_notify alert (encrypted
+// in TLS 1.3, so it cannot be told from data). Whether the peer closed is asked of the kernel
+// (POLLRDHUP: it sees a FIN behind unread bytes); with bytes waiting, the watch looks again in 100 ms.
+// The watch of an exchange that ended just stops: it is never cancelled, since cancelling the socket
+// would cancel a write still in flight too.
+template <class Stream>
+void Connection<Stream>::WatchForHangUp(uint64_t exchange) {
+  Tcp().socket().async_wait(tcp::socket::wait_read, [self = this->shared_from_this(), exchange](beast::error_code ec) {
+    if (ec || self->exchange_ == nullptr || self->exchange_count_ != exchange) return;
+    if (self->PeerHungUp()) {
       self->close_when_written_ = true;
       self->exchange_->Cancel("the HTTP client disconnected");
+      return;
     }
+    self->recheck_.emplace(self->stream_.get_executor(), std::chrono::milliseconds(100));
+    self->recheck_->async_wait([self, exchange](beast::error_code timer_ec) {
+      if (!timer_ec) self->WatchForHangUp(exchange);
+    });
   });
 }
 
-void Connection::Queue(std::string bytes) {
+template <class Stream>
+bool Connection<Stream>::PeerHungUp() {
+  pollfd p{};
+  p.fd = Tcp().socket().native_handle();
+  p.events = POLLIN | POLLRDHUP;
+  if (::poll(&p, 1, 0) <= 0) return false;
+  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return true;
+  // Readable, no FIN flag: a read of 0 still means closed (kernels without POLLRDHUP for this socket).
+  char byte;
+  const ssize_t n = ::recv(p.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+template <class Stream>
+void Connection<Stream>::Queue(std::string bytes) {
   if (closed_) return;
   out_.push_back(std::move(bytes));
   if (!writing_) WriteNext();
 }
 
-void Connection::WriteNext() {
+template <class Stream>
+void Connection<Stream>::WriteNext() {
   if (out_.empty()) {
     writing_ = false;
     if (exchange_ != nullptr) return;  // more of this response is coming
     if (close_when_written_) {
-      beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-      closed_ = true;
+      ShutDown();
     } else if (read_when_written_) {
       read_when_written_ = false;
       ReadRequest();
@@ -478,7 +579,7 @@ void Connection::WriteNext() {
     out_.front() += next;
   }
   writing_ = true;
-  net::async_write(stream_, net::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+  net::async_write(stream_, net::buffer(out_.front()), [self = this->shared_from_this()](beast::error_code ec, size_t) {
     self->out_.pop_front();
     if (ec) {
       self->out_.clear();
@@ -492,14 +593,12 @@ void Connection::WriteNext() {
 }
 
 // The exchange's last bytes are queued: read the next request once they are written (or close).
-void Connection::EndExchange() {
+template <class Stream>
+void Connection<Stream>::EndExchange() {
   if (exchange_ == nullptr) return;
   const bool keep_alive = exchange_keep_alive_ && !close_when_written_ && !server_.stopping.load();
-  exchange_.reset();
-  if (watching_) {
-    beast::error_code ignored;
-    stream_.socket().cancel(ignored);  // the hang-up watch; nothing else is pending between requests
-  }
+  exchange_.reset();  // the hang-up watch stops at its next look
+  if (recheck_.has_value()) recheck_->cancel();
   if (keep_alive) {
     read_when_written_ = true;
   } else {
@@ -596,6 +695,7 @@ absl::StatusOr<std::unique_ptr<HttpFrontDoor>> HttpFrontDoor::Start(RouterState&
   }
   if (options.threads < 1) options.threads = 1;
   auto impl = std::make_unique<Impl>(state, std::move(options));
+  if (absl::Status s = impl->SetUpTls(); !s.ok()) return s;
   if (absl::Status s = impl->Listen(); !s.ok()) return s;
   impl->Accept();
   for (int i = 0; i < impl->options.threads; ++i) {
@@ -604,7 +704,8 @@ absl::StatusOr<std::unique_ptr<HttpFrontDoor>> HttpFrontDoor::Start(RouterState&
       raw->ioc.run();
     });
   }
-  TANDEM_LOG(INFO, "router") << "HTTP (OpenAI API) on http://" << impl->options.host << ":" << impl->port;
+  TANDEM_LOG(INFO, "router") << "HTTP (OpenAI API) on " << (impl->ssl.has_value() ? "https://" : "http://")
+                             << impl->options.host << ":" << impl->port;
   return std::unique_ptr<HttpFrontDoor>(new HttpFrontDoor(std::move(impl)));
 }
 

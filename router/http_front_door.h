@@ -11,6 +11,9 @@
 // disconnects (while streaming or while waiting for a whole response) cancels its request, which frees
 // its KV on the workers.
 //
+// With options.tls: HTTPS only (Asio's OpenSSL streams), the same certificate as the gRPC port; a
+// client that fails the handshake (plaintext, no or an untrusted client certificate) is disconnected.
+//
 // Asynchronous I/O (Boost.Asio / Beast) on a few threads: a connection costs a socket and a small
 // object, not a thread, so hundreds of concurrent streams are cheap. HTTP/1.1 keep-alive; one request
 // in flight per connection (a pipelined request waits for the previous response).
@@ -23,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -30,6 +34,7 @@
 #include "common/metrics.h"
 #include "nlohmann/json.hpp"
 #include "router/router_state.h"
+#include "server/server_tls.h"
 
 namespace tandem::router {
 
@@ -46,11 +51,13 @@ struct HttpFrontDoorOptions {
   absl::Duration idle_timeout = absl::Seconds(120);  // an idle keep-alive connection is closed
   ChatRenderer render_chat;                       // null: /v1/chat/completions answers 400
   const MetricsRegistry* metrics = nullptr;       // null: /metrics answers 404
+  std::optional<ServerTls> tls;                   // HTTPS (TLS 1.2+); with client_ca_pem, mutual TLS
 };
 
 class HttpFrontDoor {
  public:
-  // Binds and starts serving; Unavailable when the address cannot be bound.
+  // Binds and starts serving; Unavailable when the address cannot be bound, InvalidArgument when
+  // OpenSSL refuses a PEM of options.tls.
   static absl::StatusOr<std::unique_ptr<HttpFrontDoor>> Start(RouterState& state, HttpFrontDoorOptions options);
   ~HttpFrontDoor();
   HttpFrontDoor(const HttpFrontDoor&) = delete;

@@ -3,6 +3,8 @@
 // concurrent streams served without a thread per connection.
 #include "router/http_front_door.h"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <dirent.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -214,6 +216,38 @@ TEST_F(HttpFrontDoorTest, AClientThatHangsUpCancelsItsDecode) {
     close(fd);
     EXPECT_TRUE(WaitFor([&] { return decode_->cancellations() == before + 1; }, absl::Seconds(5)))
         << (stream ? "streaming" : "whole response");
+  }
+}
+
+// A client that reads slowly gets every byte of a response larger than its socket buffer while the
+// hang-up watch runs (and after it stops: the end of an exchange must not cancel a write in flight).
+TEST_F(HttpFrontDoorTest, ASlowReaderGetsAWholeLargeResponse) {
+  for (const bool stream : {false, true}) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    const int small = 1024;  // the kernel makes it ~2 KB
+    ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    SendAll(fd, Request("POST", "/v1/completions",
+                        absl::StrCat(R"({"prompt": "Hi", "max_tokens": 480, "ignore_eos": true, "logprobs": 0, "stream": )",
+                                     stream ? "true" : "false", "}")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the whole response is queued by now
+    const HttpResult r = Parse(ReadAll(fd));
+    close(fd);
+    ASSERT_EQ(r.status, 200) << (stream ? "streaming" : "whole");
+    if (stream) {
+      EXPECT_GT(r.body.size(), 18000u) << "the response should outgrow the socket buffers";
+      const std::vector<std::string> events = Events(r.body);
+      ASSERT_FALSE(events.empty());
+      EXPECT_EQ(events.back(), "[DONE]");
+    } else {
+      const Json body = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+      ASSERT_FALSE(body.is_discarded()) << "cut after " << r.body.size() << " bytes";
+      EXPECT_GT(body["usage"]["completion_tokens"].get<int>(), 0);
+    }
   }
 }
 

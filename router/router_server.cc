@@ -204,6 +204,7 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
     http.host = options.host;
     http.port = options.http_port;
     http.metrics = server->metrics_.get();
+    http.tls = options.tls;
     TANDEM_ASSIGN_OR_RETURN(http.render_chat, LoadChatRenderer(options));
     absl::StatusOr<std::unique_ptr<HttpFrontDoor>> front = HttpFrontDoor::Start(*server->state_, std::move(http));
     if (!front.ok()) {
@@ -214,7 +215,7 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
   }
 
   absl::StatusOr<std::unique_ptr<DaemonServer>> daemon =
-      DaemonServer::Start({options.host, options.port, options.metrics_port, options.grpc_tls},
+      DaemonServer::Start({options.host, options.port, options.metrics_port, options.tls},
                           {server->service_.get()}, server->metrics_.get());
   if (!daemon.ok()) {
     if (server->http_ != nullptr) server->http_->Stop();
@@ -235,7 +236,8 @@ absl::StatusOr<std::unique_ptr<RouterServer>> RouterServer::Start(RouterOptions 
                              << (server->metrics_address().empty()
                                      ? ""
                                      : absl::StrCat("; metrics on http://", server->metrics_address(), "/metrics"))
-                             << (server->http_ == nullptr ? "" : absl::StrCat("; HTTP on http://", server->http_address()));
+                             << (server->http_ == nullptr ? "" : absl::StrCat("; HTTP on ", options.tls.has_value() ? "https://" : "http://",
+                                                                        server->http_address()));
   return server;
 }
 

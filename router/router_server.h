@@ -73,7 +73,7 @@ struct RouterOptions {
   std::string chat_template_path;
   std::string api_keys_path;         // --api-keys-file; empty: public APIs need no key
   int max_in_flight_per_client = 0;  // Generate calls one client (API key, or address) may have open; 0: no bound
-  std::optional<ServerTls> grpc_tls;  // TLS on the public gRPC port; unset: plaintext
+  std::optional<ServerTls> tls;  // TLS on the public gRPC and HTTP ports; unset: plaintext
 };
 
 // The placement policy's inputs from the options: --latency-model for every worker, and

@@ -14,6 +14,7 @@ packages=(
   libpcre2-dev                        # tokenizer pre-tokenizer regexes (\p{L} ...)
   libopenblas-dev                     # CPU GEMM fast path
   libboost-dev                        # Boost.Asio/Beast: the OpenAI-compatible HTTP API and /metrics
+  libssl-dev openssl                  # HTTPS on the HTTP API; openssl makes the TLS tests' certificates
   python3 python3-numpy               # tests/reference (Debian's own python3)
   curl                                # bench scripts read the daemons' /metrics
   clang libclang-rt-dev               # fuzz/: libFuzzer + ASan/UBSan runtimes (fuzz/run.sh)

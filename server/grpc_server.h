@@ -11,16 +11,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "server/server_tls.h"
 
 namespace tandem {
-
-// TLS for a server's gRPC port: PEM contents. With client_ca_pem, clients must present a certificate
-// that CA signed (mutual TLS).
-struct ServerTls {
-  std::string cert_chain_pem;
-  std::string private_key_pem;
-  std::string client_ca_pem;  // empty: no client certificate asked for
-};
 
 struct BuiltServer {
   std::unique_ptr<grpc::Server> server;
