@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/cpu/bf16_dot.h"
 #include "backend/cpu/half_ops.h"
 #include "backend/registry.h"
 #include "gtest/gtest.h"
@@ -17,9 +18,16 @@ namespace tandem {
 
 std::vector<conformance::ConformanceParam> conformance::ConformanceParams() {
   // float32 against a float64-accumulating reference; bfloat16 and float16: the weight matrices held
-  // in 16 bits (activations float32), the reference given the same rounded weights widened.
+  // in 16 bits (activations float32), the reference given the same rounded weights widened (and, for
+  // bf16 on CPUs with AVX512_BF16, the activations rounded to bf16 as the backend's dot products take
+  // them).
   return {{.backend = "cpu", .dtype = "float32", .linear = "", .tolerance = 2e-5, .long_contexts = false},
-          {.backend = "cpu", .dtype = "bfloat16", .linear = "", .tolerance = 2e-5, .long_contexts = false},
+          {.backend = "cpu",
+           .dtype = "bfloat16",
+           .linear = "",
+           .tolerance = 2e-5,
+           .long_contexts = false,
+           .bf16_activations_above_rows = cpu_bf16dot::Available() ? 0 : -1},
           {.backend = "cpu", .dtype = "float16", .linear = "", .tolerance = 2e-5, .long_contexts = false}};
 }
 
@@ -108,11 +116,13 @@ TEST(CpuFastPathTest, LinearRowDoesNotDependOnTheBatch) {
 }
 
 // --batch-invariant: prompts (more than 8 rows) are summed row by row as the decode kernel sums them
-// (register tiles for float32 and, with AVX-512, bf16; the decode kernel itself otherwise), so every
+// (register tiles for float32 and, with AVX-512, bf16: dot-product tiles in the decode kernel's four
+// chains where the CPU has AVX512_BF16; the decode kernel itself otherwise), so every
 // row of a prompt gets, bit for bit, what it gets decoded alone: a request resumed by re-prefilling its
 // tokens continues exactly as it would have. Shapes cover odd row counts, outputs not a multiple of the
 // tiles, several output chunks, rows split into pieces (2500 weights), and tails of 32 and of single
-// weights. Without the option, prompts take sgemm, and the same check finds differences.
+// weights. Without the option, prompts take sgemm (or one-chain bf16 dot tiles), and the same check
+// finds differences.
 TEST(CpuFastPathTest, BatchInvariantPromptRowsEqualTheDecodeKernel) {
   for (bool invariant : {true, false}) {
     BackendOptions options;
@@ -124,12 +134,18 @@ TEST(CpuFastPathTest, BatchInvariantPromptRowsEqualTheDecodeKernel) {
     Rng rng(11);
     for (DType wdtype : {DType::kF32, DType::kBF16, DType::kF16}) {
       int64_t differing = 0;
-      for (auto [n, in, out] : std::vector<std::tuple<int, int, int>>{{9, 70, 31}, {13, 100, 2000}, {40, 688, 65}, {11, 2500, 7}}) {
+      // bf16 on CPUs with AVX512_BF16 takes the dot products (bf16_dot.h): with the option, prompt tiles
+      // that sum each output in the decode kernel's four chains; without, one chain (faster), and the
+      // check finds the differences.
+      for (auto [n, in, out] :
+           std::vector<std::tuple<int, int, int>>{{9, 70, 31}, {13, 100, 2000}, {40, 688, 65}, {11, 2500, 7}, {12, 256, 9}}) {
         const int64_t here = OutputsDifferingFromTheRowAlone(**cpu, rng, wdtype, n, in, out);
         if (invariant) EXPECT_EQ(here, 0) << DTypeName(wdtype) << " " << n << "x" << in << "->" << out;
         differing += here;
       }
-      if (!invariant) EXPECT_GT(differing, 0) << DTypeName(wdtype) << ": sgemm summed exactly as the decode kernel";
+      if (!invariant) {
+        EXPECT_GT(differing, 0) << DTypeName(wdtype) << ": sgemm summed exactly as the decode kernel";
+      }
     }
   }
 }

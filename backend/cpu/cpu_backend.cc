@@ -35,7 +35,7 @@ int ResolveThreads(int requested) { return requested > 0 ? requested : DefaultTh
 }  // namespace
 
 CpuBackend::CpuBackend(const CpuBackendOptions& options)
-    : fast_(options.fast), batch_invariant_(options.batch_invariant), matrix_dtype_(options.matrix_dtype), pool_(ResolveThreads(options.num_threads)) {
+    : fast_(options.fast), batch_invariant_(options.batch_invariant), bf16_dot_prompts_(options.bf16_dot_prompts), matrix_dtype_(options.matrix_dtype), pool_(ResolveThreads(options.num_threads)) {
   // Prompt GEMMs run as column blocks on this backend's threads, each a single-threaded sgemm
   // (cpu_fast::Linear): OpenBLAS's own threads would spin beside ours.
   openblas_set_num_threads(1);
@@ -138,7 +138,7 @@ absl::Status CpuBackend::Linear(const Tensor& x, const Tensor& w, const Tensor* 
   if (absl::Status s = CheckF32("Linear", "x", x); !s.ok()) return s;
   if (absl::Status s = CheckF32("Linear", "y", y); !s.ok()) return s;
   if (fast_) {
-    cpu_fast::Linear(pool_, x, w, bias, y, gemm_scratch_, batch_invariant_);
+    cpu_fast::Linear(pool_, x, w, bias, y, gemm_scratch_, batch_invariant_, bf16_dot_prompts_);
   } else {
     cpu_ref::Linear(x, w, bias, y);
   }

@@ -28,6 +28,9 @@ struct CpuBackendOptions {
   // Prompt matrix products summed row by row as a batch-1 decode step sums them (cpu_fast::Linear), so
   // that a sequence's logits do not depend on its batch or on being re-prefilled. Slower prompts.
   bool batch_invariant = false;
+  // Prompts on bf16 matrices: AVX512_BF16 dot products on activations rounded to bf16 (bf16_dot.h),
+  // where the CPU has them. false: the weights widened to float32 for sgemm (float32 activations).
+  bool bf16_dot_prompts = true;
 };
 
 class CpuBackend : public Backend {
@@ -77,6 +80,7 @@ class CpuBackend : public Backend {
  private:
   bool fast_;
   bool batch_invariant_;
+  bool bf16_dot_prompts_;
   std::optional<DType> matrix_dtype_;
   ThreadPool pool_;
   std::vector<float> gemm_scratch_;  // widened 16-bit weight blocks (prompt GEMMs)

@@ -13,6 +13,7 @@
 #include <immintrin.h>
 #endif
 
+#include "backend/cpu/bf16_dot.h"
 #include "backend/cpu/half_ops.h"
 #include "backend/cpu/tile_driver.h"
 
@@ -270,9 +271,28 @@ void BlockedGemm(ThreadPool& pool, const Tensor& x, const Tensor& w, const float
 }  // namespace
 
 void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
-            std::vector<float>& scratch, bool batch_invariant) {
+            std::vector<float>& scratch, bool batch_invariant, bool bf16_dot) {
   const int64_t n = x.dim(0), in = x.dim(1), out = w.dim(0);
   const float* b = bias ? bias->as<float>() : nullptr;
+  if (bf16_dot && w.dtype == DType::kBF16 && cpu_bf16dot::Available()) {
+    // bf16 dot products on bf16-rounded activations (bf16_dot.h): weights read as stored. With
+    // batch_invariant, the prompt tiles sum every output as the decode rows do.
+    const int64_t ldx = cpu_bf16dot::Stride(in);
+    scratch.resize(static_cast<size_t>((n * ldx + 1) / 2));
+    uint16_t* x16 = reinterpret_cast<uint16_t*>(scratch.data());
+    cpu_bf16dot::RoundRows(x.as<float>(), n, in, x16);
+    if (n > kMaxStreamedRows) {
+      const int64_t grain = std::max<int64_t>(4, out / (4 * pool.num_threads()) / 4 * 4);
+      pool.ParallelForDynamic(out, grain, [&](int64_t begin, int64_t end) {
+        cpu_bf16dot::Gemm(x16, n, in, w.as<uint16_t>(), begin, end, b, out, y.as<float>(), batch_invariant);
+      });
+    } else {
+      pool.ParallelForDynamic(out, StreamGrain(pool, out), [&](int64_t begin, int64_t end) {
+        cpu_bf16dot::StreamRows(x16, n, in, w.as<uint16_t>(), begin, end, b, out, y.as<float>());
+      });
+    }
+    return;
+  }
   if (n > kMaxStreamedRows && batch_invariant) {
     // Every row summed as the decode kernel sums it, in tiles: a row's result is what it would be
     // decoded alone.

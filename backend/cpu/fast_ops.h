@@ -29,8 +29,11 @@ void AddRmsNorm(ThreadPool& pool, const Tensor& residual, const Tensor& delta, c
 // batch_invariant: prompts (more than kMaxStreamedRows rows) too are summed row by row as the decode
 // kernel sums them, in register tiles (slower than sgemm, but a row's result never depends on the rows
 // beside it).
+// bf16_dot: bf16 weights take cpu_bf16dot's dot products (activations rounded to bf16) where the CPU
+// has them (cpu_bf16dot::Available()), for prompts and decode steps (with batch_invariant, prompt tiles
+// that sum each output as their decode kernel does), instead of the widening kernels.
 void Linear(ThreadPool& pool, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
-            std::vector<float>& scratch, bool batch_invariant = false);
+            std::vector<float>& scratch, bool batch_invariant = false, bool bf16_dot = true);
 // out[i] = table[tokens[i]], the table float32 or 16-bit.
 void Embedding(ThreadPool& pool, const Tensor& tokens, const Tensor& table, const Tensor& out);
 void Attention(ThreadPool& pool, const Tensor& qkv, const BatchLayout& layout,

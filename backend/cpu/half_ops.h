@@ -1,6 +1,7 @@
 // 16-bit weights on the CPU: bf16 and f16 matrices stay 16-bit in memory (half the bytes a decode step
 // streams) and are widened to float32 inside the kernels; activations, accumulation and outputs are
-// float32. Each kernel has an AVX-512 path, an AVX2 + F16C path and a portable one, picked once at
+// float32. (bf16 matrices on CPUs with AVX512_BF16 take backend/cpu/bf16_dot.h's dot products instead,
+// unless CpuBackendOptions::bf16_dot_prompts is off or TANDEM_CPU_BF16_DOT=off.) Each kernel has an AVX-512 path, an AVX2 + F16C path and a portable one, picked once at
 // load time from the CPU's features (TANDEM_CPU_ISA=avx512|avx2|portable overrides, for tests and
 // benchmarks; a path the CPU lacks is never taken).
 //

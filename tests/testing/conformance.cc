@@ -204,17 +204,20 @@ TEST_P(OpConformanceTest, Linear) {
   // each); more rows take sgemm, on 16-bit weights in widened blocks of rows (12x2048->1100: three).
   const std::vector<std::tuple<int, int, int>> shapes = {
       {1, 64, 96}, {3, 33, 17}, {8, 128, 257}, {9, 70, 31}, {40, 256, 130}, {1, 2048, 512},
-      {5, 256, 1000}, {2, 72, 8}, {64, 512, 384}, {7, 1000, 3}, {12, 2048, 1100}};
+      {5, 256, 1000}, {2, 72, 8}, {64, 512, 384}, {7, 1000, 3}, {12, 2048, 1100}, {11, 40, 9}, {14, 33, 6}};
   for (auto [n, in, out] : shapes) {
     for (bool with_bias : {false, true}) {
       for (DType out_dtype : {dtype_, DType::kF32}) {
         const std::vector<float> x = Round(Random(n * in, rng), dtype_);
         const std::vector<float> w = Round(Random(out * in, rng, 1.0 / std::sqrt(in)), matrix_dtype_);
         const std::vector<float> b = Random(out, rng);
+        const int above = GetParam().bf16_activations_above_rows;
+        const bool bf16_x = matrix_dtype_ == DType::kBF16 && above >= 0 && n > above;
+        const std::vector<float> ref_x = bf16_x ? Round(x, DType::kBF16) : x;
         Device r(*ref_), t(*test_);
         const Tensor rb = r.Floats(b, {out}, DType::kF32), tb = t.Floats(b, {out}, DType::kF32);
         const Tensor ry = r.Empty({n, out}, DType::kF32), ty = t.Empty({n, out}, out_dtype);
-        ASSERT_TRUE(ref_->Linear(r.Floats(x, {n, in}, DType::kF32), r.Floats(w, {out, in}, DType::kF32),
+        ASSERT_TRUE(ref_->Linear(r.Floats(ref_x, {n, in}, DType::kF32), r.Floats(w, {out, in}, DType::kF32),
                                  with_bias ? &rb : nullptr, ry).ok());
         absl::Status s = test_->Linear(t.Floats(x, {n, in}, dtype_), t.Floats(w, {out, in}, matrix_dtype_),
                                        with_bias ? &tb : nullptr, ty);

@@ -21,6 +21,10 @@ struct ConformanceParam {
   std::string linear;    // CUDA: TANDEM_CUDA_LINEAR for this run ("", "gemv", "cublas")
   double tolerance = 0;  // max |a - b| / max |b| allowed per comparison
   bool long_contexts = false;  // attention up to 8192 tokens of context (slow on the CPU reference)
+  // The backend rounds the activations of a Linear on bf16 matrices with more rows than this to bf16
+  // (the CPU's bf16 dot products, backend/cpu/bf16_dot.h: 0, every Linear); the reference is given
+  // them rounded the same way. -1: never.
+  int bf16_activations_above_rows = -1;
 };
 
 std::vector<ConformanceParam> ConformanceParams();
