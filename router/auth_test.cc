@@ -67,6 +67,13 @@ HttpResult Http(int port, const std::string& method, const std::string& path, co
   return result;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
 class RouterAuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -85,6 +92,18 @@ class RouterAuthTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<RouterServer>> router = RouterServer::Start(options_);
     ASSERT_TRUE(router.ok()) << router.status();
     router_ = *std::move(router);
+  }
+  // Starts the router with TLS on both public ports from `dir`'s cert.pem and key.pem (and, with
+  // `client_ca`, client certificates required from ca1.pem), no API keys; returns what it was given.
+  ServerTls StartWithTls(const std::string& dir, bool client_ca) {
+    ServerTls tls;
+    tls.cert_chain_pem = ReadFile(dir + "/cert.pem");
+    tls.private_key_pem = ReadFile(dir + "/key.pem");
+    if (client_ca) tls.client_ca_pem = ReadFile(dir + "/ca1.pem");
+    options_.tls = tls;
+    options_.api_keys_path.clear();
+    Start();
+    return tls;
   }
   int HttpPort() const { return std::stoi(router_->http_address().substr(router_->http_address().rfind(':') + 1)); }
 
@@ -188,13 +207,6 @@ TEST_F(RouterAuthTest, PerClientBoundIsPerKey) {
   EXPECT_TRUE(again.ok()) << again.error_message();
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 // In `dir`: a server certificate for 127.0.0.1 (cert.pem, key.pem), and two CAs (ca1.pem, ca2.pem) each
 // signing one client certificate (caN-client.pem, caN-client.key). False when openssl failed.
 bool MakeCertificates(const std::string& dir) {
@@ -239,12 +251,7 @@ TEST_F(RouterAuthTest, GrpcOverTls) {
       "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout ",
       dir, "/key.pem -out ", dir, "/cert.pem >/dev/null 2>&1");
   if (std::system(command.c_str()) != 0) GTEST_SKIP() << "openssl could not make a test certificate";
-  ServerTls tls;
-  tls.cert_chain_pem = ReadFile(dir + "/cert.pem");
-  tls.private_key_pem = ReadFile(dir + "/key.pem");
-  options_.tls = tls;
-  options_.api_keys_path.clear();
-  Start();
+  const ServerTls tls = StartWithTls(dir, /*client_ca=*/false);
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = tls.cert_chain_pem;
   const grpc::Status secure =
@@ -262,13 +269,7 @@ TEST_F(RouterAuthTest, GrpcOverTls) {
 TEST_F(RouterAuthTest, MutualTlsRefusesClientsWithoutACertificateFromTheCa) {
   const std::string dir = Dir();
   if (!MakeCertificates(dir)) GTEST_SKIP() << "openssl could not make the test certificates";
-  ServerTls tls;
-  tls.cert_chain_pem = ReadFile(dir + "/cert.pem");
-  tls.private_key_pem = ReadFile(dir + "/key.pem");
-  tls.client_ca_pem = ReadFile(dir + "/ca1.pem");
-  options_.tls = tls;
-  options_.api_keys_path.clear();
-  Start();
+  const ServerTls tls = StartWithTls(dir, /*client_ca=*/true);
   const auto client = [&](const std::string& cert, const std::string& key) {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = tls.cert_chain_pem;
@@ -295,12 +296,7 @@ TEST_F(RouterAuthTest, HttpsServesTheApiAndPlaintextGetsNoAnswer) {
   if (!HaveCurl()) GTEST_SKIP() << "curl not found";
   const std::string dir = Dir();
   if (!MakeCertificates(dir)) GTEST_SKIP() << "openssl could not make the test certificates";
-  ServerTls tls;
-  tls.cert_chain_pem = ReadFile(dir + "/cert.pem");
-  tls.private_key_pem = ReadFile(dir + "/key.pem");
-  options_.tls = tls;
-  options_.api_keys_path.clear();
-  Start();
+  StartWithTls(dir, /*client_ca=*/false);
   const std::string url = absl::StrCat("https://127.0.0.1:", HttpPort());
   const std::string common = absl::StrCat("--cacert ", dir, "/cert.pem -H 'Content-Type: application/json' ");
 
@@ -345,13 +341,7 @@ TEST_F(RouterAuthTest, HttpsWithAClientCaRefusesClientsWithoutACertificateFromIt
   if (!HaveCurl()) GTEST_SKIP() << "curl not found";
   const std::string dir = Dir();
   if (!MakeCertificates(dir)) GTEST_SKIP() << "openssl could not make the test certificates";
-  ServerTls tls;
-  tls.cert_chain_pem = ReadFile(dir + "/cert.pem");
-  tls.private_key_pem = ReadFile(dir + "/key.pem");
-  tls.client_ca_pem = ReadFile(dir + "/ca1.pem");
-  options_.tls = tls;
-  options_.api_keys_path.clear();
-  Start();
+  StartWithTls(dir, /*client_ca=*/true);
   const auto complete = [&](const std::string& client) {
     std::string args = absl::StrCat("--cacert ", dir, "/cert.pem -H 'Content-Type: application/json' ");
     if (!client.empty()) absl::StrAppend(&args, "--cert ", dir, "/", client, ".pem --key ", dir, "/", client, ".key ");

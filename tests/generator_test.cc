@@ -40,6 +40,27 @@ class GeneratorTest : public ::testing::Test {
     return p;
   }
 
+  // The model loaded on `backend`: a prompt's last logits from one prefill (`whole`), and from feeding it
+  // token by token (`step`).
+  static void PrefillAndTokenByToken(CpuBackend& backend, const std::vector<int32_t>& prompt, std::vector<float>* whole,
+                                     std::vector<float>* step) {
+    auto model = Model::Load(*dir_, backend);
+    ASSERT_TRUE(model.ok()) << model.status();
+    auto cache = KvCache::Create(backend, (*model)->MakeKvSpec(4, 8));
+    ASSERT_TRUE(cache.ok());
+    auto blocks = (*cache)->allocator().Allocate(6);
+    ASSERT_TRUE(blocks.ok());
+    auto prefill = (*model)->Forward({{prompt, 0, *blocks}}, **cache);
+    ASSERT_TRUE(prefill.ok()) << prefill.status();
+    *whole = *std::move(prefill);
+    for (size_t t = 0; t < prompt.size(); ++t) {
+      auto logits = (*model)->Forward(
+          {{std::span<const int32_t>(prompt).subspan(t, 1), static_cast<int64_t>(t), *blocks}}, **cache);
+      ASSERT_TRUE(logits.ok());
+      *step = *std::move(logits);
+    }
+  }
+
   static std::string* dir_;
   std::unique_ptr<CpuBackend> backend_;
   std::unique_ptr<Model> model_;
@@ -76,21 +97,9 @@ TEST_F(GeneratorTest, PromptFedTokenByTokenGivesThePrefillLogits) {
   for (const bool dot : {false, true}) {
     SCOPED_TRACE(dot ? "bf16 dot products" : "widened weights");
     CpuBackend backend(CpuBackendOptions{.fast = true, .num_threads = 2, .bf16_dot_prompts = dot});
-    auto model = Model::Load(*dir_, backend);
-    ASSERT_TRUE(model.ok()) << model.status();
-    auto cache = KvCache::Create(backend, (*model)->MakeKvSpec(4, 8));
-    ASSERT_TRUE(cache.ok());
-    auto blocks = (*cache)->allocator().Allocate(6);
-    ASSERT_TRUE(blocks.ok());
-    auto whole = (*model)->Forward({{prompt, 0, *blocks}}, **cache);
-    ASSERT_TRUE(whole.ok()) << whole.status();
-    std::vector<float> step;
-    for (size_t t = 0; t < prompt.size(); ++t) {
-      auto logits = (*model)->Forward(
-          {{std::span<const int32_t>(prompt).subspan(t, 1), static_cast<int64_t>(t), *blocks}}, **cache);
-      ASSERT_TRUE(logits.ok());
-      step = *logits;
-    }
+    std::vector<float> whole_logits, step;
+    PrefillAndTokenByToken(backend, prompt, &whole_logits, &step);
+    const std::vector<float>* whole = &whole_logits;
     ASSERT_EQ(step.size(), whole->size());
     double worst = 0, scale = 0;
     for (size_t k = 0; k < step.size(); ++k) {
@@ -125,21 +134,9 @@ TEST_F(GeneratorTest, BatchInvariantPrefillGivesExactlyTheTokenByTokenLogits) {
                    (c.dot ? " dot" : ""));
       CpuBackend backend(CpuBackendOptions{
           .fast = true, .num_threads = 2, .matrix_dtype = held, .batch_invariant = invariant, .bf16_dot_prompts = c.dot});
-      auto model = Model::Load(*dir_, backend);
-      ASSERT_TRUE(model.ok()) << model.status();
-      auto cache = KvCache::Create(backend, (*model)->MakeKvSpec(4, 8));
-      ASSERT_TRUE(cache.ok());
-      auto blocks = (*cache)->allocator().Allocate(6);
-      ASSERT_TRUE(blocks.ok());
-      auto whole = (*model)->Forward({{prompt, 0, *blocks}}, **cache);
-      ASSERT_TRUE(whole.ok()) << whole.status();
-      std::vector<float> step;
-      for (size_t t = 0; t < prompt.size(); ++t) {
-        auto logits = (*model)->Forward(
-            {{std::span<const int32_t>(prompt).subspan(t, 1), static_cast<int64_t>(t), *blocks}}, **cache);
-        ASSERT_TRUE(logits.ok());
-        step = *logits;
-      }
+      std::vector<float> whole_logits, step;
+      PrefillAndTokenByToken(backend, prompt, &whole_logits, &step);
+      const std::vector<float>* whole = &whole_logits;
       if (invariant) {
         EXPECT_EQ(step, *whole);
       } else {

@@ -34,47 +34,63 @@ bool Detect() {
 
 #if defined(__x86_64__)
 
+// acc[i][j] += x16 row i . w row j over the 32 weights at k (all of them there).
+template <int R, int C>
+__attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline)) inline void Step(
+    __m512 (&acc)[R][C], const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t in, int64_t k) {
+  __m512i wv[C];
+  for (int j = 0; j < C; ++j) {
+    wv[j] = _mm512_loadu_si512(w + j * in + k);
+    asm("" : "+v"(wv[j]));  // keep it in a register: GCC would fold the load into every use
+  }
+  for (int i = 0; i < R; ++i) {
+    __m512i xv = _mm512_loadu_si512(x + i * ldx + k);
+    asm("" : "+v"(xv));
+    for (int j = 0; j < C; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)xv, (__m512bh)wv[j]);
+  }
+}
+
+// Step for the weights from k to min(in, k + 32): the weight rows read under a mask (x16 rows are
+// zero-padded to a multiple of 32).
+template <int R, int C>
+__attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline)) inline void TailStep(
+    __m512 (&acc)[R][C], const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t in, int64_t k) {
+  const int64_t left = in - k;
+  const __mmask32 mask = left >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << left) - 1);
+  __m512i wv[C];
+  for (int j = 0; j < C; ++j) wv[j] = _mm512_maskz_loadu_epi16(mask, w + j * in + k);
+  for (int i = 0; i < R; ++i) {
+    const __m512i xv = _mm512_loadu_si512(x + i * ldx + k);
+    for (int j = 0; j < C; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)xv, (__m512bh)wv[j]);
+  }
+}
+
+template <int R, int C>
+__attribute__((target("avx512f"), always_inline)) inline void Zero(__m512 (&acc)[R][C]) {
+  for (int i = 0; i < R; ++i) {
+    for (int j = 0; j < C; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+}
+
 // sums[i * C + j] = x16 row i . w row j over `in` (rows of x16 are `ldx` apart and zero-padded to a
-// multiple of 32; the weight rows are `in` apart, their tail read under a mask): one accumulator per
-// output, k in order.
+// multiple of 32; the weight rows are `in` apart): one accumulator per output, k in order.
 template <int R, int C>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void Tile(const uint16_t* x, int64_t ldx,
                                                                   const uint16_t* w, int64_t in, float* sums) {
   __m512 acc[R][C];
-  for (int i = 0; i < R; ++i) {
-    for (int j = 0; j < C; ++j) acc[i][j] = _mm512_setzero_ps();
-  }
-  const int64_t full = in / 32 * 32;
+  Zero(acc);
   int64_t k = 0;
-  for (; k < full; k += 32) {
-    __m512i wv[C];
-    for (int j = 0; j < C; ++j) {
-      wv[j] = _mm512_loadu_si512(w + j * in + k);
-      asm("" : "+v"(wv[j]));  // keep it in a register: GCC would fold the load into every use
-    }
-    for (int i = 0; i < R; ++i) {
-      __m512i xv = _mm512_loadu_si512(x + i * ldx + k);
-      asm("" : "+v"(xv));
-      for (int j = 0; j < C; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)xv, (__m512bh)wv[j]);
-    }
-  }
-  if (k < in) {
-    const __mmask32 mask = static_cast<__mmask32>((uint64_t{1} << (in - k)) - 1);
-    __m512i wv[C];
-    for (int j = 0; j < C; ++j) wv[j] = _mm512_maskz_loadu_epi16(mask, w + j * in + k);
-    for (int i = 0; i < R; ++i) {
-      const __m512i xv = _mm512_loadu_si512(x + i * ldx + k);  // zero past `in`
-      for (int j = 0; j < C; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)xv, (__m512bh)wv[j]);
-    }
-  }
+  for (; k + 32 <= in; k += 32) Step(acc, x, ldx, w, in, k);
+  if (k < in) TailStep(acc, x, ldx, w, in, k);
   for (int i = 0; i < R; ++i) {
     for (int j = 0; j < C; ++j) sums[i * C + j] = _mm512_reduce_add_ps(acc[i][j]);
   }
 }
 
-// ChainTile: Tile's products summed exactly as DotRows sums a row (for batch_invariant): four chains (chain c takes the 32 weights at 32c + 128m, the last under a mask),
-// then (c0 + c1) + (c2 + c3) reduced. The chains take a pass each over the tile's rows (16 accumulators
-// in registers, not 64), their vectors parked in `parked` between passes.
+// ChainTile: Tile's products summed exactly as DotRows sums a row (for batch_invariant): four chains
+// (chain c takes the 32 weights at 32c + 128m, the last under a mask), then (c0 + c1) + (c2 + c3)
+// reduced. The chains take a pass each over the tile's rows (16 accumulators in registers, not 64),
+// their vectors parked between passes.
 template <int R, int C>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void ChainTile(const uint16_t* x, int64_t ldx,
                                                                        const uint16_t* w, int64_t in, float* sums) {
@@ -82,31 +98,9 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void ChainTile(const uint
   const int64_t whole = in / 128 * 128;
   for (int c = 0; c < 4; ++c) {
     __m512 acc[R][C];
-    for (int i = 0; i < R; ++i) {
-      for (int j = 0; j < C; ++j) acc[i][j] = _mm512_setzero_ps();
-    }
-    for (int64_t k = 32 * c; k < whole; k += 128) {
-      __m512i wv[C];
-      for (int j = 0; j < C; ++j) {
-        wv[j] = _mm512_loadu_si512(w + j * in + k);
-        asm("" : "+v"(wv[j]));  // keep it in a register: GCC would fold the load into every use
-      }
-      for (int i = 0; i < R; ++i) {
-        __m512i xv = _mm512_loadu_si512(x + i * ldx + k);
-        asm("" : "+v"(xv));
-        for (int j = 0; j < C; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)xv, (__m512bh)wv[j]);
-      }
-    }
-    if (const int64_t k = whole + 32 * c; k < in) {
-      const int64_t left = in - k;
-      const __mmask32 mask = left >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint64_t{1} << left) - 1);
-      __m512i wv[C];
-      for (int j = 0; j < C; ++j) wv[j] = _mm512_maskz_loadu_epi16(mask, w + j * in + k);
-      for (int i = 0; i < R; ++i) {
-        const __m512i xv = _mm512_loadu_si512(x + i * ldx + k);  // zero past `in`
-        for (int j = 0; j < C; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)xv, (__m512bh)wv[j]);
-      }
-    }
+    Zero(acc);
+    for (int64_t k = 32 * c; k < whole; k += 128) Step(acc, x, ldx, w, in, k);
+    if (const int64_t k = whole + 32 * c; k < in) TailStep(acc, x, ldx, w, in, k);
     for (int i = 0; i < R; ++i) {
       for (int j = 0; j < C; ++j) parked[c][i][j] = acc[i][j];
     }
@@ -118,8 +112,6 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void ChainTile(const uint
     }
   }
 }
-
-using TileFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, float*);
 
 // sums[i] = x16 row i . w over `in`, for N rows; four accumulation chains per row (k blocks of 128:
 // chain c takes the 32 weights at k + 32c), summed at the end, the same for every N, and the same as
@@ -157,6 +149,8 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void DotRows(const uint16
     sums[i] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]), _mm512_add_ps(acc[i][2], acc[i][3])));
   }
 }
+
+using TileFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, float*);
 
 template <int R, int... Cs>
 constexpr std::array<TileFn, kCols> RowOfTiles(std::integer_sequence<int, Cs...>) {
