@@ -48,6 +48,27 @@ int64_t DecodeJoins(int64_t ready, int64_t running, int64_t max_batch) {
 Admission PlanPromptAdmission(std::span<const SequenceSize> waiting, int64_t running,
                               const PromptAdmissionOptions& options, const KvPool& pool) {
   const int64_t slots = std::max<int64_t>(options.max_batch - running, 0);
+  if (options.padded) {
+    // vLLM 0.2.x's scheduler: num_batched_tokens = len(seq_lens) * max(seq_lens) within the budget,
+    // num_paddings = that minus sum(seq_lens) within max_paddings; the head that fails closes the batch.
+    Admission admitted;
+    int64_t longest = 0, sum = 0;
+    for (const SequenceSize& s : waiting) {
+      if (admitted.count >= slots) break;
+      const int64_t new_longest = std::max(longest, s.prompt_len);
+      const int64_t padded_tokens = (admitted.count + 1) * new_longest;
+      if (admitted.count > 0 && padded_tokens > options.max_prefill_tokens) break;
+      if (padded_tokens - (sum + s.prompt_len) > options.max_paddings) break;
+      const int64_t blocks = pool.BlocksFor(s.prompt_len + s.max_tokens);
+      if (admitted.blocks + blocks > pool.free_blocks) break;
+      ++admitted.count;
+      admitted.blocks += blocks;
+      longest = new_longest;
+      sum += s.prompt_len;
+      admitted.tokens = padded_tokens;
+    }
+    return admitted;
+  }
   std::vector<Candidate> queue;
   for (const SequenceSize& s : waiting) {
     if (static_cast<int64_t>(queue.size()) >= slots) break;

@@ -16,6 +16,10 @@
 //                                              offline generator; the simulator's unchunked colocated
 //                                              instance): tokens = prompt, blocks = prompt + max_tokens,
 //                                              count <= max_batch minus the running sequences.
+//                                              With `padded` (vLLM 0.2.2-0.2.7, which pads a prompt batch
+//                                              to its longest prompt): tokens = count x the longest
+//                                              prompt, and a prompt joins only while the padding (that
+//                                              minus the prompts' sum) stays <= max_paddings.
 //
 // Pure: no threads, no clocks, no model (STYLE.md rule 9). KvPool::BlocksFor counts a request larger
 // than the whole pool as the whole pool: it runs alone once everything else has left, which is how the
@@ -88,6 +92,10 @@ int64_t DecodeJoins(int64_t ready, int64_t running, int64_t max_batch);
 struct PromptAdmissionOptions {
   int64_t max_batch = kNoLimit;           // sequences running at once (decoding plus admitted)
   int64_t max_prefill_tokens = kNoLimit;  // prompt tokens in one prefill step (a longer prompt runs alone)
+  // A prefill step padded to its longest prompt (vLLM 0.2.x's `_prepare_prompt` and its scheduler's
+  // `max_paddings`): the budget counts padded tokens and padding beyond max_paddings closes the batch.
+  bool padded = false;
+  int64_t max_paddings = kNoLimit;
 };
 
 // An engine that runs prefill steps and decode steps by turns (vLLM v0): which waiting prompts the next

@@ -76,6 +76,39 @@ TEST(AdmissionTest, PromptAdmissionCountsRunningSequencesAgainstTheBatch) {
   EXPECT_EQ(PlanPromptAdmission(waiting, 0, {.max_prefill_tokens = 15}, {}).count, 1);
 }
 
+// vLLM 0.2.x pads a prompt batch to its longest prompt; its scheduler closes the batch at the first
+// prompt that would take the padded tokens past max_num_batched_tokens or the padding past max_paddings.
+TEST(AdmissionTest, PaddedPromptBatchesStopAtThePaddingLimitAndCountPaddedTokens) {
+  const auto prompts = [](std::vector<int64_t> lens) {
+    std::vector<SequenceSize> out;
+    for (int64_t l : lens) out.push_back({.prompt_len = l, .max_tokens = 1});
+    return out;
+  };
+  const PromptAdmissionOptions vllm{.max_prefill_tokens = 16384, .padded = true, .max_paddings = 256};
+  // 1000 alone; + 900: 2 x 1000 = 2000 tokens, padding 100; + 1100: 3 x 1100 = 3300, padding 300 > 256.
+  Admission a = PlanPromptAdmission(prompts({1000, 900, 1100, 1000}), 0, vllm, {});
+  EXPECT_EQ(a.count, 2);
+  EXPECT_EQ(a.tokens, 2000);
+  // Padding exactly at the limit joins: 2 x 1256 - 2256 = 256.
+  EXPECT_EQ(PlanPromptAdmission(prompts({1000, 1256, 5}), 0, vllm, {}).count, 2);
+  // The padded budget: 3 x 500 > 1200 closes the batch at two; one prompt over the budget still runs.
+  PromptAdmissionOptions small = vllm;
+  small.max_prefill_tokens = 1200;
+  a = PlanPromptAdmission(prompts({500, 500, 500}), 0, small, {});
+  EXPECT_EQ(a.count, 2);
+  EXPECT_EQ(a.tokens, 1000);
+  EXPECT_EQ(PlanPromptAdmission(prompts({2000, 10}), 0, small, {}).count, 1);
+  // KV blocks and batch slots still bind.
+  EXPECT_EQ(PlanPromptAdmission(prompts({16, 16, 16}), 0, vllm, {.block_size = 16, .free_blocks = 4}).count, 2);
+  PromptAdmissionOptions two = vllm;
+  two.max_batch = 3;
+  EXPECT_EQ(PlanPromptAdmission(prompts({16, 16, 16}), 2, two, {}).count, 1);
+  // Unpadded, the same queue is one batch of unpadded tokens.
+  a = PlanPromptAdmission(prompts({1000, 900, 1100, 1000}), 0, {.max_prefill_tokens = 16384}, {});
+  EXPECT_EQ(a.count, 4);
+  EXPECT_EQ(a.tokens, 4000);
+}
+
 // A request larger than the whole pool counts as the whole pool: it waits until everything else has left,
 // then runs alone (engines refuse such requests up front; the simulator cannot).
 TEST(AdmissionTest, ARequestLargerThanThePoolRunsAloneWhenThePoolIsEmpty) {

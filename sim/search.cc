@@ -34,10 +34,19 @@ std::string Placement::Label() const {
 
 namespace {
 
+// vLLM 0.2.x's SchedulerConfig default max_paddings.
+constexpr int64_t kVllmMaxPaddings = 256;
+
 bool OnDemandKv(const SimSetup& setup, const policy::LatencyModel& profile) {
   const std::string& engine = profile.params().engine;
   return setup.kv_allocation == SimSetup::KvAllocation::kOnDemand ||
          (setup.kv_allocation == SimSetup::KvAllocation::kAuto && (engine == "distserve" || engine == "vllm"));
+}
+
+int64_t MaxPaddings(const SimSetup& setup, const policy::LatencyModel& profile) {
+  if (setup.colocated_step_token_budget > 0) return -1;
+  if (setup.colocated_max_paddings != SimSetup::kAutoPaddings) return setup.colocated_max_paddings;
+  return profile.params().engine == "vllm" ? kVllmMaxPaddings : -1;
 }
 
 }  // namespace
@@ -59,7 +68,8 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
            .max_batch_size = setup.decode_max_batch_size,
            .kv_capacity_tokens = setup.decode_kv_limit ? capacity : 0,
            .step_token_budget = setup.colocated_step_token_budget,
-           .on_demand_kv = setup.colocated_step_token_budget == 0 && OnDemandKv(setup, *model)});
+           .on_demand_kv = setup.colocated_step_token_budget == 0 && OnDemandKv(setup, *model),
+           .max_paddings = MaxPaddings(setup, *model)});
     }
     return cluster;
   }

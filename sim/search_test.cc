@@ -61,6 +61,20 @@ TEST(SearchTest, BuildsAPipelinedDecodeInstance) {
   EXPECT_FALSE(BuildCluster(DistServeSetup(), placement).ok());
 }
 
+TEST(SearchTest, ColocatedVllmInstancesPadTheirPrefillStepsByDefault) {
+  const Placement placement{.colocated_tp = 1, .num_colocated = 1};
+  SimSetup setup = DistServeSetup();
+  EXPECT_EQ(BuildCluster(setup, placement)->colocated[0].max_paddings, 256);  // a vllm profile: vLLM 0.2.x
+  setup.colocated_max_paddings = -1;
+  EXPECT_EQ(BuildCluster(setup, placement)->colocated[0].max_paddings, -1);
+  setup.colocated_max_paddings = SimSetup::kAutoPaddings;
+  setup.colocated_profiles = setup.profiles;  // a distserve profile: packed
+  EXPECT_EQ(BuildCluster(setup, placement)->colocated[0].max_paddings, -1);
+  setup = DistServeSetup();
+  setup.colocated_step_token_budget = 512;  // tandem's chunked colocated worker never pads
+  EXPECT_EQ(BuildCluster(setup, placement)->colocated[0].max_paddings, -1);
+}
+
 TEST(SearchTest, EnumeratesPipelinedDecodeWhenAsked) {
   PlacementSearchOptions options{.gpu_budget = 4, .one_prefill_one_decode = true};
   options.decode_pipeline_parallel = {1, 2};

@@ -100,6 +100,10 @@ constexpr FlagInfo kFlags[] = {
                               "full the newest sequences are swapped out (DistServe's decode engine) or "
                               "recomputed (vLLM); auto: on_demand for distserve and vllm profiles, reserve_full "
                               "otherwise"},
+    {"colocated_max_paddings", "auto", "unchunked colocated (vLLM v0) instances: pad each prefill step to its "
+                                       "longest prompt with at most N padding tokens, as vLLM 0.2.x does; -1: "
+                                       "pack prompts unpadded; auto: 256 (vLLM 0.2.x's default) for vllm "
+                                       "profiles, -1 otherwise"},
     {"kv_capacity_tokens", "0", "> 0: KV tokens each instance holds, instead of its profile's (a tandem worker: "
                                 "--kv-cache-mb * 2^20 / KV bytes per token)"},
     {"horizon_s", "0", "> 0: stop simulating at this time; unfinished requests count as misses"},
@@ -311,6 +315,13 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   } else {
     return absl::InvalidArgumentError(absl::StrCat("--kv-allocation: \"", allocation,
                                                    "\" is not auto, reserve_full or on_demand"));
+  }
+  if (const std::string paddings = flags.Str("colocated_max_paddings"); paddings != "auto") {
+    TANDEM_ASSIGN_OR_RETURN(setup.colocated_max_paddings, flags.Int("colocated_max_paddings"));
+    if (setup.colocated_max_paddings < -1) {
+      return absl::InvalidArgumentError(absl::StrCat("--colocated-max-paddings: ", setup.colocated_max_paddings,
+                                                     " must be auto, -1 (no padding) or >= 0"));
+    }
   }
   TANDEM_ASSIGN_OR_RETURN(setup.decode_kv_limit, flags.Bool("decode_kv_limit"));
   TANDEM_ASSIGN_OR_RETURN(setup.sim_options.horizon_s, flags.Double("horizon_s"));

@@ -74,6 +74,21 @@ TEST(SimCommandTest, PipelinedDecodeInstance) {
   EXPECT_NE(err.find("--decode-pp"), std::string::npos) << err;
 }
 
+TEST(SimCommandTest, ColocatedMaxPaddingsIsAutoMinusOneOrACount) {
+  std::string out, err;
+  for (const char* value : {"auto", "-1", "0", "256"}) {
+    EXPECT_EQ(RunCommand({"--rate=1", "--num-requests=50", "--seeds=1", "--num-colocated=1",
+                          std::string("--colocated-max-paddings=") + value},
+                         &out, &err),
+              0)
+        << value << ": " << err;
+  }
+  EXPECT_EQ(RunCommand({"--rate=1", "--num-colocated=1", "--colocated-max-paddings=-3"}, &out, &err), 2);
+  EXPECT_NE(err.find("--colocated-max-paddings"), std::string::npos) << err;
+  EXPECT_EQ(RunCommand({"--rate=1", "--num-colocated=1", "--colocated-max-paddings=lots"}, &out, &err), 2);
+  EXPECT_NE(err.find("--colocated-max-paddings"), std::string::npos) << err;
+}
+
 TEST(SimCommandTest, SmallSearch) {
   std::string out, err;
   ASSERT_EQ(RunCommand({"--mode=search", "--gpus=2", "--num_requests=200", "--seeds=1", "--tolerance=0.2",

@@ -523,7 +523,9 @@ class Simulator::Runner {
     // KV, the prompt's blocks (a preempted request's prompt is its prompt and what it had generated).
     const batching::KvPool pool = ColocatedPool(c);
     const batching::PromptAdmissionOptions admission_options{.max_batch = batching::LimitOrNone(cfg.max_batch_size),
-                                                             .max_prefill_tokens = batching::LimitOrNone(cfg.max_batch_tokens)};
+                                                             .max_prefill_tokens = batching::LimitOrNone(cfg.max_batch_tokens),
+                                                             .padded = cfg.max_paddings >= 0,
+                                                             .max_paddings = std::max<int64_t>(cfg.max_paddings, 0)};
     std::vector<batching::SequenceSize> sizes;
     for (int64_t r : inst.waiting) {
       if (static_cast<int64_t>(inst.running.size() + sizes.size()) >= admission_options.max_batch ||
@@ -535,9 +537,11 @@ class Simulator::Runner {
     const batching::Admission admission =
         batching::PlanPromptAdmission(sizes, static_cast<int64_t>(inst.running.size()), admission_options, pool);
     double sum_sq = 0;
+    int64_t longest = 0;
     for (int64_t i = 0; i < admission.count; ++i) {
       const int64_t r = inst.waiting.front();
       const int64_t len = PromptTokens(r);
+      longest = std::max(longest, len);
       inst.waiting.pop_front();
       inst.batch.push_back(r);
       state_.reqs[r].blocks = pool.BlocksFor(cfg.on_demand_kv ? len + 1 : state_.reqs[r].need);
@@ -552,6 +556,8 @@ class Simulator::Runner {
     double ms;
     if (!inst.batch.empty()) {
       inst.step_is_prefill = true;
+      // A padded step computes every prompt at the longest one's length (admission.tokens counts them).
+      if (admission_options.padded) sum_sq = static_cast<double>(admission.count) * double(longest) * longest;
       ms = cfg.latency.PrefillMsFromSums(static_cast<double>(tokens), sum_sq);
       if (options_.on_step) {
         options_.on_step({StepTrace::kColocatedPrefill, c, static_cast<int64_t>(inst.batch.size()), tokens});

@@ -83,6 +83,10 @@ struct ColocatedInstanceConfig {
   // decode step that cannot grow preempts the newest sequences by recomputation (back to the head of
   // the queue, to be prefilled again with what they had generated).
   bool on_demand_kv = false;
+  // Unchunked instances: >= 0 pads every prefill step to its longest prompt, as vLLM 0.2.x does, with
+  // at most this many padding tokens in a step (batching::PromptAdmissionOptions::padded); the step
+  // costs PrefillMs of count x the longest prompt. < 0: prompts are packed without padding.
+  int64_t max_paddings = -1;
 };
 
 struct ClusterConfig {

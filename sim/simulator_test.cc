@@ -364,6 +364,42 @@ TEST(SimulatorTest, OnDemandKvColocatedPreemptsByRecomputation) {
   EXPECT_NEAR(r[1].finish_s, 0.225 + 23 * 0.005, 1e-9);
 }
 
+TEST(SimulatorTest, PaddedColocatedPrefillBatchesOnlyCloseLengthsAndPaysForThePadding) {
+  // Prefill 0.1 ms per token; three one-token requests of 1000, 900 and 600 prompt tokens queue behind
+  // a 100-token prefill [0, 10 ms].
+  policy::LatencyModelParams p;
+  p.prefill = {0, 0.1, 0};
+  p.decode_small = p.decode_large = {1, 0, 0};
+  const auto run = [&](int64_t max_paddings, std::vector<StepTrace>* steps) {
+    ClusterConfig c;
+    c.colocated.push_back({.latency = *policy::LatencyModel::Create(p), .max_paddings = max_paddings});
+    SimOptions options;
+    options.on_step = [steps](const StepTrace& step) { steps->push_back(step); };
+    policy::RoundRobinPolicy policy;
+    Simulator sim(c, &policy, options);
+    Workload w;
+    w.requests.push_back({.id = 0, .arrival_s = 0, .prompt_len = 100, .output_len = 1});  // busy [0, 10 ms]
+    int id = 1;
+    for (int64_t len : {1000, 900, 600}) w.requests.push_back({.id = id++, .arrival_s = 0.001, .prompt_len = len, .output_len = 1});
+    return *sim.Run(w);
+  };
+  // vLLM 0.2.x (padding <= 256): {1000, 900} padded to 2 x 1000 tokens, [10, 210 ms]; 600 would pad the
+  // batch by 3 x 1000 - 2500 = 500, so it runs alone, [210, 270].
+  std::vector<StepTrace> padded;
+  std::vector<RequestRecord> r = run(256, &padded);
+  ASSERT_EQ(padded.size(), 3u);
+  EXPECT_EQ(padded[1].sequences, 2);
+  EXPECT_EQ(padded[1].tokens, 2000);
+  EXPECT_NEAR(r[2].first_token_s, 0.210, 1e-9);
+  EXPECT_NEAR(r[3].first_token_s, 0.270, 1e-9);
+  // Packed (no padding): one step of 2500 tokens, [10, 260].
+  std::vector<StepTrace> packed;
+  r = run(-1, &packed);
+  ASSERT_EQ(packed.size(), 2u);
+  EXPECT_EQ(packed[1].tokens, 2500);
+  EXPECT_NEAR(r[3].first_token_s, 0.260, 1e-9);
+}
+
 TEST(SimulatorTest, RejectsBadClusters) {
   policy::RoundRobinPolicy policy;
   ClusterConfig empty;
