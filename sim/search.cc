@@ -43,6 +43,14 @@ bool OnDemandKv(const SimSetup& setup, const policy::LatencyModel& profile) {
          (setup.kv_allocation == SimSetup::KvAllocation::kAuto && (engine == "distserve" || engine == "vllm"));
 }
 
+// DistServe's DecodingStageSchedConfig waiting_block_prop_threshold (its API server sets 0.05).
+constexpr double kDistServeWaitingBlockFraction = 0.05;
+
+double WaitingBlockFraction(const SimSetup& setup, const policy::LatencyModel& profile) {
+  if (setup.decode_waiting_block_fraction >= 0) return setup.decode_waiting_block_fraction;
+  return profile.params().engine == "distserve" ? kDistServeWaitingBlockFraction : 0.0;
+}
+
 int64_t MaxPaddings(const SimSetup& setup, const policy::LatencyModel& profile) {
   if (setup.colocated_step_token_budget > 0) return -1;
   if (setup.colocated_max_paddings != SimSetup::kAutoPaddings) return setup.colocated_max_paddings;
@@ -104,7 +112,8 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
                               .kv_capacity_tokens = setup.decode_kv_limit ? decode_capacity : 0,
                               .pp = placement.decode_pp,
                               .micro_batches = micro_batches,
-                              .on_demand_kv = on_demand_kv});
+                              .on_demand_kv = on_demand_kv,
+                              .waiting_block_fraction = on_demand_kv ? WaitingBlockFraction(setup, *decode) : 0.0});
   }
   return cluster;
 }

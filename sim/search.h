@@ -64,6 +64,9 @@ struct SimSetup {
   // (DistServe's vLLM runs show it: every prefill step of two prompts has <= 256 tokens of padding),
   // packed otherwise.
   static constexpr int64_t kAutoPaddings = -2;
+  // On-demand decode instances (simulator.h waiting_block_fraction): < 0 (auto): DistServe's 0.05 for
+  // distserve profiles, 0 otherwise; >= 0: this fraction (0: pull whatever fits, join at once).
+  double decode_waiting_block_fraction = -1.0;
   int64_t colocated_max_paddings = kAutoPaddings;
   // > 0: colocated instances are tandem's chunked-prefill colocated workers with this step token
   // budget (simulator.h); 0: the vLLM v0 baseline.

@@ -50,9 +50,14 @@ TEST(SearchTest, BuildsAPipelinedDecodeInstance) {
   EXPECT_EQ(cluster.decode[0].num_gpus, 2);
   EXPECT_EQ(cluster.decode[0].kv_capacity_tokens, 163008);
   EXPECT_TRUE(cluster.decode[0].on_demand_kv);  // a distserve profile: DistServe's allocation
+  EXPECT_EQ(cluster.decode[0].waiting_block_fraction, 0.05);  // and its decode scheduler
   SimSetup reserving = DistServeSetup();
   reserving.kv_allocation = SimSetup::KvAllocation::kReserveFull;
   EXPECT_FALSE(BuildCluster(reserving, placement)->decode[0].on_demand_kv);
+  EXPECT_EQ(BuildCluster(reserving, placement)->decode[0].waiting_block_fraction, 0.0);
+  SimSetup open = DistServeSetup();
+  open.decode_waiting_block_fraction = 0;
+  EXPECT_EQ(BuildCluster(open, placement)->decode[0].waiting_block_fraction, 0.0);
   EXPECT_EQ(cluster.NumGpus(), 4);
   placement.decode_micro_batches = 1;
   EXPECT_EQ(placement.Label(), "1P(tp2)+1D(tp1,pp2x1mb)");

@@ -100,6 +100,11 @@ constexpr FlagInfo kFlags[] = {
                               "full the newest sequences are swapped out (DistServe's decode engine) or "
                               "recomputed (vLLM); auto: on_demand for distserve and vllm profiles, reserve_full "
                               "otherwise"},
+    {"decode_waiting_block_fraction", "auto", "on-demand decode instances pull a prompt's KV only while the "
+                                              "pulled prompts not yet in a batch hold less than this fraction "
+                                              "of the blocks, and join a batch only when their blocks fit twice, "
+                                              "as DistServe's decode scheduler does; 0: pull whatever fits and "
+                                              "join at once; auto: 0.05 for distserve profiles, 0 otherwise"},
     {"colocated_max_paddings", "auto", "unchunked colocated (vLLM v0) instances: pad each prefill step to its "
                                        "longest prompt with at most N padding tokens, as vLLM 0.2.x does; -1: "
                                        "pack prompts unpadded; auto: 256 (vLLM 0.2.x's default) for vllm "
@@ -315,6 +320,13 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
   } else {
     return absl::InvalidArgumentError(absl::StrCat("--kv-allocation: \"", allocation,
                                                    "\" is not auto, reserve_full or on_demand"));
+  }
+  if (flags.Str("decode_waiting_block_fraction") != "auto") {
+    TANDEM_ASSIGN_OR_RETURN(setup.decode_waiting_block_fraction, flags.Double("decode_waiting_block_fraction"));
+    if (!(setup.decode_waiting_block_fraction >= 0 && setup.decode_waiting_block_fraction <= 1)) {
+      return absl::InvalidArgumentError(absl::StrCat("--decode-waiting-block-fraction: ",
+                                                     setup.decode_waiting_block_fraction, " must be auto or in [0, 1]"));
+    }
   }
   if (const std::string paddings = flags.Str("colocated_max_paddings"); paddings != "auto") {
     TANDEM_ASSIGN_OR_RETURN(setup.colocated_max_paddings, flags.Int("colocated_max_paddings"));

@@ -89,6 +89,21 @@ TEST(SimCommandTest, ColocatedMaxPaddingsIsAutoMinusOneOrACount) {
   EXPECT_NE(err.find("--colocated-max-paddings"), std::string::npos) << err;
 }
 
+TEST(SimCommandTest, DecodeWaitingBlockFractionIsAutoOrAFraction) {
+  std::string out, err;
+  for (const char* value : {"auto", "0", "0.05", "1"}) {
+    EXPECT_EQ(RunCommand({"--rate=2", "--num-requests=50", "--seeds=1", "--prefill-tp=2",
+                          std::string("--decode-waiting-block-fraction=") + value},
+                         &out, &err),
+              0)
+        << value << ": " << err;
+  }
+  for (const char* value : {"-0.1", "1.5", "half"}) {
+    EXPECT_EQ(RunCommand({"--rate=2", std::string("--decode-waiting-block-fraction=") + value}, &out, &err), 2) << value;
+    EXPECT_NE(err.find("--decode-waiting-block-fraction"), std::string::npos) << err;
+  }
+}
+
 TEST(SimCommandTest, SmallSearch) {
   std::string out, err;
   ASSERT_EQ(RunCommand({"--mode=search", "--gpus=2", "--num_requests=200", "--seeds=1", "--tolerance=0.2",

@@ -64,6 +64,7 @@ struct Simulator::State {
     int64_t reserved_blocks = 0;
     int64_t link_free_at = 0;
     int64_t in_flight = 0;  // KV transfers under way
+    std::vector<int64_t> transferring;  // their requests
   };
   struct Colocated {
     std::deque<int64_t> waiting;
@@ -292,7 +293,18 @@ class Simulator::Runner {
       if (static_cast<int64_t>(sizes.size()) > pool.free_blocks) break;  // each takes a block at least
       sizes.push_back({requests_[r].prompt_len, cfg.on_demand_kv ? 1 : requests_[r].output_len});
     }
-    const batching::Admission admission = batching::PlanDecodeAdmission(sizes, pool);
+    batching::Admission admission = batching::PlanDecodeAdmission(sizes, pool);
+    if (cfg.on_demand_kv && cfg.waiting_block_fraction > 0) {
+      // DistServe accepts a migration while the waiting prompts (pulled or being pulled, not yet in a
+      // batch) hold less than the fraction of the blocks.
+      const double limit = cfg.waiting_block_fraction * static_cast<double>(pool.total_blocks);
+      int64_t waiting = WaitingBlocks(d);
+      int64_t accepted = 0;
+      for (; accepted < admission.count && static_cast<double>(waiting) < limit; ++accepted) {
+        waiting += pool.BlocksFor(requests_[inst.pending[accepted]].prompt_len + 1);
+      }
+      admission.count = accepted;
+    }
     for (int64_t i = 0; i < admission.count; ++i) {
       const int64_t r = inst.pending.front();
       inst.pending.pop_front();
@@ -306,6 +318,7 @@ class Simulator::Runner {
       state_.reqs[r].kv_start = start;
       state_.reqs[r].kv_end = end;
       ++inst.in_flight;
+      inst.transferring.push_back(r);
       state_.events.Push(end, EventType::kTransferDone, d, r);
     }
   }
@@ -329,9 +342,10 @@ class Simulator::Runner {
       if (std::find(inst.launched.begin(), inst.launched.end(), m) != inst.launched.end()) continue;
       std::vector<int64_t>& batch_reqs = inst.micro[m];
       if (cfg.on_demand_kv) SwapIn(d, &batch_reqs);
-      const int64_t joins = batching::DecodeJoins(static_cast<int64_t>(inst.ready.size()),
-                                                  static_cast<int64_t>(batch_reqs.size()),
-                                                  batching::LimitOrNone(cfg.max_batch_size));
+      int64_t joins = batching::DecodeJoins(static_cast<int64_t>(inst.ready.size()),
+                                            static_cast<int64_t>(batch_reqs.size()),
+                                            batching::LimitOrNone(cfg.max_batch_size));
+      if (cfg.on_demand_kv && cfg.waiting_block_fraction > 0) joins = DistServeJoins(d, joins);
       for (int64_t i = 0; i < joins; ++i) {
         const int64_t r = inst.ready.front();
         inst.ready.pop_front();
@@ -357,6 +371,25 @@ class Simulator::Runner {
       inst.last_launched = m;
       state_.events.Push(t, EventType::kDecodeStepDone, d, m);
     }
+  }
+
+  // Blocks held by requests pulled (or being pulled) to decode instance `d` and not yet in a batch.
+  int64_t WaitingBlocks(int d) const {
+    int64_t blocks = 0;
+    for (int64_t r : state_.decode[d].ready) blocks += state_.reqs[r].blocks;
+    for (int64_t r : state_.decode[d].transferring) blocks += state_.reqs[r].blocks;
+    return blocks;
+  }
+  // DistServe's _check_add_to_cur_batch for the first `joins` ready requests: none while swapped-out
+  // requests wait; otherwise, in order, while each one's blocks fit a second time in the free blocks.
+  int64_t DistServeJoins(int d, int64_t joins) const {
+    const State::Decode& inst = state_.decode[d];
+    if (!inst.swapped.empty()) return 0;
+    const DecodeInstanceConfig& cfg = config_.decode[d];
+    const batching::KvPool pool = PoolOf(cfg.kv_capacity_tokens, cfg.block_size, inst.reserved_blocks);
+    int64_t ok = 0;
+    while (ok < joins && state_.reqs[inst.ready[ok]].blocks <= pool.free_blocks) ++ok;
+    return ok;
   }
 
   // The tokens a prefill of `r` processes: its prompt, and what it had generated when it was preempted.
@@ -743,6 +776,7 @@ class Simulator::Runner {
     state_.prefill[p].held_blocks -= state_.reqs[r].held;
     State::Decode& inst = state_.decode[e.instance];
     --inst.in_flight;
+    inst.transferring.erase(std::find(inst.transferring.begin(), inst.transferring.end(), r));
     inst.ready.push_back(r);
     // DistServe's decode engine awaits each KV migration in its step loop, on every worker, behind the
     // micro-batches already in the pipeline: the pipeline drains before the next launch.

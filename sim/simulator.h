@@ -66,6 +66,13 @@ struct DecodeInstanceConfig {
   // the newest requests of that micro-batch are swapped out (no time charged) and come back, before
   // any new request, when their blocks fit again.
   bool on_demand_kv = false;
+  // > 0 (with on_demand_kv): DistServe's decode scheduler (decoding_stage_scheduler.py): a prefilled
+  // request's KV is pulled only while the prompts pulled and not yet in a batch hold less than this
+  // fraction of the blocks (its waiting_block_prop_threshold, 0.05), and one joins a batch only when
+  // its blocks fit a second time beside what it holds (the scheduler counts a waiting prompt both in
+  // the waiting queue and for itself) and no swapped-out request is waiting. 0: pull whatever fits and
+  // join at once.
+  double waiting_block_fraction = 0.0;
 };
 
 struct ColocatedInstanceConfig {

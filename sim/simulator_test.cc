@@ -400,6 +400,65 @@ TEST(SimulatorTest, PaddedColocatedPrefillBatchesOnlyCloseLengthsAndPaysForThePa
   EXPECT_NEAR(r[3].first_token_s, 0.260, 1e-9);
 }
 
+// DistServe's decode scheduler: prefill 10 ms a batch, decode 100 ms a step, no link cost, on-demand
+// KV in 16-token blocks. Request 0 (48 tokens) arrives at 0; requests 1-3 (48 tokens each, 4 blocks
+// with the first decode token) at 1 ms and are prefilled together [10, 20 ms].
+ClusterConfig DistServeDecode(int64_t capacity_blocks, double waiting_block_fraction) {
+  ClusterConfig c = OnePrefillOneDecode(ConstantModel(10, 100), ConstantModel(10, 100));
+  c.prefill[0].max_batch_size = 0;
+  c.kv_bytes_per_token = 0;
+  c.decode[0].kv_capacity_tokens = capacity_blocks * 16;
+  c.decode[0].on_demand_kv = true;
+  c.decode[0].waiting_block_fraction = waiting_block_fraction;
+  return c;
+}
+
+Workload OneThenThree(std::vector<int64_t> later_prompts, int64_t output_len) {
+  Workload w;
+  w.requests.push_back({.id = 0, .arrival_s = 0, .prompt_len = 48, .output_len = output_len});
+  int id = 1;
+  for (int64_t len : later_prompts) {
+    w.requests.push_back({.id = id++, .arrival_s = 0.001, .prompt_len = len, .output_len = output_len});
+  }
+  return w;
+}
+
+TEST(SimulatorTest, DistServeDecodePullsOnlyWhileTheWaitingPromptsHoldUnderTheFraction) {
+  // 100 blocks at 5%: pulls stop once the waiting prompts hold 5 blocks. At 20 ms request 1 (4 blocks,
+  // 0 waiting) and request 2 (4 < 5 waiting) are pulled, request 3 is not (8 >= 5). Requests 1 and 2
+  // join the step at 110 ms; request 3 is pulled when that step ends (210) and joins the next one.
+  policy::RoundRobinPolicy policy;
+  const ClusterConfig gated = DistServeDecode(100, 0.05);
+  std::vector<RequestRecord> r = *Simulator(gated, &policy).Run(OneThenThree({48, 48, 48}, 5));
+  EXPECT_NEAR(r[0].decode_start_s, 0.010, 1e-9);
+  EXPECT_NEAR(r[1].kv_start_s, 0.020, 1e-9);
+  EXPECT_NEAR(r[2].kv_start_s, 0.020, 1e-9);
+  EXPECT_NEAR(r[2].decode_start_s, 0.110, 1e-9);
+  EXPECT_NEAR(r[3].kv_start_s, 0.210, 1e-9);
+  EXPECT_NEAR(r[3].decode_start_s, 0.310, 1e-9);
+  // Without the gate all three are pulled at 20 ms and join at 110.
+  const ClusterConfig open = DistServeDecode(100, 0.0);
+  r = *Simulator(open, &policy).Run(OneThenThree({48, 48, 48}, 5));
+  EXPECT_NEAR(r[3].kv_start_s, 0.020, 1e-9);
+  EXPECT_NEAR(r[3].decode_start_s, 0.110, 1e-9);
+}
+
+TEST(SimulatorTest, DistServeDecodeJoinsOnlyWhenTheBlocksFitTwice) {
+  // 12 blocks. Request 0 holds 4 (48 + 1 tokens; 3 output tokens: steps [10, 110] and [110, 210]).
+  // Request 1 (64 tokens: 5 blocks) is pulled at 20 ms, leaving 3 free: DistServe counts its prompt in
+  // the waiting queue and again for itself, 5 > 3, so it joins only when request 0 leaves (210).
+  policy::RoundRobinPolicy policy;
+  const ClusterConfig gated = DistServeDecode(12, 0.05);
+  std::vector<RequestRecord> r = *Simulator(gated, &policy).Run(OneThenThree({64}, 3));
+  EXPECT_NEAR(r[1].kv_start_s, 0.020, 1e-9);
+  EXPECT_NEAR(r[1].decode_start_s, 0.210, 1e-9);
+  EXPECT_NEAR(r[0].finish_s, 0.210, 1e-9);
+  // Joining at once (fraction 0), it shares the step at 110.
+  const ClusterConfig open = DistServeDecode(12, 0.0);
+  r = *Simulator(open, &policy).Run(OneThenThree({64}, 3));
+  EXPECT_NEAR(r[1].decode_start_s, 0.110, 1e-9);
+}
+
 TEST(SimulatorTest, RejectsBadClusters) {
   policy::RoundRobinPolicy policy;
   ClusterConfig empty;
