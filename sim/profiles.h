@@ -40,8 +40,10 @@ struct ModelShape {
 // "opt-13b", "opt-66b", "opt-175b", "llama-3-8b", "llama-3-70b". Sources of the figures in profiles.cc.
 absl::StatusOr<ModelShape> BuiltinModelShape(std::string_view name);
 
-// The built-in profile set: "distserve-a100" (engine distserve, OPT-13B TP1/2/4, OPT-66B TP2/4/8) or
-// "vllm-a100" (engine vllm, OPT-13B TP1; the colocated baseline).
+// The built-in profile set: "distserve-a100" (engine distserve, OPT-13B TP1/2/4, OPT-66B TP2/4/8),
+// "vllm-a100" (engine vllm, OPT-13B TP1; the colocated baseline: DistServe's published vLLM fit with its
+// prefill and a per-sequence decode cost calibrated on DistServe's measured vLLM runs, see profiles.cc)
+// or "vllm-a100-published" (the published fit as it is).
 absl::StatusOr<std::vector<policy::LatencyModel>> BuiltinProfiles(std::string_view name);
 
 // The profile for (model, tp, pp = 1) in `profiles`, or NotFound naming what is missing.

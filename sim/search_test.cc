@@ -19,6 +19,23 @@ TEST(ProfilesTest, KvBytesPerToken) {
   EXPECT_EQ(BuiltinModelShape("llama-3-70b")->KvBytesPerToken(), 327680);
 }
 
+TEST(ProfilesTest, TheVllmBaselineIsThePublishedFitCalibratedOnMeasuredRuns) {
+  const policy::LatencyModel published = BuiltinProfiles("vllm-a100-published")->at(0);
+  const policy::LatencyModel calibrated = BuiltinProfiles("vllm-a100")->at(0);
+  // SLO_SIM.md 2.6's vLLM 13B TP1 row, + 3 ms per prefill step and 2 ms per decode step.
+  EXPECT_NEAR(published.PrefillMs(std::vector<int64_t>{1000}), 22.0522 + 140.509 + 8.07658 + 3, 1e-6);
+  EXPECT_NEAR(published.DecodeStepMs(10, 5000), 23.4750 + 5.92934e-4 * 5000 + 0.0607269 * 10 + 2, 1e-9);
+  // Calibrated (profiles.cc, bench/sim/distserve.md): prefill 15% faster at 1000 tokens, and 0.239 ms
+  // more per sequence in a decode step; same engine, KV and everything else.
+  EXPECT_NEAR(calibrated.PrefillMs(std::vector<int64_t>{1000}), 25.2372033 + 95.5429668 + 20.4622362 + 3, 1e-6);
+  EXPECT_NEAR(calibrated.DecodeStepMs(10, 5000) - published.DecodeStepMs(10, 5000), 2.39, 1e-9);
+  EXPECT_NEAR(calibrated.DecodeStepMs(200, 5000) - published.DecodeStepMs(200, 5000), 200 * 0.239, 1e-9);
+  EXPECT_EQ(calibrated.params().engine, "vllm");
+  EXPECT_EQ(published.params().engine, "vllm");
+  EXPECT_EQ(calibrated.params().kv_capacity_tokens, published.params().kv_capacity_tokens);
+  EXPECT_FALSE(BuiltinProfiles("vllm-h100").ok());
+}
+
 TEST(ProfilesTest, PipelineStageProfileFromTheTensorParallelOne) {
   const std::vector<policy::LatencyModel> profiles = *BuiltinProfiles("distserve-a100");
   const policy::LatencyModel tp1 = *FindProfile(profiles, "opt-13b", 1);

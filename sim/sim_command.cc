@@ -41,7 +41,8 @@ constexpr FlagInfo kFlags[] = {
                          "(other names take KV bytes per token from their profile); empty: the profiles' only model, "
                   "else opt-13b"},
     {"profiles", "distserve-a100", "latency profiles of prefill/decode instances: a built-in set "
-                                   "(distserve-a100, vllm-a100), roofline-<gpu> (analytic estimate for "
+                                   "(distserve-a100, vllm-a100 calibrated on DistServe's measured vLLM runs, "
+                                   "vllm-a100-published), roofline-<gpu> (analytic estimate for "
                                    "--model, or opt-13b when empty, at tp 1/2/4/8 where it fits; gpu: a100-80g, "
                                    "h100-sxm, h200, l40s) or a `tandem profile` JSON file"},
     {"colocated_profiles", "vllm-a100", "latency profiles of colocated (baseline) instances (same forms as "
@@ -213,7 +214,9 @@ class Flags {
 // `model` is --model, which only roofline sets need (they are computed for one model; empty: opt-13b).
 absl::StatusOr<std::vector<policy::LatencyModel>> LoadProfiles(const std::string& flag, const std::string& value,
                                                                const std::string& model) {
-  if (value == "distserve-a100" || value == "vllm-a100") return BuiltinProfiles(value);
+  if (value == "distserve-a100" || value == "vllm-a100" || value == "vllm-a100-published") {
+    return BuiltinProfiles(value);
+  }
   if (IsRooflineProfileSet(value)) {
     absl::StatusOr<std::vector<policy::LatencyModel>> models =
         RooflineProfileSet(value, model.empty() ? "opt-13b" : model);
