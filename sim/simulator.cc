@@ -312,7 +312,10 @@ class Simulator::Runner {
       inst.reserved_blocks += state_.reqs[r].blocks;
       const int p = state_.records[r].prefill_instance;
       const double bytes = config_.kv_bytes_per_token * static_cast<double>(requests_[r].prompt_len);
-      const int64_t start = std::max(state_.now, inst.link_free_at);
+      int64_t start = std::max(state_.now, inst.link_free_at);
+      // DistServe's decode loop migrates in post_process, on every worker, behind the micro-batches
+      // already in its pipeline: the copy starts when they have all come out of it.
+      if (DistServeLoop(cfg) && !inst.launched.empty()) start = std::max(start, inst.stage_free_at.back());
       const int64_t end = start + MsToNs(config_.prefill[p].latency.KvTransferMs(bytes));
       inst.link_free_at = end;
       state_.reqs[r].kv_start = start;
@@ -332,6 +335,8 @@ class Simulator::Runner {
     State::Decode& inst = state_.decode[d];
     const DecodeInstanceConfig& cfg = config_.decode[d];
     const int num_micro = static_cast<int>(inst.micro.size());
+    // DistServe's loop launches nothing while its post_process migrates KV.
+    if (DistServeLoop(cfg) && inst.in_flight > 0) return;
     if (inst.draining) {
       if (!inst.launched.empty()) return;
       inst.draining = false;
@@ -373,6 +378,8 @@ class Simulator::Runner {
     }
   }
 
+  // A decode instance run as DistServe's decode engine (its scheduler and its step loop).
+  static bool DistServeLoop(const DecodeInstanceConfig& cfg) { return cfg.on_demand_kv && cfg.waiting_block_fraction > 0; }
   // Blocks held by requests pulled (or being pulled) to decode instance `d` and not yet in a batch.
   int64_t WaitingBlocks(int d) const {
     int64_t blocks = 0;
@@ -779,8 +786,11 @@ class Simulator::Runner {
     inst.transferring.erase(std::find(inst.transferring.begin(), inst.transferring.end(), r));
     inst.ready.push_back(r);
     // DistServe's decode engine awaits each KV migration in its step loop, on every worker, behind the
-    // micro-batches already in the pipeline: the pipeline drains before the next launch.
-    if (inst.micro.size() > 1 && !inst.launched.empty()) inst.draining = true;
+    // micro-batches already in the pipeline: the pipeline drains before the next launch. (With its
+    // scheduler modelled, DistServeLoop, the copy itself waits for the pipeline and blocks launches.)
+    if (!DistServeLoop(config_.decode[e.instance]) && inst.micro.size() > 1 && !inst.launched.empty()) {
+      inst.draining = true;
+    }
     TryStartPrefill(p);
     TryStartDecode(e.instance);
   }

@@ -70,8 +70,11 @@ struct DecodeInstanceConfig {
   // request's KV is pulled only while the prompts pulled and not yet in a batch hold less than this
   // fraction of the blocks (its waiting_block_prop_threshold, 0.05), and one joins a batch only when
   // its blocks fit a second time beside what it holds (the scheduler counts a waiting prompt both in
-  // the waiting queue and for itself) and no swapped-out request is waiting. 0: pull whatever fits and
-  // join at once.
+  // the waiting queue and for itself) and no swapped-out request is waiting. Its step loop also
+  // migrates between steps (single_stage_engine.py post_process): a pull starts only when the
+  // micro-batches in the pipeline have come out of it, and nothing launches while pulls are under way.
+  // 0: pull whatever fits at once, join at once, and a pull that lands mid-pass drains the pipeline
+  // before the next launch.
   double waiting_block_fraction = 0.0;
 };
 

@@ -283,6 +283,41 @@ TEST(SimulatorTest, PipelinedDecodeTwoMicroBatchesOverlapAfterAKvPullDrainsThePi
   EXPECT_NEAR(r[1].finish_s, 0.060, 1e-9);
 }
 
+TEST(SimulatorTest, DistServeLoopCopiesKvBehindThePipelineAndLaunchesNothingMeanwhile) {
+  // Prefill 10 ms, decode passes of two 5 ms stages, KV copies of 4 ms. Request 0's first token at 10
+  // ms; request 1 arrives at 12, its first token at 22.
+  const auto run = [](double waiting_block_fraction) {
+    ClusterConfig c = PipelinedDecode(2, 0);
+    policy::LatencyModelParams p = c.prefill[0].latency.params();
+    p.link_latency_ms = 4;
+    c.prefill[0].latency = *policy::LatencyModel::Create(p);
+    c.decode[0].on_demand_kv = true;
+    c.decode[0].waiting_block_fraction = waiting_block_fraction;
+    Workload w;
+    w.requests.push_back({.id = 0, .arrival_s = 0, .prompt_len = 100, .output_len = 4});
+    w.requests.push_back({.id = 1, .arrival_s = 0.012, .prompt_len = 100, .output_len = 4});
+    policy::RoundRobinPolicy policy;
+    return *Simulator(c, &policy).Run(w);
+  };
+  // Request 0's copy: [10, 14]; its passes [14, 19] [19, 24], then from 24 on. DistServe's loop: request
+  // 1's migration waits for the pass under way (copy [24, 28]) and nothing launches until it is done:
+  // then micro-batch 1 {1} [28, 33] [33, 38] and micro-batch 0 {0} [33, 38] [38, 43], [43, 48] [48, 53]
+  // (request 0's fourth token); request 1's passes end at 38, 48, 58.
+  std::vector<RequestRecord> r = run(0.05);
+  EXPECT_NEAR(r[1].kv_start_s, 0.024, 1e-9);
+  EXPECT_NEAR(r[1].decode_start_s, 0.028, 1e-9);
+  EXPECT_NEAR(r[0].finish_s, 0.053, 1e-9);
+  EXPECT_NEAR(r[1].finish_s, 0.058, 1e-9);
+  // Without it (fraction 0): the copy runs at once [22, 26]; micro-batch 0 relaunched at 24 [24, 29]
+  // [29, 34], and the copy's end drains the pipeline: both micro-batches start again from 34, request 0
+  // finishing at 49 and request 1's passes ending at 44, 54, 64.
+  r = run(0.0);
+  EXPECT_NEAR(r[1].kv_start_s, 0.022, 1e-9);
+  EXPECT_NEAR(r[1].decode_start_s, 0.034, 1e-9);
+  EXPECT_NEAR(r[0].finish_s, 0.049, 1e-9);
+  EXPECT_NEAR(r[1].finish_s, 0.064, 1e-9);
+}
+
 TEST(SimulatorTest, PipelinedDecodeOneMicroBatchWaitsForThePassToEnd) {
   // One micro-batch: request 1 (ready at 20 ms) cannot join the pass [20, 30] already under way; it
   // joins at 30, when request 0 finishes, and takes passes [30, 40] and [40, 50].
@@ -424,19 +459,20 @@ Workload OneThenThree(std::vector<int64_t> later_prompts, int64_t output_len) {
 }
 
 TEST(SimulatorTest, DistServeDecodePullsOnlyWhileTheWaitingPromptsHoldUnderTheFraction) {
-  // 100 blocks at 5%: pulls stop once the waiting prompts hold 5 blocks. At 20 ms request 1 (4 blocks,
-  // 0 waiting) and request 2 (4 < 5 waiting) are pulled, request 3 is not (8 >= 5). Requests 1 and 2
-  // join the step at 110 ms; request 3 is pulled when that step ends (210) and joins the next one.
+  // 100 blocks at 5%: pulls stop once the waiting prompts hold 5 blocks. DistServe migrates between
+  // steps: requests 1-3, prefilled at 20 ms during the step [10, 110], are considered at 110; request 1
+  // (4 blocks, 0 waiting) and request 2 (4 < 5 waiting) are pulled, request 3 is not (8 >= 5). Requests
+  // 1 and 2 join the step at 110; request 3 is pulled when that step ends (210) and joins the next one.
   policy::RoundRobinPolicy policy;
   const ClusterConfig gated = DistServeDecode(100, 0.05);
   std::vector<RequestRecord> r = *Simulator(gated, &policy).Run(OneThenThree({48, 48, 48}, 5));
   EXPECT_NEAR(r[0].decode_start_s, 0.010, 1e-9);
-  EXPECT_NEAR(r[1].kv_start_s, 0.020, 1e-9);
-  EXPECT_NEAR(r[2].kv_start_s, 0.020, 1e-9);
+  EXPECT_NEAR(r[1].kv_start_s, 0.110, 1e-9);
+  EXPECT_NEAR(r[2].kv_start_s, 0.110, 1e-9);
   EXPECT_NEAR(r[2].decode_start_s, 0.110, 1e-9);
   EXPECT_NEAR(r[3].kv_start_s, 0.210, 1e-9);
-  EXPECT_NEAR(r[3].decode_start_s, 0.310, 1e-9);
-  // Without the gate all three are pulled at 20 ms and join at 110.
+  EXPECT_NEAR(r[3].decode_start_s, 0.210, 1e-9);
+  // Without DistServe's scheduler all three are pulled at 20 ms (during the step) and join at 110.
   const ClusterConfig open = DistServeDecode(100, 0.0);
   r = *Simulator(open, &policy).Run(OneThenThree({48, 48, 48}, 5));
   EXPECT_NEAR(r[3].kv_start_s, 0.020, 1e-9);
@@ -445,17 +481,19 @@ TEST(SimulatorTest, DistServeDecodePullsOnlyWhileTheWaitingPromptsHoldUnderTheFr
 
 TEST(SimulatorTest, DistServeDecodeJoinsOnlyWhenTheBlocksFitTwice) {
   // 12 blocks. Request 0 holds 4 (48 + 1 tokens; 3 output tokens: steps [10, 110] and [110, 210]).
-  // Request 1 (64 tokens: 5 blocks) is pulled at 20 ms, leaving 3 free: DistServe counts its prompt in
-  // the waiting queue and again for itself, 5 > 3, so it joins only when request 0 leaves (210).
+  // Request 1 (64 tokens: 5 blocks) is pulled at 110, between the steps, leaving 3 free: DistServe
+  // counts its prompt in the waiting queue and again for itself, 5 > 3, so it joins only when request 0
+  // leaves (210).
   policy::RoundRobinPolicy policy;
   const ClusterConfig gated = DistServeDecode(12, 0.05);
   std::vector<RequestRecord> r = *Simulator(gated, &policy).Run(OneThenThree({64}, 3));
-  EXPECT_NEAR(r[1].kv_start_s, 0.020, 1e-9);
+  EXPECT_NEAR(r[1].kv_start_s, 0.110, 1e-9);
   EXPECT_NEAR(r[1].decode_start_s, 0.210, 1e-9);
   EXPECT_NEAR(r[0].finish_s, 0.210, 1e-9);
-  // Joining at once (fraction 0), it shares the step at 110.
+  // Pulled at once and joining at once (fraction 0), it shares the step at 110.
   const ClusterConfig open = DistServeDecode(12, 0.0);
   r = *Simulator(open, &policy).Run(OneThenThree({64}, 3));
+  EXPECT_NEAR(r[1].kv_start_s, 0.020, 1e-9);
   EXPECT_NEAR(r[1].decode_start_s, 0.110, 1e-9);
 }
 

@@ -18,10 +18,11 @@ import tempfile
 
 TTFT_SLO_MS = 200.0
 TPOT_SLO_MS = 100.0
-# Regression bounds on the mean |attainment error| in points: today's figures plus a margin, so a change
-# that makes the simulator worse fails CI. The goals of issue 13 are 2.0 (c21d11), 5.0 (c21d12) and
-# 4.0 (vLLM).
-BOUNDS = {"c21d11": 2.5, "c21d12": 5.0, "vllm": 3.0}
+# Regression bounds on the mean |attainment error| in points, so a change that makes the simulator
+# worse fails CI: issue 13's goals for c21d12 (5.0) and vLLM (4.0), today's c21d11 figure plus a
+# margin (its goal is 2.0). Not tighter: +-1-3% of decode step time moves the c21d12 and vLLM means by
+# up to 2.5 points (bench/sim/distserve.md, "How robust the figures are").
+BOUNDS = {"c21d11": 2.5, "c21d12": 5.0, "vllm": 4.0}
 
 
 def read_exp(path):
