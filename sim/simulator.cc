@@ -63,8 +63,7 @@ struct Simulator::State {
     bool draining = false;  // a KV pull arrived: no launch until the pipeline is empty
     int64_t reserved_blocks = 0;
     int64_t link_free_at = 0;
-    int64_t in_flight = 0;  // KV transfers under way
-    std::vector<int64_t> transferring;  // their requests
+    std::vector<int64_t> transferring;  // requests whose KV transfer is under way
   };
   struct Colocated {
     std::deque<int64_t> waiting;
@@ -294,7 +293,7 @@ class Simulator::Runner {
       sizes.push_back({requests_[r].prompt_len, cfg.on_demand_kv ? 1 : requests_[r].output_len});
     }
     batching::Admission admission = batching::PlanDecodeAdmission(sizes, pool);
-    if (cfg.on_demand_kv && cfg.waiting_block_fraction > 0) {
+    if (DistServeLoop(cfg)) {
       // DistServe accepts a migration while the waiting prompts (pulled or being pulled, not yet in a
       // batch) hold less than the fraction of the blocks.
       const double limit = cfg.waiting_block_fraction * static_cast<double>(pool.total_blocks);
@@ -320,7 +319,6 @@ class Simulator::Runner {
       inst.link_free_at = end;
       state_.reqs[r].kv_start = start;
       state_.reqs[r].kv_end = end;
-      ++inst.in_flight;
       inst.transferring.push_back(r);
       state_.events.Push(end, EventType::kTransferDone, d, r);
     }
@@ -336,7 +334,7 @@ class Simulator::Runner {
     const DecodeInstanceConfig& cfg = config_.decode[d];
     const int num_micro = static_cast<int>(inst.micro.size());
     // DistServe's loop launches nothing while its post_process migrates KV.
-    if (DistServeLoop(cfg) && inst.in_flight > 0) return;
+    if (DistServeLoop(cfg) && !inst.transferring.empty()) return;
     if (inst.draining) {
       if (!inst.launched.empty()) return;
       inst.draining = false;
@@ -350,7 +348,7 @@ class Simulator::Runner {
       int64_t joins = batching::DecodeJoins(static_cast<int64_t>(inst.ready.size()),
                                             static_cast<int64_t>(batch_reqs.size()),
                                             batching::LimitOrNone(cfg.max_batch_size));
-      if (cfg.on_demand_kv && cfg.waiting_block_fraction > 0) joins = DistServeJoins(d, joins);
+      if (DistServeLoop(cfg)) joins = DistServeJoins(d, joins);
       for (int64_t i = 0; i < joins; ++i) {
         const int64_t r = inst.ready.front();
         inst.ready.pop_front();
@@ -694,7 +692,7 @@ class Simulator::Runner {
       d.total_kv_blocks = pool.total_blocks;
       d.free_kv_blocks = pool.free_blocks;
       d.queued_requests =
-          static_cast<int64_t>(inst.pending.size() + inst.ready.size() + inst.swapped.size()) + inst.in_flight;
+          static_cast<int64_t>(inst.pending.size() + inst.ready.size() + inst.swapped.size() + inst.transferring.size());
     }
   }
 
@@ -782,7 +780,6 @@ class Simulator::Runner {
     const int p = state_.records[r].prefill_instance;
     state_.prefill[p].held_blocks -= state_.reqs[r].held;
     State::Decode& inst = state_.decode[e.instance];
-    --inst.in_flight;
     inst.transferring.erase(std::find(inst.transferring.begin(), inst.transferring.end(), r));
     inst.ready.push_back(r);
     // DistServe's decode engine awaits each KV migration in its step loop, on every worker, behind the
