@@ -3,8 +3,8 @@
 
 A published profile is fitted to an engine's step times on a profiling bench; a served run adds what the
 bench left out (the API server, the engine loop, a different engine version). This script reads measured
-runs of one engine (DistServe's `.exp` format: prompt_len, output_len, issue/first_token/complete times)
-and writes a copy of a base profile (a `tandem profile` JSON object, or the set it is in) with up to
+runs of one engine (DistServe's `.exp` format: prompt_len, output_len, issue/first_token/complete times;
+or the JSON `tandem bench --out` writes for a tandem cluster) and writes a copy of a base profile (a `tandem profile` JSON object, or the set it is in) with up to
 three things taken from the runs:
 
 - prefill (a, b, c): fitted to the TTFT of *isolated* requests, those whose wait for the first token
@@ -49,8 +49,28 @@ import numpy as np
 
 
 def read_exp(path):
+    """A measured run: DistServe's `.exp` (a Python literal list of requests) or the JSON `tandem bench
+    --out` writes (its "requests": input_len, output_len, start_time, ttft_ms, e2e_ms; failed or
+    unfinished requests are left out), as DistServe-style records."""
     with open(path) as f:
-        return ast.literal_eval(f.readline())
+        text = f.read()
+    if text.lstrip().startswith("{"):
+        run = json.loads(text)
+        out = []
+        for r in run.get("requests", []):
+            if r.get("status") not in (None, "OK", "ok") or r.get("ttft_ms") is None or r.get("e2e_ms") is None:
+                continue
+            start = r["start_time"]
+            first = start + r["ttft_ms"] / 1e3
+            done = start + r["e2e_ms"] / 1e3
+            n = r["output_len"]
+            out.append({"prompt_len": r["input_len"], "output_len": n, "issue_time": start,
+                        "first_token_time": first, "complete_time": done, "ttft_ms": r["ttft_ms"],
+                        "tpot_ms": (done - first) * 1e3 / (n - 1) if n > 1 else 0.0})
+        if not out:
+            raise SystemExit(f"calibrate_from_trace: {path} has no finished requests")
+        return out
+    return ast.literal_eval(text.splitlines()[0])
 
 
 def decode_step_ms(p, batch, sum_ctx):

@@ -47,6 +47,29 @@ def main():
         for key, value in numbers(committed):
             if abs(derived.get(key, float("nan")) - value) > 1e-6 * max(1.0, abs(value)):
                 failures.append(f"{key}: calibration gives {derived.get(key)}, committed {value}")
+        # The same run written as `tandem bench --out` writes it gives the same prefill fit.
+        import ast
+        with open(os.path.join(data, "vllm-100-1.exp")) as f:
+            reqs = ast.literal_eval(f.readline())
+        bench = {"requests": [{"input_len": r["prompt_len"], "output_len": r["output_len"],
+                               "start_time": r["issue_time"], "ttft_ms": r["ttft_ms"],
+                               "e2e_ms": r["latency_ms"], "status": "OK"} for r in reqs]}
+        bench["requests"].append({"input_len": 9, "output_len": 4, "start_time": reqs[0]["issue_time"],
+                                  "ttft_ms": None, "e2e_ms": None, "status": "UNAVAILABLE"})  # left out
+        bench_path = os.path.join(tmp, "bench.json")
+        with open(bench_path, "w") as f:
+            json.dump(bench, f)
+        fits = []
+        for run in (os.path.join(data, "vllm-100-1.exp"), bench_path):
+            fitted = os.path.join(tmp, "fit.json")
+            subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "sim", "calibrate_from_trace.py"),
+                            "--base", os.path.join(PROFILES, "vllm-a100-opt13b-published.json"),
+                            "--prefill-from", run, "--out", fitted], check=True, capture_output=True)
+            fits.append(json.load(open(fitted))["prefill"])
+        for key in "abc":
+            if abs(fits[0][key] - fits[1][key]) > 1e-6 * max(1.0, abs(fits[0][key])):
+                failures.append(f"prefill.{key}: {fits[0][key]} from the .exp run, {fits[1][key]} from its "
+                                "tandem bench form")
         # The built-in set simulates exactly as the committed file.
         outputs = []
         for profiles in ("vllm-a100", committed_path):
