@@ -66,28 +66,46 @@ absl::StatusOr<ModelShape> BuiltinModelShape(std::string_view name) {
       "\" (known: opt-13b, opt-66b, opt-175b, llama-3-8b, llama-3-70b)"));
 }
 
-absl::StatusOr<std::vector<policy::LatencyModel>> BuiltinProfiles(std::string_view name) {
-  // Which rows, and the engine their profiles name (what the simulator's engine-specific behaviour keys on).
-  std::string rows, engine;
-  if (name == "distserve-a100") {
-    rows = engine = "distserve";
-  } else if (name == "vllm-a100") {
-    rows = "vllm-calibrated";
-    engine = "vllm";
-  } else if (name == "vllm-a100-published") {
-    rows = engine = "vllm";
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--profiles: unknown built-in profile set \"", std::string(name),
-                     "\" (known: distserve-a100, vllm-a100, vllm-a100-published)"));
+namespace {
+
+// The built-in sets: which rows of kRows each takes, and the engine its profiles name (what the
+// simulator's engine-specific behaviour keys on).
+struct BuiltinSet {
+  std::string_view name, rows, engine;
+};
+constexpr BuiltinSet kSets[] = {
+    {"distserve-a100", "distserve", "distserve"},
+    {"vllm-a100", "vllm-calibrated", "vllm"},
+    {"vllm-a100-published", "vllm", "vllm"},
+};
+
+const BuiltinSet* FindSet(std::string_view name) {
+  for (const BuiltinSet& set : kSets) {
+    if (set.name == name) return &set;
   }
+  return nullptr;
+}
+
+}  // namespace
+
+bool IsBuiltinProfileSet(std::string_view name) { return FindSet(name) != nullptr; }
+
+absl::StatusOr<std::vector<policy::LatencyModel>> BuiltinProfiles(std::string_view name) {
+  const BuiltinSet* set = FindSet(name);
+  if (set == nullptr) {
+    std::string known;
+    for (const BuiltinSet& s : kSets) absl::StrAppend(&known, known.empty() ? "" : ", ", std::string(s.name));
+    return absl::InvalidArgumentError(absl::StrCat("--profiles: unknown built-in profile set \"",
+                                                   std::string(name), "\" (known: ", known, ")"));
+  }
+  const std::string_view engine = set->engine;
   std::vector<policy::LatencyModel> models;
   for (const Row& row : kRows) {
-    if (row.engine != rows) continue;
+    if (row.engine != set->rows) continue;
     policy::LatencyModelParams p;
     p.model = row.model;
     p.gpu = "a100-80g";
-    p.engine = engine;
+    p.engine = std::string(engine);
     p.tp = row.tp;
     p.prefill = {row.prefill[0], row.prefill[1], row.prefill[2]};
     p.decode_small = {row.small[0], row.small[1], row.small[2]};

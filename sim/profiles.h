@@ -45,6 +45,8 @@ absl::StatusOr<ModelShape> BuiltinModelShape(std::string_view name);
 // prefill and a per-sequence decode cost calibrated on DistServe's measured vLLM runs, see profiles.cc)
 // or "vllm-a100-published" (the published fit as it is).
 absl::StatusOr<std::vector<policy::LatencyModel>> BuiltinProfiles(std::string_view name);
+// Whether `name` is one of those sets.
+bool IsBuiltinProfileSet(std::string_view name);
 
 // The profile for (model, tp, pp = 1) in `profiles`, or NotFound naming what is missing.
 absl::StatusOr<policy::LatencyModel> FindProfile(const std::vector<policy::LatencyModel>& profiles,

@@ -59,14 +59,14 @@ struct SimSetup {
   enum class KvAllocation { kAuto, kReserveFull, kOnDemand };
   KvAllocation kv_allocation = KvAllocation::kAuto;
   int64_t kv_capacity_tokens = 0;        // > 0: every instance's KV capacity, instead of the profile's
+  // On-demand decode instances (simulator.h waiting_block_fraction): < 0 (auto): DistServe's 0.05 for
+  // distserve profiles, 0 otherwise; >= 0: this fraction (0: pull whatever fits, join at once).
+  double decode_waiting_block_fraction = -1.0;
   // Unchunked colocated instances (simulator.h max_paddings): >= 0 pads prefill steps with at most this
   // many padding tokens, < 0 packs them; kAutoPaddings: vLLM 0.2.x's default of 256 for "vllm" profiles
   // (DistServe's vLLM runs show it: every prefill step of two prompts has <= 256 tokens of padding),
   // packed otherwise.
   static constexpr int64_t kAutoPaddings = -2;
-  // On-demand decode instances (simulator.h waiting_block_fraction): < 0 (auto): DistServe's 0.05 for
-  // distserve profiles, 0 otherwise; >= 0: this fraction (0: pull whatever fits, join at once).
-  double decode_waiting_block_fraction = -1.0;
   int64_t colocated_max_paddings = kAutoPaddings;
   // > 0: colocated instances are tandem's chunked-prefill colocated workers with this step token
   // budget (simulator.h); 0: the vLLM v0 baseline.

@@ -214,9 +214,7 @@ class Flags {
 // `model` is --model, which only roofline sets need (they are computed for one model; empty: opt-13b).
 absl::StatusOr<std::vector<policy::LatencyModel>> LoadProfiles(const std::string& flag, const std::string& value,
                                                                const std::string& model) {
-  if (value == "distserve-a100" || value == "vllm-a100" || value == "vllm-a100-published") {
-    return BuiltinProfiles(value);
-  }
+  if (IsBuiltinProfileSet(value)) return BuiltinProfiles(value);
   if (IsRooflineProfileSet(value)) {
     absl::StatusOr<std::vector<policy::LatencyModel>> models =
         RooflineProfileSet(value, model.empty() ? "opt-13b" : model);

@@ -74,34 +74,31 @@ TEST(SimCommandTest, PipelinedDecodeInstance) {
   EXPECT_NE(err.find("--decode-pp"), std::string::npos) << err;
 }
 
-TEST(SimCommandTest, ColocatedMaxPaddingsIsAutoMinusOneOrACount) {
+// `flag` (dashes) on top of `base` runs for each of `good` and exits 2 naming the flag for each of `bad`.
+void ExpectFlagValues(const std::vector<std::string>& base, const std::string& flag,
+                      std::vector<std::string> good, std::vector<std::string> bad) {
   std::string out, err;
-  for (const char* value : {"auto", "-1", "0", "256"}) {
-    EXPECT_EQ(RunCommand({"--rate=1", "--num-requests=50", "--seeds=1", "--num-colocated=1",
-                          std::string("--colocated-max-paddings=") + value},
-                         &out, &err),
-              0)
-        << value << ": " << err;
+  const auto with = [&](const std::string& value, bool short_run) {
+    std::vector<std::string> args = base;
+    if (short_run) args.insert(args.end(), {"--num-requests=50", "--seeds=1"});
+    args.push_back("--" + flag + "=" + value);
+    return RunCommand(args, &out, &err);
+  };
+  for (const std::string& value : good) EXPECT_EQ(with(value, true), 0) << flag << "=" << value << ": " << err;
+  for (const std::string& value : bad) {
+    EXPECT_EQ(with(value, false), 2) << flag << "=" << value;
+    EXPECT_NE(err.find("--" + flag), std::string::npos) << err;
   }
-  EXPECT_EQ(RunCommand({"--rate=1", "--num-colocated=1", "--colocated-max-paddings=-3"}, &out, &err), 2);
-  EXPECT_NE(err.find("--colocated-max-paddings"), std::string::npos) << err;
-  EXPECT_EQ(RunCommand({"--rate=1", "--num-colocated=1", "--colocated-max-paddings=lots"}, &out, &err), 2);
-  EXPECT_NE(err.find("--colocated-max-paddings"), std::string::npos) << err;
+}
+
+TEST(SimCommandTest, ColocatedMaxPaddingsIsAutoMinusOneOrACount) {
+  ExpectFlagValues({"--rate=1", "--num-colocated=1"}, "colocated-max-paddings", {"auto", "-1", "0", "256"},
+                   {"-3", "lots"});
 }
 
 TEST(SimCommandTest, DecodeWaitingBlockFractionIsAutoOrAFraction) {
-  std::string out, err;
-  for (const char* value : {"auto", "0", "0.05", "1"}) {
-    EXPECT_EQ(RunCommand({"--rate=2", "--num-requests=50", "--seeds=1", "--prefill-tp=2",
-                          std::string("--decode-waiting-block-fraction=") + value},
-                         &out, &err),
-              0)
-        << value << ": " << err;
-  }
-  for (const char* value : {"-0.1", "1.5", "half"}) {
-    EXPECT_EQ(RunCommand({"--rate=2", std::string("--decode-waiting-block-fraction=") + value}, &out, &err), 2) << value;
-    EXPECT_NE(err.find("--decode-waiting-block-fraction"), std::string::npos) << err;
-  }
+  ExpectFlagValues({"--rate=2", "--prefill-tp=2"}, "decode-waiting-block-fraction", {"auto", "0", "0.05", "1"},
+                   {"-0.1", "1.5", "half"});
 }
 
 TEST(SimCommandTest, SmallSearch) {
