@@ -38,7 +38,6 @@ only, with --sim-flags giving its placement.
         [--prefill-from RUN.exp] [--capacity-from RUN.exp] [--decode-overhead-from RUN.exp] --out OUT.json
 """
 import argparse
-import ast
 import json
 import os
 import subprocess
@@ -47,30 +46,7 @@ import tempfile
 
 import numpy as np
 
-
-def read_exp(path):
-    """A measured run: DistServe's `.exp` (a Python literal list of requests) or the JSON `tandem bench
-    --out` writes (its "requests": input_len, output_len, start_time, ttft_ms, e2e_ms; failed or
-    unfinished requests are left out), as DistServe-style records."""
-    with open(path) as f:
-        text = f.read()
-    if text.lstrip().startswith("{"):
-        run = json.loads(text)
-        out = []
-        for r in run.get("requests", []):
-            if r.get("status") not in (None, "OK", "ok") or r.get("ttft_ms") is None or r.get("e2e_ms") is None:
-                continue
-            start = r["start_time"]
-            first = start + r["ttft_ms"] / 1e3
-            done = start + r["e2e_ms"] / 1e3
-            n = r["output_len"]
-            out.append({"prompt_len": r["input_len"], "output_len": n, "issue_time": start,
-                        "first_token_time": first, "complete_time": done, "ttft_ms": r["ttft_ms"],
-                        "tpot_ms": (done - first) * 1e3 / (n - 1) if n > 1 else 0.0})
-        if not out:
-            raise SystemExit(f"calibrate_from_trace: {path} has no finished requests")
-        return out
-    return ast.literal_eval(text.splitlines()[0])
+from measured_runs import read_run, write_trace
 
 
 def decode_step_ms(p, batch, sum_ctx):
@@ -162,29 +138,18 @@ def coprefilled_paddings(reqs, window_s=0.003):
     return [len(g) * max(r["prompt_len"] for r in g) - sum(r["prompt_len"] for r in g) for g in groups if len(g) > 1]
 
 
-def median(values):
-    v = sorted(values)
-    return v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
-
-
-def simulated_median_tpot(tandem, profiles, reqs, sim_flags, tmp):
-    """Median TPOT (requests of more than one token) of `reqs` replayed through tandem sim."""
+def simulated_median_tpot(tandem, profiles, reqs, trace, sim_flags, tmp):
+    """Median TPOT (requests of more than one token) of tandem sim replaying `trace` (write_trace of
+    `reqs`, so in its order) with `profiles`."""
     prof = os.path.join(tmp, "profile.json")
     with open(prof, "w") as f:
         json.dump({"profiles": profiles}, f)
-    trace = os.path.join(tmp, "trace.csv")
-    t0 = min(r["issue_time"] for r in reqs)
-    with open(trace, "w") as f:
-        f.write("arrival_s,prompt_len,output_len\n")
-        for r in sorted(reqs, key=lambda r: r["issue_time"]):
-            f.write(f"{r['issue_time'] - t0:.6f},{r['prompt_len']},{r['output_len']}\n")
     records = os.path.join(tmp, "records.jsonl")
     subprocess.run([tandem, "sim", "--trace", trace, "--output-records", records] + sim_flags +
                    ["--colocated-profiles" if "--num-colocated" in " ".join(sim_flags) else "--profiles", prof],
                    check=True, capture_output=True)
     sim = [json.loads(line) for line in open(records) if line.strip()]
-    return median(s["tpot_ms"] for s, r in zip(sim, sorted(reqs, key=lambda r: r["issue_time"]))
-                  if r["output_len"] > 1)
+    return float(np.median([s["tpot_ms"] for s, r in zip(sim, reqs) if r["output_len"] > 1]))
 
 
 def main():
@@ -221,14 +186,14 @@ def main():
         return profiles[:index] + [p] + profiles[index + 1:]
 
     for path in args.prefill_from + args.capacity_from:
-        pads = sorted(coprefilled_paddings(read_exp(path)))
+        pads = sorted(coprefilled_paddings(read_run(path)))
         if pads:
             print(f"{path}: {len(pads)} prefill steps of several prompts, padding to the longest: "
                   f"median {pads[len(pads) // 2]}, max {pads[-1]} tokens")
     if args.prefill_from:
         samples = []
         for path in args.prefill_from:
-            samples += isolated_samples(read_exp(path), profile)
+            samples += isolated_samples(read_run(path), profile)
         coef, rel_rmse, n = fit_prefill(samples)
         old = profile["prefill"]
         print(f"prefill from {n} isolated requests of {', '.join(args.prefill_from)}: "
@@ -242,7 +207,7 @@ def main():
     if args.capacity_from:
         held = []
         for path in args.capacity_from:
-            held += saturated_capacity(read_exp(path), args.saturated_waiting, args.block_size)
+            held += saturated_capacity(read_run(path), args.saturated_waiting, args.block_size)
         if len(held) < 20:
             raise SystemExit(f"calibrate_from_trace: only {len(held)} saturated instants in {args.capacity_from}")
         cap = int(np.percentile(held, 90))
@@ -252,8 +217,8 @@ def main():
         profile["kv_capacity_tokens"] = cap
 
     if args.decode_overhead_from:
-        reqs = read_exp(args.decode_overhead_from)
-        measured = median(r["tpot_ms"] for r in reqs if r["output_len"] > 1)
+        reqs = read_run(args.decode_overhead_from)
+        measured = float(np.median([r["tpot_ms"] for r in reqs if r["output_len"] > 1]))
         base_small, base_large = profile["decode_small"]["c"], profile["decode_large"]["c"]
 
         def with_overhead(k):
@@ -264,19 +229,21 @@ def main():
 
         with tempfile.TemporaryDirectory() as tmp:
             flags = args.sim_flags.split()
+            trace = os.path.join(tmp, "trace.csv")
+            reqs = write_trace(reqs, trace)
             lo, hi = 0.0, 2.0
-            if simulated_median_tpot(args.tandem, with_profile(with_overhead(lo)), reqs, flags, tmp) >= measured:
+            if simulated_median_tpot(args.tandem, with_profile(with_overhead(lo)), reqs, trace, flags, tmp) >= measured:
                 hi = 0.0
             for _ in range(20):
                 if hi - lo < 1e-3:
                     break
                 mid = 0.5 * (lo + hi)
-                if simulated_median_tpot(args.tandem, with_profile(with_overhead(mid)), reqs, flags, tmp) < measured:
+                if simulated_median_tpot(args.tandem, with_profile(with_overhead(mid)), reqs, trace, flags, tmp) < measured:
                     lo = mid
                 else:
                     hi = mid
             k = round(0.5 * (lo + hi), 3)
-            sim = simulated_median_tpot(args.tandem, with_profile(with_overhead(k)), reqs, flags, tmp)
+            sim = simulated_median_tpot(args.tandem, with_profile(with_overhead(k)), reqs, trace, flags, tmp)
         print(f"decode per-sequence overhead from the median TPOT of {args.decode_overhead_from} "
               f"({measured:.1f} ms measured): +{k} ms per sequence per step (simulated median {sim:.1f} ms)")
         profile = with_overhead(k)

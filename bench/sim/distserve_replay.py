@@ -9,12 +9,13 @@ README) through `tandem sim` with the exact arrivals and lengths, and compares j
 bench/sim/distserve.md for the issue's goals). Every family runs on tandem sim's defaults; only the
 placement differs.
 """
-import ast
 import json
 import os
 import subprocess
 import sys
 import tempfile
+
+from measured_runs import read_run, write_trace
 
 TTFT_SLO_MS = 200.0
 TPOT_SLO_MS = 100.0
@@ -23,12 +24,6 @@ TPOT_SLO_MS = 100.0
 # margin (its goal is 2.0). Not tighter: +-1-3% of decode step time moves the c21d12 and vLLM means by
 # up to 2.5 points (bench/sim/distserve.md, "How robust the figures are").
 BOUNDS = {"c21d11": 2.5, "c21d12": 5.0, "vllm": 4.0}
-
-
-def read_exp(path):
-    with open(path) as f:
-        first = f.readline()
-    return ast.literal_eval(first)
 
 
 def family(name):
@@ -78,14 +73,8 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for run in runs:
-            reqs = read_exp(os.path.join(data, run))
-            reqs.sort(key=lambda r: r["issue_time"])
-            t0 = reqs[0]["issue_time"]
             trace = os.path.join(tmp, run + ".csv")
-            with open(trace, "w") as f:
-                f.write("arrival_s,prompt_len,output_len\n")
-                for r in reqs:
-                    f.write(f"{r['issue_time'] - t0:.6f},{r['prompt_len']},{r['output_len']}\n")
+            reqs = write_trace(read_run(os.path.join(data, run)), trace)
             records = os.path.join(tmp, run + ".jsonl")
             fam = family(run[:-4])
             cmd = [tandem, "sim", "--trace", trace, "--ttft-slo-ms", str(TTFT_SLO_MS), "--tpot-slo-ms",

@@ -7,6 +7,7 @@ measured vLLM runs (bench/sim/distserve.md), and tandem simulates with it exactl
 Exit 77 (skip) when ../shared/testdata is absent; 1 with the differing numbers when the calibration
 no longer reproduces the committed profile or the built-in differs from it.
 """
+import ast
 import json
 import os
 import subprocess
@@ -48,7 +49,6 @@ def main():
             if abs(derived.get(key, float("nan")) - value) > 1e-6 * max(1.0, abs(value)):
                 failures.append(f"{key}: calibration gives {derived.get(key)}, committed {value}")
         # The same run written as `tandem bench --out` writes it gives the same prefill fit.
-        import ast
         with open(os.path.join(data, "vllm-100-1.exp")) as f:
             reqs = ast.literal_eval(f.readline())
         bench = {"requests": [{"input_len": r["prompt_len"], "output_len": r["output_len"],
