@@ -170,8 +170,11 @@ def main():
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
-    with open(args.base) as f:
-        base = json.load(f)
+    try:
+        with open(args.base) as f:
+            base = json.load(f)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"calibrate_from_trace: --base {args.base}: {e}")
     profiles = base["profiles"] if isinstance(base, dict) and "profiles" in base else (
         base if isinstance(base, list) else [base])
     chosen = [p for p in profiles if (args.engine is None or p["engine"] == args.engine) and p["tp"] == args.tp

@@ -8,12 +8,16 @@ def read_run(path):
     issue_time, first_token_time, complete_time, ttft_ms, tpot_ms) or the JSON `tandem bench --out`
     writes (its "requests": input_len, output_len, start_time, ttft_ms, e2e_ms; failed or unfinished
     requests are left out), as DistServe-style records."""
-    with open(path) as f:
-        text = f.read()
-    if not text.lstrip().startswith("{"):
-        return ast.literal_eval(text.splitlines()[0])
+    try:
+        with open(path) as f:
+            text = f.read()
+        if not text.lstrip().startswith("{"):
+            return ast.literal_eval(text.splitlines()[0])
+        requests = json.loads(text).get("requests", [])
+    except (OSError, ValueError, SyntaxError, IndexError) as e:
+        raise SystemExit(f"{path}: not a readable .exp or tandem bench --out run ({type(e).__name__}: {e})")
     out = []
-    for r in json.loads(text).get("requests", []):
+    for r in requests:
         if r.get("status") not in (None, "OK", "ok") or r.get("ttft_ms") is None or r.get("e2e_ms") is None:
             continue
         start = r["start_time"]

@@ -70,6 +70,18 @@ def main():
             if abs(fits[0][key] - fits[1][key]) > 1e-6 * max(1.0, abs(fits[0][key])):
                 failures.append(f"prefill.{key}: {fits[0][key]} from the .exp run, {fits[1][key]} from its "
                                 "tandem bench form")
+        # Bad input names the file, with no traceback.
+        empty = os.path.join(tmp, "empty.exp")
+        open(empty, "w").close()
+        for flag, path in (("--prefill-from", os.path.join(tmp, "missing.exp")), ("--prefill-from", empty),
+                           ("--base", os.path.join(tmp, "missing.json"))):
+            args = ["--base", os.path.join(PROFILES, "vllm-a100-opt13b-published.json"),
+                    "--prefill-from", os.path.join(data, "vllm-100-1.exp")]
+            args[args.index(flag) + 1] = path
+            done = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "bench", "sim", "calibrate_from_trace.py")]
+                                  + args + ["--out", os.path.join(tmp, "bad.json")], capture_output=True, text=True)
+            if done.returncode == 0 or path not in done.stderr or "Traceback" in done.stderr:
+                failures.append(f"{flag} {path}: exit {done.returncode}, stderr {done.stderr.strip()[-200:]!r}")
         # The built-in set simulates exactly as the committed file.
         outputs = []
         for profiles in ("vllm-a100", committed_path):
