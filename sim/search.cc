@@ -105,6 +105,12 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
          .kv_buffer_tokens = setup.prefill_backpressure ? prefill_capacity : 0});
   }
   const bool on_demand_kv = OnDemandKv(setup, *decode);
+  const double waiting_block_fraction = on_demand_kv ? WaitingBlockFraction(setup, *decode) : 0.0;
+  if (setup.distserve_step_loop && waiting_block_fraction <= 0) {
+    return absl::InvalidArgumentError(
+        "--distserve-step-loop: the decode instances do not run DistServe's scheduler (it needs a distserve "
+        "profile, or --kv-allocation on_demand with --decode-waiting-block-fraction > 0)");
+  }
   for (int i = 0; i < placement.num_decode; ++i) {
     cluster.decode.push_back({.latency = *decode,
                               .num_gpus = placement.decode_tp * placement.decode_pp,
@@ -113,7 +119,8 @@ absl::StatusOr<ClusterConfig> BuildCluster(const SimSetup& setup, const Placemen
                               .pp = placement.decode_pp,
                               .micro_batches = micro_batches,
                               .on_demand_kv = on_demand_kv,
-                              .waiting_block_fraction = on_demand_kv ? WaitingBlockFraction(setup, *decode) : 0.0});
+                              .waiting_block_fraction = waiting_block_fraction,
+                              .step_loop = setup.distserve_step_loop});
   }
   return cluster;
 }

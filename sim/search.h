@@ -62,6 +62,9 @@ struct SimSetup {
   // On-demand decode instances (simulator.h waiting_block_fraction): < 0 (auto): DistServe's 0.05 for
   // distserve profiles, 0 otherwise; >= 0: this fraction (0: pull whatever fits, join at once).
   double decode_waiting_block_fraction = -1.0;
+  // Decode instances running DistServe's scheduler (waiting fraction > 0) replay its step loop step by
+  // step (simulator.h DecodeInstanceConfig::step_loop); an error for any other decode instance.
+  bool distserve_step_loop = false;
   // Unchunked colocated instances (simulator.h max_paddings): >= 0 pads prefill steps with at most this
   // many padding tokens, < 0 packs them; kAutoPaddings: vLLM 0.2.x's default of 256 for "vllm" profiles
   // (DistServe's vLLM runs show it: every prefill step of two prompts has <= 256 tokens of padding),

@@ -106,6 +106,11 @@ constexpr FlagInfo kFlags[] = {
                                               "of the blocks, and join a batch only when their blocks fit twice, "
                                               "as DistServe's decode scheduler does; 0: pull whatever fits and "
                                               "join at once; auto: 0.05 for distserve profiles, 0 otherwise"},
+    {"distserve_step_loop", "false", "decode instances running DistServe's scheduler replay its decode step "
+                                     "loop step by step: a request pulled after a micro-batch is awaited "
+                                     "joins that micro-batch, so a pipeline running one micro-batch keeps "
+                                     "running one (bench/sim/distserve.md); false: each micro-batch launches "
+                                     "as soon as the pipeline takes it"},
     {"colocated_max_paddings", "auto", "unchunked colocated (vLLM v0) instances: pad each prefill step to its "
                                        "longest prompt with at most N padding tokens, as vLLM 0.2.x does; -1: "
                                        "pack prompts unpadded; auto: 256 (vLLM 0.2.x's default) for vllm "
@@ -329,6 +334,7 @@ absl::Status Run(const Flags& flags, std::ostream& out, std::ostream& err) {
                                                      setup.decode_waiting_block_fraction, " must be auto or in [0, 1]"));
     }
   }
+  TANDEM_ASSIGN_OR_RETURN(setup.distserve_step_loop, flags.Bool("distserve_step_loop"));
   if (const std::string paddings = flags.Str("colocated_max_paddings"); paddings != "auto") {
     TANDEM_ASSIGN_OR_RETURN(setup.colocated_max_paddings, flags.Int("colocated_max_paddings"));
     if (setup.colocated_max_paddings < -1) {

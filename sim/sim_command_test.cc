@@ -101,6 +101,17 @@ TEST(SimCommandTest, DecodeWaitingBlockFractionIsAutoOrAFraction) {
                    {"-0.1", "1.5", "half"});
 }
 
+TEST(SimCommandTest, DistServeStepLoopNeedsDistServesScheduler) {
+  ExpectFlagValues({"--rate=2", "--prefill-tp=2", "--decode-pp=2"}, "distserve-step-loop", {"true", "false"},
+                   {"maybe"});
+  std::string out, err;
+  EXPECT_NE(RunCommand({"--rate=2", "--num-requests=50", "--distserve-step-loop", "--decode-waiting-block-fraction=0"},
+                       &out, &err),
+            0);
+  EXPECT_NE(err.find("--distserve-step-loop: the decode instances do not run DistServe's scheduler"), std::string::npos)
+      << err;
+}
+
 TEST(SimCommandTest, SmallSearch) {
   std::string out, err;
   ASSERT_EQ(RunCommand({"--mode=search", "--gpus=2", "--num_requests=200", "--seeds=1", "--tolerance=0.2",

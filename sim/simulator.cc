@@ -61,6 +61,14 @@ struct Simulator::State {
     std::vector<int64_t> stage_free_at;   // per pipeline stage
     int last_launched = -1;
     bool draining = false;  // a KV pull arrived: no launch until the pipeline is empty
+    // DecodeInstanceConfig::step_loop: where DistServe's step loop is (DistServeResume says what each phase does).
+    enum class Loop { kParked, kStep, kSleeping, kCheckPipeline, kAwait, kPostProcess, kMigrating };
+    Loop loop = Loop::kParked;
+    int cur = -1;               // the micro-batch its last step scheduled
+    std::deque<int> pipeline;   // one entry per step in flight, oldest first: its micro-batch, -1 if empty
+    std::vector<char> out;      // per micro-batch: came out of the last stage, not yet awaited
+    int64_t parked_at = 0;
+    int64_t wake_at = 0;
     int64_t reserved_blocks = 0;
     int64_t link_free_at = 0;
     std::vector<int64_t> transferring;  // requests whose KV transfer is under way
@@ -126,6 +134,7 @@ class Simulator::Runner {
         case EventType::kTransferDone: OnTransferDone(e); break;
         case EventType::kDecodeStepDone: OnDecodeStepDone(e); break;
         case EventType::kColocatedStepDone: OnColocatedStepDone(e); break;
+        case EventType::kDecodeLoopWake: DistServeResume(e.instance); break;
       }
     }
     return Records(horizon_ns);
@@ -143,6 +152,7 @@ class Simulator::Runner {
     for (size_t d = 0; d < config_.decode.size(); ++d) {
       state_.decode[d].micro.resize(config_.decode[d].micro_batches);
       state_.decode[d].stage_free_at.assign(config_.decode[d].pp, 0);
+      state_.decode[d].out.assign(config_.decode[d].micro_batches, 0);
     }
     state_.colocated.assign(config_.colocated.size(), {});
     // Snapshot vectors are sized once; ids never change.
@@ -325,16 +335,14 @@ class Simulator::Runner {
   }
 
   // Launches every micro-batch that is not in the pipeline and has requests, in rotation order after the
-  // last one launched; ready requests join the micro-batch being launched (up to max_batch_size each).
-  // A micro-batch goes through the `pp` stages in order, each taking DecodeStepMs(its batch, its
-  // context) of the stage profile and starting when the stage is free; with pp = 1 this is one step of
-  // the whole running batch.
+  // last one launched. (With DecodeInstanceConfig::step_loop, DistServeResume launches instead.)
   void TryStartDecode(int d) {
     State::Decode& inst = state_.decode[d];
     const DecodeInstanceConfig& cfg = config_.decode[d];
-    const int num_micro = static_cast<int>(inst.micro.size());
+    if (StepLoop(cfg)) return;
     // DistServe's loop launches nothing while its post_process migrates KV.
     if (DistServeLoop(cfg) && !inst.transferring.empty()) return;
+    const int num_micro = static_cast<int>(inst.micro.size());
     if (inst.draining) {
       if (!inst.launched.empty()) return;
       inst.draining = false;
@@ -343,41 +351,155 @@ class Simulator::Runner {
     for (int k = 1; k <= num_micro; ++k) {
       const int m = (after + k) % num_micro;
       if (std::find(inst.launched.begin(), inst.launched.end(), m) != inst.launched.end()) continue;
-      std::vector<int64_t>& batch_reqs = inst.micro[m];
-      if (cfg.on_demand_kv) SwapIn(d, &batch_reqs);
-      int64_t joins = batching::DecodeJoins(static_cast<int64_t>(inst.ready.size()),
-                                            static_cast<int64_t>(batch_reqs.size()),
-                                            batching::LimitOrNone(cfg.max_batch_size));
-      if (DistServeLoop(cfg)) joins = DistServeJoins(d, joins);
-      for (int64_t i = 0; i < joins; ++i) {
-        const int64_t r = inst.ready.front();
-        inst.ready.pop_front();
-        state_.reqs[r].decode_start = state_.now;
-        batch_reqs.push_back(r);
-      }
-      if (cfg.on_demand_kv) GrowOrSwapOut(d, &batch_reqs);
-      if (batch_reqs.empty()) continue;
-      const int64_t batch = static_cast<int64_t>(batch_reqs.size());
-      if (options_.on_step) options_.on_step({StepTrace::kDecode, d, batch, batch});
-      // The profile's per-step overheads (the engine's dispatch) are paid once per pass, on the first
-      // stage, as DistServe's simulator adds its ray overhead there.
-      const int64_t context = ContextOf(batch_reqs);
-      const double step_ms = cfg.latency.DecodeStepMs(batch, context);
-      const policy::LatencyModelParams& lp = cfg.latency.params();
-      const double overhead_ms = lp.decode_overhead_ms + lp.overhead_per_ctx_token_ms * static_cast<double>(context);
-      int64_t t = state_.now;
-      for (size_t stage = 0; stage < inst.stage_free_at.size(); ++stage) {
-        t = std::max(t, inst.stage_free_at[stage]) + MsToNs(stage == 0 ? step_ms : step_ms - overhead_ms);
-        inst.stage_free_at[stage] = t;
-      }
-      inst.launched.push_back(m);
-      inst.last_launched = m;
-      state_.events.Push(t, EventType::kDecodeStepDone, d, m);
+      LaunchMicroBatch(d, m);
     }
+  }
+
+  // Ready requests join micro-batch `m` (up to max_batch_size; swapped-out ones first with on-demand
+  // KV), and it goes through the `pp` stages in order, each taking DecodeStepMs(its batch, its context)
+  // of the stage profile and starting when the stage is free; with pp = 1 this is one step of the whole
+  // running batch. Returns false, launching nothing, when the micro-batch is empty.
+  bool LaunchMicroBatch(int d, int m) {
+    State::Decode& inst = state_.decode[d];
+    const DecodeInstanceConfig& cfg = config_.decode[d];
+    std::vector<int64_t>& batch_reqs = inst.micro[m];
+    if (cfg.on_demand_kv) SwapIn(d, &batch_reqs);
+    int64_t joins = batching::DecodeJoins(static_cast<int64_t>(inst.ready.size()),
+                                          static_cast<int64_t>(batch_reqs.size()),
+                                          batching::LimitOrNone(cfg.max_batch_size));
+    if (DistServeLoop(cfg)) joins = DistServeJoins(d, joins);
+    for (int64_t i = 0; i < joins; ++i) {
+      const int64_t r = inst.ready.front();
+      inst.ready.pop_front();
+      state_.reqs[r].decode_start = state_.now;
+      batch_reqs.push_back(r);
+    }
+    if (cfg.on_demand_kv) GrowOrSwapOut(d, &batch_reqs);
+    if (batch_reqs.empty()) return false;
+    const int64_t batch = static_cast<int64_t>(batch_reqs.size());
+    if (options_.on_step) options_.on_step({StepTrace::kDecode, d, batch, batch});
+    // The profile's per-step overheads (the engine's dispatch) are paid once per pass, on the first
+    // stage, as DistServe's simulator adds its ray overhead there.
+    const int64_t context = ContextOf(batch_reqs);
+    const double step_ms = cfg.latency.DecodeStepMs(batch, context);
+    const policy::LatencyModelParams& lp = cfg.latency.params();
+    const double overhead_ms = lp.decode_overhead_ms + lp.overhead_per_ctx_token_ms * static_cast<double>(context);
+    int64_t t = state_.now;
+    for (size_t stage = 0; stage < inst.stage_free_at.size(); ++stage) {
+      t = std::max(t, inst.stage_free_at[stage]) + MsToNs(stage == 0 ? step_ms : step_ms - overhead_ms);
+      inst.stage_free_at[stage] = t;
+    }
+    inst.launched.push_back(m);
+    inst.last_launched = m;
+    state_.events.Push(t, EventType::kDecodeStepDone, d, m);
+    return true;
+  }
+
+  // DistServe's decode step loop (DecodeInstanceConfig::step_loop; single_stage_engine.py
+  // DecodingStageLLMEngine._step, run back to back), advanced as far as it goes at `now`; it stops where the real loop awaits something, and the event
+  // that ends the wait calls this again. Each step:
+  //  kStep: the next micro-batch in rotation (its scheduler's cur_index) takes swapped-out and waiting
+  //    requests and is launched; an empty one is not, and the loop sleeps 3 ms
+  //    (SLEEP_WHEN_DECODING_NO_REQUEST) -> kSleeping -> kCheckPipeline.
+  //  kCheckPipeline: with pp steps in flight it awaits the oldest (kAwait: the tokens of that micro-batch
+  //    come out now, when the loop sees them), or drops it if it was empty.
+  //  kPostProcess: the scheduler's post_process pulls the KV of the prefilled requests it accepts, one
+  //    after another (kMigrating: nothing else happens meanwhile), then the next step.
+  // The consequence that matters: requests pulled in a post_process join the micro-batch of the next
+  // step, which (after awaiting micro-batch m) is m itself when the other micro-batches are empty, so a
+  // pipeline that once ran one micro-batch tends to keep running one, as the measured runs show
+  // (bench/sim/distserve.md). With nothing to do at all the loop parks; the real one spins, taking new
+  // work at its next 3 ms tick, where parked work resumes.
+  static constexpr int64_t kDistServeEmptyStepSleepNs = 3'000'000;
+  void DistServeResume(int d) {
+    State::Decode& inst = state_.decode[d];
+    using Loop = State::Decode::Loop;
+    const int pp = static_cast<int>(inst.micro.size());
+    for (;;) {
+      switch (inst.loop) {
+        case Loop::kParked:
+          return;
+        case Loop::kStep:
+          inst.cur = (inst.cur + 1) % pp;
+          if (LaunchMicroBatch(d, inst.cur)) {
+            inst.pipeline.push_back(inst.cur);
+            inst.loop = Loop::kCheckPipeline;
+          } else {
+            inst.pipeline.push_back(-1);
+            Sleep(d, state_.now + kDistServeEmptyStepSleepNs);
+          }
+          break;
+        case Loop::kSleeping:
+          if (state_.now < inst.wake_at) return;
+          inst.loop = Loop::kCheckPipeline;
+          break;
+        case Loop::kCheckPipeline:
+          if (static_cast<int>(inst.pipeline.size()) < pp) {
+            inst.loop = Loop::kPostProcess;
+          } else if (inst.pipeline.front() < 0) {
+            inst.pipeline.pop_front();
+            inst.loop = Loop::kPostProcess;
+          } else {
+            inst.loop = Loop::kAwait;
+          }
+          break;
+        case Loop::kAwait: {
+          const int m = inst.pipeline.front();
+          if (!inst.out[m]) return;
+          inst.out[m] = 0;
+          inst.pipeline.pop_front();
+          AdvanceDecodes(&inst.micro[m], &inst.reserved_blocks);
+          inst.loop = Loop::kPostProcess;
+          break;
+        }
+        case Loop::kPostProcess:
+          TryAdmitDecode(d);
+          if (!inst.transferring.empty()) {
+            inst.loop = Loop::kMigrating;
+          } else if (DistServeIdle(inst)) {
+            inst.loop = Loop::kParked;
+            inst.parked_at = state_.now;
+            inst.pipeline.clear();
+          } else {
+            inst.loop = Loop::kStep;
+          }
+          break;
+        case Loop::kMigrating:
+          if (!inst.transferring.empty()) return;
+          inst.loop = Loop::kPostProcess;  // it accepts what arrived meanwhile too
+          break;
+      }
+    }
+  }
+  void Sleep(int d, int64_t until) {
+    State::Decode& inst = state_.decode[d];
+    inst.loop = State::Decode::Loop::kSleeping;
+    inst.wake_at = until;
+    state_.events.Push(until, EventType::kDecodeLoopWake, d, -1);
+  }
+  // Nothing running, in flight, swapped out, pulled or being pulled.
+  static bool DistServeIdle(const State::Decode& inst) {
+    if (!inst.ready.empty() || !inst.swapped.empty() || !inst.transferring.empty() || !inst.launched.empty()) return false;
+    for (int m : inst.pipeline) {
+      if (m >= 0) return false;
+    }
+    for (const auto& batch : inst.micro) {
+      if (!batch.empty()) return false;
+    }
+    return true;
+  }
+  // Prefilled requests for a parked loop: it takes them at its next 3 ms tick.
+  void WakeParked(int d) {
+    State::Decode& inst = state_.decode[d];
+    if (inst.loop != State::Decode::Loop::kParked || inst.pending.empty()) return;
+    const int64_t ticks = (state_.now - inst.parked_at + kDistServeEmptyStepSleepNs - 1) / kDistServeEmptyStepSleepNs;
+    Sleep(d, inst.parked_at + ticks * kDistServeEmptyStepSleepNs);
   }
 
   // A decode instance run as DistServe's decode engine (its scheduler and its step loop).
   static bool DistServeLoop(const DecodeInstanceConfig& cfg) { return cfg.on_demand_kv && cfg.waiting_block_fraction > 0; }
+  // ... with the step loop replayed step by step (DistServeResume).
+  static bool StepLoop(const DecodeInstanceConfig& cfg) { return DistServeLoop(cfg) && cfg.step_loop; }
   // Blocks held by requests pulled (or being pulled) to decode instance `d` and not yet in a batch.
   int64_t WaitingBlocks(int d) const {
     int64_t blocks = 0;
@@ -770,7 +892,13 @@ class Simulator::Runner {
       if (std::find(touched.begin(), touched.end(), d) == touched.end()) touched.push_back(d);
     }
     inst.batch.clear();
-    for (int d : touched) TryAdmitDecode(d);
+    for (int d : touched) {
+      if (StepLoop(config_.decode[d])) {
+        WakeParked(d);  // a running loop pulls in its post_process
+      } else {
+        TryAdmitDecode(d);
+      }
+    }
     TryStartPrefill(e.instance);
   }
 
@@ -789,7 +917,11 @@ class Simulator::Runner {
       inst.draining = true;
     }
     TryStartPrefill(p);
-    TryStartDecode(e.instance);
+    if (StepLoop(config_.decode[e.instance])) {
+      DistServeResume(e.instance);
+    } else {
+      TryStartDecode(e.instance);
+    }
   }
 
   // Micro-batch e.payload came out of the last pipeline stage (the whole batch, when pp = 1).
@@ -797,6 +929,11 @@ class Simulator::Runner {
     State::Decode& inst = state_.decode[e.instance];
     const int m = static_cast<int>(e.payload);
     inst.launched.erase(std::find(inst.launched.begin(), inst.launched.end(), m));
+    if (StepLoop(config_.decode[e.instance])) {
+      inst.out[m] = 1;  // its tokens come out when the loop awaits it
+      DistServeResume(e.instance);
+      return;
+    }
     AdvanceDecodes(&inst.micro[m], &inst.reserved_blocks);
     TryAdmitDecode(e.instance);
     TryStartDecode(e.instance);

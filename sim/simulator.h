@@ -76,6 +76,15 @@ struct DecodeInstanceConfig {
   // 0: pull whatever fits at once, join at once, and a pull that lands mid-pass drains the pipeline
   // before the next launch.
   double waiting_block_fraction = 0.0;
+  // With waiting_block_fraction > 0: replay DistServe's decode step loop step by step
+  // (single_stage_engine.py DecodingStageLLMEngine._step) instead of launching each micro-batch as soon
+  // as the pipeline can take it. One step: the next micro-batch in rotation takes the waiting requests
+  // and is launched (an empty one is not; the loop sleeps 3 ms); with pp steps in flight it awaits the
+  // oldest, whose tokens come out then; then it pulls the KV of the prefilled requests it accepts. So a
+  // request pulled after awaiting micro-batch m joins m, and a pipeline that runs one micro-batch keeps
+  // running one until swapping or the waiting threshold puts a request in another: what DistServe's
+  // measured runs at 4 req/s show (bench/sim/distserve.md). false: the event-driven approximation above.
+  bool step_loop = false;
 };
 
 struct ColocatedInstanceConfig {

@@ -318,6 +318,68 @@ TEST(SimulatorTest, DistServeLoopCopiesKvBehindThePipelineAndLaunchesNothingMean
   EXPECT_NEAR(r[1].finish_s, 0.064, 1e-9);
 }
 
+TEST(SimulatorTest, DistServeStepLoopPutsARequestPulledAfterAnAwaitInTheAwaitedMicroBatch) {
+  // The scenario above, with DistServe's step loop replayed step by step. The loop was idle from 0, so
+  // it takes request 0 (first token at 10 ms) at its next 3 ms tick, 12: copy [12, 16]; micro-batch 0
+  // {0} [16, 21] [21, 26]; the next step finds micro-batch 1 empty and sleeps, then awaits micro-batch 0.
+  // After that await (26) it pulls request 1 (first token at 22): copy [26, 30]; and the next step is
+  // micro-batch 0's, so request 1 joins it there instead of starting micro-batch 1: {0, 1} passes
+  // end at 40 and 50 (request 0's fourth token), then {1} alone at 60.
+  ClusterConfig c = PipelinedDecode(2, 0);
+  policy::LatencyModelParams p = c.prefill[0].latency.params();
+  p.link_latency_ms = 4;
+  c.prefill[0].latency = *policy::LatencyModel::Create(p);
+  c.decode[0].on_demand_kv = true;
+  c.decode[0].waiting_block_fraction = 0.05;
+  c.decode[0].step_loop = true;
+  Workload w;
+  w.requests.push_back({.id = 0, .arrival_s = 0, .prompt_len = 100, .output_len = 4});
+  w.requests.push_back({.id = 1, .arrival_s = 0.012, .prompt_len = 100, .output_len = 4});
+  policy::RoundRobinPolicy policy;
+  std::vector<StepTrace> steps;
+  SimOptions options;
+  options.on_step = [&](const StepTrace& s) {
+    if (s.kind == StepTrace::kDecode) steps.push_back(s);
+  };
+  std::vector<RequestRecord> r = *Simulator(c, &policy, options).Run(w);
+  EXPECT_NEAR(r[0].kv_start_s, 0.012, 1e-9);
+  EXPECT_NEAR(r[0].decode_start_s, 0.016, 1e-9);
+  EXPECT_NEAR(r[1].kv_start_s, 0.026, 1e-9);
+  EXPECT_NEAR(r[1].decode_start_s, 0.030, 1e-9);
+  EXPECT_NEAR(r[0].finish_s, 0.050, 1e-9);
+  EXPECT_NEAR(r[1].finish_s, 0.060, 1e-9);
+  std::vector<int64_t> batches;
+  for (const StepTrace& s : steps) batches.push_back(s.sequences);
+  EXPECT_EQ(batches, (std::vector<int64_t>{1, 2, 2, 1}));
+}
+
+TEST(SimulatorTest, DistServeStepLoopFinishesEveryRequestThroughSwapping) {
+  // Two bursts of Poisson arrivals at 20 req/s, 10 s apart, into a decode instance holding 250 blocks
+  // (about 25 requests of 150 tokens): the loop swaps out and back in, parks between the bursts and
+  // wakes again, with pp 1 and 2, and every request finishes.
+  Workload w = PoissonWorkload(300, 20, 50, 7);
+  for (size_t i = 150; i < w.requests.size(); ++i) w.requests[i].arrival_s += 10;
+  for (int pp : {1, 2}) {
+    policy::LatencyModelParams p = Opt13b(1).params();
+    p.pp = pp;
+    ClusterConfig c = OnePrefillOneDecode(Opt13b(2), *policy::LatencyModel::Create(p));
+    c.decode[0].pp = pp;
+    c.decode[0].micro_batches = pp;
+    c.decode[0].kv_capacity_tokens = 250 * 16;
+    c.decode[0].on_demand_kv = true;
+    c.decode[0].waiting_block_fraction = 0.05;
+    c.decode[0].step_loop = true;
+    policy::RoundRobinPolicy policy;
+    std::vector<RequestRecord> r = *Simulator(c, &policy).Run(w);
+    int finished = 0;
+    for (const RequestRecord& rec : r) {
+      finished += rec.finished;
+      EXPECT_GE(rec.decode_start_s, rec.kv_end_s) << "pp " << pp << " request " << rec.id;
+    }
+    EXPECT_EQ(finished, 300) << "pp " << pp;
+  }
+}
+
 TEST(SimulatorTest, PipelinedDecodeOneMicroBatchWaitsForThePassToEnd) {
   // One micro-batch: request 1 (ready at 20 ms) cannot join the pass [20, 30] already under way; it
   // joins at 30, when request 0 finishes, and takes passes [30, 40] and [40, 50].
