@@ -49,6 +49,27 @@ def p90(values):
     return v[min(len(v) - 1, int(0.9 * len(v)))]
 
 
+# A second micro-batch in a pipeline-parallel decode instance shows in when requests complete: with
+# one micro-batch (cycle 40-90 ms in these runs) completions come a whole cycle apart or together in
+# one step; a second one, launched behind the first, completes its requests a stage later, 8-28 ms
+# after the first's (bench/sim/distserve.md, "DistServe's step loop").
+SECOND_MICRO_BATCH_GAP_MS = (8.0, 28.0)
+
+
+def micro_batch_signature(complete_times_s):
+    """(completions 8-28 ms after the previous one per 100 completions, start of the first 10 s window
+    holding two or more of them, or None)."""
+    t = sorted(complete_times_s)
+    t0 = t[0] if t else 0.0
+    lo, hi = SECOND_MICRO_BATCH_GAP_MS
+    hits = [b - t0 for a, b in zip(t, t[1:]) if lo <= (b - a) * 1e3 < hi]
+    windows = {}
+    for h in hits:
+        windows[int(h // 10) * 10] = windows.get(int(h // 10) * 10, 0) + 1
+    first = min((w for w, n in windows.items() if n >= 2), default=None)
+    return 100.0 * len(hits) / max(1, len(t) - 1), first
+
+
 def attainment(pairs):
     ok = sum(1 for ttft, tpot in pairs if ttft < TTFT_SLO_MS and tpot < TPOT_SLO_MS)
     return 100.0 * ok / len(pairs)
@@ -93,6 +114,9 @@ def main():
                 "measured": attainment(measured), "simulated": attainment(simulated),
                 "ttft_p90": (p90([m[0] for m in measured]), p90([s[0] for s in simulated])),
                 "tpot_p90": (p90([m[1] for m in measured]), p90([s[1] for s in simulated])),
+                "signature": (micro_batch_signature([r["complete_time"] for r in reqs if r["output_len"] > 1]),
+                              micro_batch_signature([s["finish_s"] for s in sim
+                                                     if s.get("finished") and s["output_len"] > 1])),
             })
     print("| run | measured attainment % | tandem sim % | error (points) | P90 TTFT ms measured / sim | "
           "P90 TPOT ms measured / sim |")
@@ -117,6 +141,14 @@ def main():
             print(f"  P90 TPOT sim / measured below capacity: {', '.join(f'{x:.2f}' for x in below)}")
         if past:
             print(f"  P90 TTFT sim / measured past capacity: {', '.join(f'{x:.2f}' for x in past)}")
+        if fam == "c21d12":
+            print("  second decode micro-batch (completions 8-28 ms apart per 100; from when), measured / sim:")
+            for r in rows:
+                if r["family"] != fam:
+                    continue
+                (m, m_from), (s_, s_from) = r["signature"]
+                when = lambda t: "never" if t is None else f"{t} s"
+                print(f"    {r['run']}: {m:.1f} from {when(m_from)} / {s_:.1f} from {when(s_from)}")
         failed |= bound is not None and mean > bound
     return 1 if (check and failed) else 0
 
