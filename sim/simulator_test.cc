@@ -283,21 +283,30 @@ TEST(SimulatorTest, PipelinedDecodeTwoMicroBatchesOverlapAfterAKvPullDrainsThePi
   EXPECT_NEAR(r[1].finish_s, 0.060, 1e-9);
 }
 
+// Prefill 10 ms, decode passes of two 5 ms stages, KV copies of 4 ms, on-demand KV with DistServe's
+// waiting fraction; request 0 arrives at 0 (first token at 10 ms), request 1 at 12 (first token at 22).
+ClusterConfig PipelinedWithKvCopies(double waiting_block_fraction, bool step_loop) {
+  ClusterConfig c = PipelinedDecode(2, 0);
+  policy::LatencyModelParams p = c.prefill[0].latency.params();
+  p.link_latency_ms = 4;
+  c.prefill[0].latency = *policy::LatencyModel::Create(p);
+  c.decode[0].on_demand_kv = true;
+  c.decode[0].waiting_block_fraction = waiting_block_fraction;
+  c.decode[0].step_loop = step_loop;
+  return c;
+}
+
+Workload AtZeroAndTwelveMs() {
+  Workload w;
+  w.requests.push_back({.id = 0, .arrival_s = 0, .prompt_len = 100, .output_len = 4});
+  w.requests.push_back({.id = 1, .arrival_s = 0.012, .prompt_len = 100, .output_len = 4});
+  return w;
+}
+
 TEST(SimulatorTest, DistServeLoopCopiesKvBehindThePipelineAndLaunchesNothingMeanwhile) {
-  // Prefill 10 ms, decode passes of two 5 ms stages, KV copies of 4 ms. Request 0's first token at 10
-  // ms; request 1 arrives at 12, its first token at 22.
   const auto run = [](double waiting_block_fraction) {
-    ClusterConfig c = PipelinedDecode(2, 0);
-    policy::LatencyModelParams p = c.prefill[0].latency.params();
-    p.link_latency_ms = 4;
-    c.prefill[0].latency = *policy::LatencyModel::Create(p);
-    c.decode[0].on_demand_kv = true;
-    c.decode[0].waiting_block_fraction = waiting_block_fraction;
-    Workload w;
-    w.requests.push_back({.id = 0, .arrival_s = 0, .prompt_len = 100, .output_len = 4});
-    w.requests.push_back({.id = 1, .arrival_s = 0.012, .prompt_len = 100, .output_len = 4});
     policy::RoundRobinPolicy policy;
-    return *Simulator(c, &policy).Run(w);
+    return *Simulator(PipelinedWithKvCopies(waiting_block_fraction, false), &policy).Run(AtZeroAndTwelveMs());
   };
   // Request 0's copy: [10, 14]; its passes [14, 19] [19, 24], then from 24 on. DistServe's loop: request
   // 1's migration waits for the pass under way (copy [24, 28]) and nothing launches until it is done:
@@ -325,23 +334,13 @@ TEST(SimulatorTest, DistServeStepLoopPutsARequestPulledAfterAnAwaitInTheAwaitedM
   // After that await (26) it pulls request 1 (first token at 22): copy [26, 30]; and the next step is
   // micro-batch 0's, so request 1 joins it there instead of starting micro-batch 1: {0, 1} passes
   // end at 40 and 50 (request 0's fourth token), then {1} alone at 60.
-  ClusterConfig c = PipelinedDecode(2, 0);
-  policy::LatencyModelParams p = c.prefill[0].latency.params();
-  p.link_latency_ms = 4;
-  c.prefill[0].latency = *policy::LatencyModel::Create(p);
-  c.decode[0].on_demand_kv = true;
-  c.decode[0].waiting_block_fraction = 0.05;
-  c.decode[0].step_loop = true;
-  Workload w;
-  w.requests.push_back({.id = 0, .arrival_s = 0, .prompt_len = 100, .output_len = 4});
-  w.requests.push_back({.id = 1, .arrival_s = 0.012, .prompt_len = 100, .output_len = 4});
   policy::RoundRobinPolicy policy;
   std::vector<StepTrace> steps;
   SimOptions options;
   options.on_step = [&](const StepTrace& s) {
     if (s.kind == StepTrace::kDecode) steps.push_back(s);
   };
-  std::vector<RequestRecord> r = *Simulator(c, &policy, options).Run(w);
+  std::vector<RequestRecord> r = *Simulator(PipelinedWithKvCopies(0.05, true), &policy, options).Run(AtZeroAndTwelveMs());
   EXPECT_NEAR(r[0].kv_start_s, 0.012, 1e-9);
   EXPECT_NEAR(r[0].decode_start_s, 0.016, 1e-9);
   EXPECT_NEAR(r[1].kv_start_s, 0.026, 1e-9);
