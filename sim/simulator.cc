@@ -396,12 +396,14 @@ class Simulator::Runner {
   }
 
   // DistServe's decode step loop (DecodeInstanceConfig::step_loop; single_stage_engine.py
-  // DecodingStageLLMEngine._step, run back to back), advanced as far as it goes at `now`; it stops where the real loop awaits something, and the event
-  // that ends the wait calls this again. Each step:
+  // DecodingStageLLMEngine._step, run back to back), advanced as far as it goes at `now`; it stops where
+  // the real loop awaits something, and the event that ends the wait calls this again. DistServe keeps
+  // pp micro-batches; here there are DecodeInstanceConfig::micro_batches (pp unless overridden). Each
+  // step:
   //  kStep: the next micro-batch in rotation (its scheduler's cur_index) takes swapped-out and waiting
   //    requests and is launched; an empty one is not, and the loop sleeps 3 ms
   //    (SLEEP_WHEN_DECODING_NO_REQUEST) -> kSleeping -> kCheckPipeline.
-  //  kCheckPipeline: with pp steps in flight it awaits the oldest (kAwait: the tokens of that micro-batch
+  //  kCheckPipeline: with a step per micro-batch in flight it awaits the oldest (kAwait: the tokens of that micro-batch
   //    come out now, when the loop sees them), or drops it if it was empty.
   //  kPostProcess: the scheduler's post_process pulls the KV of the prefilled requests it accepts, one
   //    after another (kMigrating: nothing else happens meanwhile), then the next step.
@@ -414,13 +416,13 @@ class Simulator::Runner {
   void DistServeResume(int d) {
     State::Decode& inst = state_.decode[d];
     using Loop = State::Decode::Loop;
-    const int pp = static_cast<int>(inst.micro.size());
+    const int num_micro = static_cast<int>(inst.micro.size());
     for (;;) {
       switch (inst.loop) {
         case Loop::kParked:
           return;
         case Loop::kStep:
-          inst.cur = (inst.cur + 1) % pp;
+          inst.cur = (inst.cur + 1) % num_micro;
           if (LaunchMicroBatch(d, inst.cur)) {
             inst.pipeline.push_back(inst.cur);
             inst.loop = Loop::kCheckPipeline;
@@ -434,7 +436,7 @@ class Simulator::Runner {
           inst.loop = Loop::kCheckPipeline;
           break;
         case Loop::kCheckPipeline:
-          if (static_cast<int>(inst.pipeline.size()) < pp) {
+          if (static_cast<int>(inst.pipeline.size()) < num_micro) {
             inst.loop = Loop::kPostProcess;
           } else if (inst.pipeline.front() < 0) {
             inst.pipeline.pop_front();
