@@ -7,7 +7,7 @@ README) through `tandem sim` with the exact arrivals and lengths, and compares j
 
 --check exits 1 when a family's mean attainment error exceeds its regression bound below (see
 bench/sim/distserve.md for the issue's goals). Every family runs on tandem sim's defaults; only the
-placement differs.
+placement differs, and the DistServe families get the prefill batch limits their runs were made with.
 """
 import json
 import os
@@ -32,11 +32,17 @@ def family(name):
     return name.split("-")[1]
 
 
+# The context (prefill) instance's batch limits the DistServe runs were made with
+# (evaluation/2-benchmark-serving/2-start-api-server.py: --context-max-tokens-per-batch 8192
+# --context-max-batch-size 128); tandem sim's default is DistServe's simulator's, the KV capacity.
+DISTSERVE_PREFILL_LIMITS = ["--prefill-max-batch-tokens", "8192", "--prefill-max-batch-size", "128"]
+
+
 def sim_flags(fam):
     if fam == "c21d11":
-        return ["--prefill-tp", "2", "--decode-tp", "1"]
+        return ["--prefill-tp", "2", "--decode-tp", "1"] + DISTSERVE_PREFILL_LIMITS
     if fam == "c21d12":
-        return ["--prefill-tp", "2", "--decode-tp", "1", "--decode-pp", "2"]
+        return ["--prefill-tp", "2", "--decode-tp", "1", "--decode-pp", "2"] + DISTSERVE_PREFILL_LIMITS
     if fam == "vllm":
         return ["--num-colocated", "1", "--colocated-tp", "1"]
     raise ValueError(fam)
