@@ -19,7 +19,7 @@ enum class EventType : uint8_t {
   kTransferDone,     // instance: decode instance; payload: request index
   kDecodeStepDone,   // instance: decode instance; payload: the micro-batch that finished (0 when pp = 1)
   kColocatedStepDone,  // instance: colocated instance
-  kDecodeLoopWake,     // instance: decode instance whose DistServe step loop slept (DistServeLoop)
+  kDecodeLoopWake,     // instance: decode instance whose DistServe step loop slept (DecodeInstanceConfig::step_loop)
 };
 
 struct Event {

@@ -65,8 +65,9 @@ struct Simulator::State {
     enum class Loop { kParked, kStep, kSleeping, kCheckPipeline, kAwait, kPostProcess, kMigrating };
     Loop loop = Loop::kParked;
     int cur = -1;               // the micro-batch its last step scheduled
-    std::deque<int> pipeline;   // one entry per step in flight, oldest first: its micro-batch, -1 if empty
-    std::vector<char> out;      // per micro-batch: came out of the last stage, not yet awaited
+    // One entry per step in flight, oldest first: its micro-batch, -1 if empty. A micro-batch in it but
+    // no longer in `launched` has come out of the last stage and waits to be awaited.
+    std::deque<int> pipeline;
     int64_t parked_at = 0;
     int64_t wake_at = 0;
     int64_t reserved_blocks = 0;
@@ -152,7 +153,6 @@ class Simulator::Runner {
     for (size_t d = 0; d < config_.decode.size(); ++d) {
       state_.decode[d].micro.resize(config_.decode[d].micro_batches);
       state_.decode[d].stage_free_at.assign(config_.decode[d].pp, 0);
-      state_.decode[d].out.assign(config_.decode[d].micro_batches, 0);
     }
     state_.colocated.assign(config_.colocated.size(), {});
     // Snapshot vectors are sized once; ids never change.
@@ -403,8 +403,8 @@ class Simulator::Runner {
   //  kStep: the next micro-batch in rotation (its scheduler's cur_index) takes swapped-out and waiting
   //    requests and is launched; an empty one is not, and the loop sleeps 3 ms
   //    (SLEEP_WHEN_DECODING_NO_REQUEST) -> kSleeping -> kCheckPipeline.
-  //  kCheckPipeline: with a step per micro-batch in flight it awaits the oldest (kAwait: the tokens of that micro-batch
-  //    come out now, when the loop sees them), or drops it if it was empty.
+  //  kCheckPipeline: with a step per micro-batch in flight it awaits the oldest (kAwait: the tokens of
+  //    that micro-batch come out now, when the loop sees them), or drops it if it was empty.
   //  kPostProcess: the scheduler's post_process pulls the KV of the prefilled requests it accepts, one
   //    after another (kMigrating: nothing else happens meanwhile), then the next step.
   // The consequence that matters: requests pulled in a post_process join the micro-batch of the next
@@ -447,8 +447,7 @@ class Simulator::Runner {
           break;
         case Loop::kAwait: {
           const int m = inst.pipeline.front();
-          if (!inst.out[m]) return;
-          inst.out[m] = 0;
+          if (std::find(inst.launched.begin(), inst.launched.end(), m) != inst.launched.end()) return;
           inst.pipeline.pop_front();
           AdvanceDecodes(&inst.micro[m], &inst.reserved_blocks);
           inst.loop = Loop::kPostProcess;
@@ -479,12 +478,10 @@ class Simulator::Runner {
     inst.wake_at = until;
     state_.events.Push(until, EventType::kDecodeLoopWake, d, -1);
   }
-  // Nothing running, in flight, swapped out, pulled or being pulled.
+  // Nothing running, swapped out, pulled or being pulled. (A micro-batch in flight or not yet awaited
+  // holds its requests until the loop awaits it, so empty micro-batches mean an empty pipeline.)
   static bool DistServeIdle(const State::Decode& inst) {
-    if (!inst.ready.empty() || !inst.swapped.empty() || !inst.transferring.empty() || !inst.launched.empty()) return false;
-    for (int m : inst.pipeline) {
-      if (m >= 0) return false;
-    }
+    if (!inst.ready.empty() || !inst.swapped.empty() || !inst.transferring.empty()) return false;
     for (const auto& batch : inst.micro) {
       if (!batch.empty()) return false;
     }
@@ -932,8 +929,7 @@ class Simulator::Runner {
     const int m = static_cast<int>(e.payload);
     inst.launched.erase(std::find(inst.launched.begin(), inst.launched.end(), m));
     if (StepLoop(config_.decode[e.instance])) {
-      inst.out[m] = 1;  // its tokens come out when the loop awaits it
-      DistServeResume(e.instance);
+      DistServeResume(e.instance);  // its tokens come out when the loop awaits it
       return;
     }
     AdvanceDecodes(&inst.micro[m], &inst.reserved_blocks);
