@@ -42,3 +42,16 @@ def write_trace(reqs, path):
         for r in ordered:
             f.write(f"{r['issue_time'] - t0:.6f},{r['prompt_len']},{r['output_len']}\n")
     return ordered
+
+
+def read_sim_records(path):
+    """The finished requests of `tandem sim --output-records` (JSON lines) as the fields read_run gives a
+    measured run: output_len, first_token_time, complete_time, tpot_ms."""
+    try:
+        with open(path) as f:
+            recs = [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{path}: not readable tandem sim records ({type(e).__name__}: {e})")
+    return [{"output_len": r["output_len"], "first_token_time": r["first_token_s"],
+             "complete_time": r["finish_s"], "tpot_ms": r["tpot_ms"]}
+            for r in recs if r.get("finished") and r.get("first_token_s") is not None]

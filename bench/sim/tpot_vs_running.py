@@ -11,25 +11,15 @@ TPOT; and the least-squares line TPOT = intercept + slope * running over all of 
 per token makes the slope the step's cost per running request (bench/sim/distserve.md uses it to tell
 one pipeline micro-batch from two).
 """
-import json
 import statistics
 import sys
 
-from measured_runs import read_run
+from measured_runs import read_run, read_sim_records
 
 
 def read_any(path):
-    """A measured run, or tandem sim's records as the same fields."""
-    if not path.endswith(".jsonl"):
-        return read_run(path)
-    try:
-        with open(path) as f:
-            recs = [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError) as e:
-        raise SystemExit(f"{path}: not readable tandem sim records ({type(e).__name__}: {e})")
-    return [{"output_len": r["output_len"], "first_token_time": r["first_token_s"],
-             "complete_time": r["finish_s"], "tpot_ms": r["tpot_ms"]}
-            for r in recs if r.get("finished") and r.get("first_token_s") is not None]
+    """A measured run, or tandem sim's records (.jsonl) as the same fields."""
+    return read_sim_records(path) if path.endswith(".jsonl") else read_run(path)
 
 
 def points(reqs):
@@ -44,6 +34,14 @@ def points(reqs):
     return sorted(out)
 
 
+def fit_line(pts):
+    """Least squares TPOT = intercept + slope x running over points(): (intercept, slope)."""
+    mx = statistics.fmean(p[0] for p in pts)
+    my = statistics.fmean(p[1] for p in pts)
+    slope = sum((a - mx) * (b - my) for a, b in pts) / sum((a - mx) ** 2 for a, _ in pts)
+    return my - slope * mx, slope
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__)
@@ -53,11 +51,8 @@ def main():
         if len(pts) < 8:
             print(f"{path}: fewer than 8 requests with 20+ output tokens")
             continue
-        x = [p[0] for p in pts]
-        y = [p[1] for p in pts]
-        mx, my = statistics.fmean(x), statistics.fmean(y)
-        slope = sum((a - mx) * (b - my) for a, b in pts) / sum((a - mx) ** 2 for a in x)
-        print(f"{path}: TPOT = {my - slope * mx:.1f} ms + {slope:.3f} ms x running ({len(pts)} requests)")
+        intercept, slope = fit_line(pts)
+        print(f"{path}: TPOT = {intercept:.1f} ms + {slope:.3f} ms x running ({len(pts)} requests)")
         k = len(pts) // 4
         for i in range(4):
             seg = pts[i * k:(i + 1) * k] if i < 3 else pts[3 * k:]

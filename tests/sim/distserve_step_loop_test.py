@@ -9,9 +9,7 @@ slope, within 15%), and its P90 TPOT must be within 10% of the measured one.
 
 Exit 77 (skip) when ../shared/testdata is absent; 1 naming the figure that is off.
 """
-import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,14 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 sys.path.insert(0, os.path.join(ROOT, "bench", "sim"))
 from distserve_replay import TPOT_SLO_MS, TTFT_SLO_MS, micro_batch_signature, p90, sim_flags  # noqa: E402
-from measured_runs import read_run, write_trace  # noqa: E402
-from tpot_vs_running import points  # noqa: E402
-
-
-def slope(pts):
-    x = [p[0] for p in pts]
-    mx, my = statistics.fmean(x), statistics.fmean(p[1] for p in pts)
-    return sum((a - mx) * (b - my) for a, b in pts) / sum((a - mx) ** 2 for a in x)
+from measured_runs import read_run, read_sim_records, write_trace  # noqa: E402
+from tpot_vs_running import fit_line, points  # noqa: E402
 
 
 def main():
@@ -43,9 +35,7 @@ def main():
         subprocess.run([tandem, "sim", "--trace", trace, "--ttft-slo-ms", str(TTFT_SLO_MS), "--tpot-slo-ms",
                         str(TPOT_SLO_MS), "--output-records", records, "--distserve-step-loop"] + sim_flags("c21d12"),
                        check=True, capture_output=True)
-        sim = [json.loads(line) for line in open(records) if line.strip()]
-    simulated = [{"output_len": s["output_len"], "first_token_time": s["first_token_s"],
-                  "complete_time": s["finish_s"], "tpot_ms": s["tpot_ms"]} for s in sim if s.get("finished")]
+        simulated = read_sim_records(records)
     failures = []
     if len(simulated) != len(measured):
         failures.append(f"{len(simulated)} of {len(measured)} requests finished")
@@ -53,7 +43,7 @@ def main():
     if since is not None:
         failures.append(f"a second micro-batch from {since} s ({per100:.1f} completions per 100 8-28 ms apart); "
                         "the measured run had none")
-    measured_slope, sim_slope = slope(points(measured)), slope(points(simulated))
+    measured_slope, sim_slope = fit_line(points(measured))[1], fit_line(points(simulated))[1]
     if abs(sim_slope / measured_slope - 1) > 0.15:
         failures.append(f"TPOT grows {sim_slope:.3f} ms per running request, measured {measured_slope:.3f}")
     m90 = p90([r["tpot_ms"] for r in measured if r["output_len"] > 1])
