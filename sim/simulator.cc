@@ -989,6 +989,11 @@ absl::StatusOr<std::vector<RequestRecord>> Simulator::Run(const Workload& worklo
       return absl::InvalidArgumentError(absl::StrCat("cluster: decode pp must be >= 1 and micro_batches in [1, pp], got pp ",
                                                      d.pp, ", micro_batches ", d.micro_batches));
     }
+    if (d.step_loop && !(d.on_demand_kv && d.waiting_block_fraction > 0)) {
+      return absl::InvalidArgumentError(
+          "cluster: decode step_loop replays DistServe's loop and needs its scheduler (on_demand_kv and "
+          "waiting_block_fraction > 0)");
+    }
   }
   const bool chunked = colocated_mode && config_.colocated[0].step_token_budget > 0;
   for (const ColocatedInstanceConfig& c : config_.colocated) {

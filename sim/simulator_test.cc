@@ -570,6 +570,12 @@ TEST(SimulatorTest, RejectsBadClusters) {
   ClusterConfig no_stages = PipelinedDecode(1, 0);
   no_stages.decode[0].pp = 0;
   EXPECT_FALSE(Simulator(no_stages, &policy).Run({}).ok());
+  // DistServe's step loop without DistServe's scheduler would be silently ignored.
+  ClusterConfig step_loop_alone = PipelinedWithKvCopies(0.0, true);
+  absl::StatusOr<std::vector<RequestRecord>> refused = Simulator(step_loop_alone, &policy).Run({});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("step_loop"), std::string::npos) << refused.status();
+  EXPECT_TRUE(Simulator(PipelinedWithKvCopies(0.05, true), &policy).Run({}).ok());
 }
 
 }  // namespace
